@@ -1,0 +1,155 @@
+//! ONNX Runtime backend: one session per model, fed right-padded batches of token ids.
+//! Only this file knows about `ort`.
+use std::borrow::Cow;
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{DynValue, Tensor};
+
+use crate::catalogue::ModelDir;
+use crate::config::Device;
+use crate::error::EmbedError;
+use crate::pooling::{self, Pooling};
+
+/// The process's ONNX Runtime environment; sessions are made from it.
+#[derive(Clone)]
+pub struct Runtime(ort::environment::Environment);
+
+/// Loads the ONNX Runtime shared library once per process; must run before any session is made.
+pub fn init_runtime(lib: &std::path::Path) -> Result<Runtime, EmbedError> {
+    if !lib.is_file() {
+        return Err(EmbedError::Load(format!(
+            "ONNX Runtime library not found at {} (run scripts/provision.sh, or pass --ort-lib)",
+            lib.display()
+        )));
+    }
+    let builder = ort::init_from(lib).map_err(|e| EmbedError::Load(format!("ONNX Runtime: {e}")))?;
+    let env = builder
+        .with_name("strato-embedder")
+        .build()
+        .map_err(|e| EmbedError::Load(format!("ONNX Runtime environment: {e}")))?;
+    Ok(Runtime(env))
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BackendOptions {
+    pub device: Device,
+    pub cuda_device_id: i32,
+    pub intra_threads: usize,
+}
+
+pub struct OrtBackend {
+    session: Session,
+    output: String,
+    dims: usize,
+    /// Which optional inputs the graph declares (BERT exports differ).
+    wants_token_type_ids: bool,
+    wants_attention_mask: bool,
+}
+
+impl OrtBackend {
+    pub fn load(runtime: &Runtime, model: &ModelDir, opts: BackendOptions) -> Result<Self, EmbedError> {
+        let err = |e: ort::Error<_>| EmbedError::Load(format!("{}: {e}", model.onnx().display()));
+        let threads = if opts.intra_threads == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            opts.intra_threads
+        };
+        let mut builder = Session::builder(&runtime.0)
+            .map_err(|e| EmbedError::Load(e.to_string()))?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(err)?
+            .with_intra_threads(threads)
+            .map_err(err)?
+            // Spinning threads burn the cores that tokenization and gRPC need on small hosts.
+            .with_intra_op_spinning(false)
+            .map_err(err)?
+            // One memory plan per input shape grows RSS without bound under varied lengths.
+            .with_memory_pattern(false)
+            .map_err(err)?;
+        builder = with_device(builder, opts)?;
+        let session = builder.commit_from_file(model.onnx()).map_err(|e| EmbedError::Load(format!("{}: {e}", model.onnx().display())))?;
+        let has = |name: &str| session.inputs().iter().any(|i| i.name() == name);
+        if !has("input_ids") {
+            return Err(EmbedError::Load(format!("{}: graph has no input_ids input", model.onnx().display())));
+        }
+        let output = model.manifest.output.clone();
+        if !session.outputs().iter().any(|o| o.name() == output) {
+            return Err(EmbedError::Load(format!("{}: graph has no output {output:?}", model.onnx().display())));
+        }
+        Ok(Self {
+            wants_token_type_ids: has("token_type_ids"),
+            wants_attention_mask: has("attention_mask"),
+            session,
+            output,
+            dims: model.manifest.dimensions,
+        })
+    }
+
+    /// Runs one batch; returns one pooled, L2-normalised vector per text, in input order.
+    pub fn embed(&mut self, texts: &[&[u32]], poolings: &[Pooling]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let n = texts.len();
+        let seq = texts.iter().map(|t| t.len()).max().unwrap_or(0);
+        if n == 0 || seq == 0 {
+            return Ok(Vec::new());
+        }
+        let mut ids = vec![0i64; n * seq];
+        let mut mask = vec![0i64; n * seq];
+        for (row, t) in texts.iter().enumerate() {
+            for (col, id) in t.iter().enumerate() {
+                ids[row * seq + col] = i64::from(*id);
+                mask[row * seq + col] = 1;
+            }
+        }
+        let shape = vec![n as i64, seq as i64];
+        let infer = |e: ort::Error| EmbedError::Inference(e.to_string());
+        let mut inputs: Vec<(Cow<'_, str>, DynValue)> = Vec::with_capacity(3);
+        if self.wants_token_type_ids {
+            inputs.push(("token_type_ids".into(), Tensor::from_array((shape.clone(), vec![0i64; n * seq])).map_err(infer)?.into_dyn()));
+        }
+        if self.wants_attention_mask {
+            inputs.push(("attention_mask".into(), Tensor::from_array((shape.clone(), mask)).map_err(infer)?.into_dyn()));
+        }
+        inputs.push(("input_ids".into(), Tensor::from_array((shape, ids)).map_err(infer)?.into_dyn()));
+        let outputs = self.session.run(inputs).map_err(infer)?;
+        let value = outputs
+            .get(&self.output)
+            .ok_or_else(|| EmbedError::Inference(format!("no output {:?}", self.output)))?;
+        let (out_shape, hidden) = value.try_extract_tensor::<f32>().map_err(infer)?;
+        let hidden_dim = out_shape.last().copied().unwrap_or(0) as usize;
+        if out_shape.len() != 3 || hidden_dim != self.dims || out_shape[0] as usize != n {
+            return Err(EmbedError::Inference(format!("unexpected output shape {:?}", &out_shape[..])));
+        }
+        let row = seq * hidden_dim;
+        Ok(texts
+            .iter()
+            .zip(poolings)
+            .enumerate()
+            .map(|(i, (t, p))| {
+                let mut v = pooling::pool(&hidden[i * row..(i + 1) * row], hidden_dim, t.len(), *p);
+                pooling::l2_normalize(&mut v);
+                v
+            })
+            .collect())
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn with_device(builder: ort::session::builder::SessionBuilder, opts: BackendOptions) -> Result<ort::session::builder::SessionBuilder, EmbedError> {
+    match opts.device {
+        Device::Cpu => Ok(builder),
+        Device::Cuda => builder
+            .with_execution_providers([ort::ep::CUDA::default().with_device_id(opts.cuda_device_id).build().error_on_failure()])
+            .map_err(|e| EmbedError::Load(format!("CUDA execution provider unavailable (is libonnxruntime a CUDA build, are CUDA/cuDNN installed?): {e}"))),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn with_device(builder: ort::session::builder::SessionBuilder, opts: BackendOptions) -> Result<ort::session::builder::SessionBuilder, EmbedError> {
+    match opts.device {
+        Device::Cpu => Ok(builder),
+        Device::Cuda => Err(EmbedError::Load(
+            "--device cuda needs embedder-svc built with `--features cuda`".to_owned(),
+        )),
+    }
+}

@@ -1,0 +1,93 @@
+//! The model catalogue, keyed by Workers AI model names, and the per-directory manifest that
+//! tells the loader what a model directory holds.
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::EmbedError;
+use crate::pooling::Pooling;
+
+/// Workers AI's limit on texts per call (spec §5.2).
+pub const MAX_TEXTS_PER_REQUEST: usize = 100;
+
+/// A model Strato knows by name, whether or not it is on this machine.
+#[derive(Debug, Clone)]
+pub struct KnownModel {
+    pub name: &'static str,
+    pub dimensions: usize,
+    pub max_tokens: usize,
+    pub default_pooling: Pooling,
+}
+
+/// Workers AI's BGE models (spec §5.1) and the test model that PyPI packages ship.
+pub const KNOWN: &[KnownModel] = &[
+    KnownModel { name: "@cf/baai/bge-small-en-v1.5", dimensions: 384, max_tokens: 512, default_pooling: Pooling::Mean },
+    KnownModel { name: "@cf/baai/bge-base-en-v1.5", dimensions: 768, max_tokens: 512, default_pooling: Pooling::Mean },
+    KnownModel { name: "@cf/baai/bge-large-en-v1.5", dimensions: 1024, max_tokens: 512, default_pooling: Pooling::Mean },
+    KnownModel { name: "@strato/all-minilm-l6-v2", dimensions: 384, max_tokens: 512, default_pooling: Pooling::Mean },
+];
+
+/// `strato-model.json`, written by scripts/provision.sh beside `model.onnx` and `tokenizer.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    pub name: String,
+    pub dimensions: usize,
+    pub max_tokens: usize,
+    pub default_pooling: Pooling,
+    /// Graph output holding token states ([batch, seq, hidden]).
+    #[serde(default = "default_output")]
+    pub output: String,
+}
+
+fn default_output() -> String {
+    "last_hidden_state".to_owned()
+}
+
+/// A model directory found on disk.
+#[derive(Debug, Clone)]
+pub struct ModelDir {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl ModelDir {
+    pub fn onnx(&self) -> PathBuf {
+        self.dir.join("model.onnx")
+    }
+    pub fn tokenizer(&self) -> PathBuf {
+        self.dir.join("tokenizer.json")
+    }
+}
+
+/// Every complete model directory under `root` (sub-directories with a manifest), sorted by name.
+/// A directory whose manifest contradicts the catalogue is an error, not a silent skip.
+pub fn discover(root: &Path) -> Result<Vec<ModelDir>, EmbedError> {
+    let entries = std::fs::read_dir(root)
+        .map_err(|e| EmbedError::Load(format!("cannot read models dir {}: {e}", root.display())))?;
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let path = dir.join("strato-model.json");
+        if !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| EmbedError::Load(format!("{}: {e}", path.display())))?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| EmbedError::Load(format!("{}: {e}", path.display())))?;
+        if let Some(known) = KNOWN.iter().find(|k| k.name == manifest.name)
+            && known.dimensions != manifest.dimensions
+        {
+            return Err(EmbedError::Load(format!(
+                "{}: {} has {} dimensions, manifest says {}",
+                path.display(),
+                known.name,
+                known.dimensions,
+                manifest.dimensions
+            )));
+        }
+        found.push(ModelDir { dir, manifest });
+    }
+    found.sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
+    Ok(found)
+}

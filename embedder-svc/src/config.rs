@@ -1,0 +1,72 @@
+//! The embedder's one configuration struct: every flag also reads an env var of the same name.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Device {
+    Cpu,
+    /// CUDA execution provider; needs the `cuda` cargo feature and a CUDA build of ONNX Runtime.
+    Cuda,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "embedder-svc", version, about = "Workers AI text-embedding models over gRPC")]
+pub struct Config {
+    /// Address to serve gRPC on (port 0 picks a free port; see --addr-file).
+    #[arg(long, env = "STRATO_EMBEDDER_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// Directory holding one sub-directory per model (model.onnx, tokenizer.json, strato-model.json).
+    #[arg(long, env = "STRATO_MODELS_DIR", default_value_os_t = default_cache().join("models"))]
+    pub models_dir: PathBuf,
+
+    /// Models to load, by Workers AI name; empty loads every model found in --models-dir.
+    #[arg(long = "model", env = "STRATO_MODELS", value_delimiter = ',')]
+    pub models: Vec<String>,
+
+    /// Path of ONNX Runtime's shared library (provisioned by scripts/provision.sh).
+    #[arg(long, env = "STRATO_ORT_LIB", default_value_os_t = default_cache().join("lib/libonnxruntime.so.1.31.1"))]
+    pub ort_lib: PathBuf,
+
+    #[arg(long, env = "STRATO_DEVICE", value_enum, default_value_t = Device::Cpu)]
+    pub device: Device,
+
+    /// CUDA device ordinal when --device cuda.
+    #[arg(long, env = "STRATO_CUDA_DEVICE_ID", default_value_t = 0)]
+    pub cuda_device_id: i32,
+
+    /// ONNX Runtime intra-op threads per model; 0 = one per available core.
+    #[arg(long, env = "STRATO_INTRA_THREADS", default_value_t = 0)]
+    pub intra_threads: usize,
+
+    /// Token budget of one batch, counted padded (texts × longest text), as ORT computes padded.
+    #[arg(long, env = "STRATO_MAX_BATCH_TOKENS", default_value_t = 16384)]
+    pub max_batch_tokens: usize,
+
+    /// Most texts in one batch.
+    #[arg(long, env = "STRATO_MAX_BATCH_TEXTS", default_value_t = 64)]
+    pub max_batch_texts: usize,
+
+    /// Texts admitted (queued or running) at once, over all requests; beyond it → RESOURCE_EXHAUSTED.
+    #[arg(long, env = "STRATO_MAX_QUEUED_TEXTS", default_value_t = 4096)]
+    pub max_queued_texts: usize,
+
+    /// Write the bound address to this file once serving (lets tests and scripts use port 0).
+    #[arg(long, env = "STRATO_ADDR_FILE")]
+    pub addr_file: Option<PathBuf>,
+
+    /// Exit when standard input closes: ties the process to a supervising parent (tests, dev script).
+    #[arg(long, hide = true)]
+    pub exit_on_stdin_eof: bool,
+}
+
+/// `$STRATO_CACHE`, else `~/.cache/strato`: where scripts/provision.sh installs models and ORT.
+pub fn default_cache() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STRATO_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache/strato")
+}

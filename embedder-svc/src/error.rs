@@ -1,0 +1,39 @@
+//! The embedder's typed errors and their one mapping to gRPC status.
+use tonic::{Code, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("model {0:?} is not served here; ListModels shows the models that are")]
+    UnknownModel(String),
+    #[error("model {0:?} is known but not loaded on this server (its files are missing)")]
+    ModelNotLoaded(String),
+    #[error("the embedder is overloaded: {queued} texts queued, limit {limit}; retry later")]
+    Overloaded { queued: usize, limit: usize },
+    #[error("deadline passed before the text was computed")]
+    DeadlineExceeded,
+    #[error("failed to load model: {0}")]
+    Load(String),
+    #[error("inference failed: {0}")]
+    Inference(String),
+    #[error("tokenizer failed: {0}")]
+    Tokenizer(String),
+    #[error("the model's worker stopped")]
+    WorkerGone,
+}
+
+impl From<EmbedError> for Status {
+    fn from(e: EmbedError) -> Status {
+        let code = match &e {
+            EmbedError::InvalidArgument(_) => Code::InvalidArgument,
+            EmbedError::UnknownModel(_) => Code::NotFound,
+            EmbedError::ModelNotLoaded(_) => Code::FailedPrecondition,
+            EmbedError::Overloaded { .. } => Code::ResourceExhausted,
+            EmbedError::DeadlineExceeded => Code::DeadlineExceeded,
+            EmbedError::Load(_) | EmbedError::Inference(_) | EmbedError::Tokenizer(_) => Code::Internal,
+            EmbedError::WorkerGone => Code::Unavailable,
+        };
+        Status::new(code, e.to_string())
+    }
+}

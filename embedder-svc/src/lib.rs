@@ -1,0 +1,92 @@
+//! embedder-svc: Workers AI text-embedding models over gRPC.
+//!
+//! Request path, file by file: `service.rs` (gRPC ↔ domain) → `model.rs` (validate, admit,
+//! tokenize) → `batcher.rs` (dynamic batching on the model's worker thread) → `backend.rs`
+//! (ONNX Runtime) → `pooling.rs`. `catalogue.rs` names the models; `error.rs` maps errors to status.
+pub mod backend;
+pub mod batcher;
+pub mod catalogue;
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod pooling;
+pub mod service;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use strato_proto::embedder::v1::embedder_server::EmbedderServer;
+use tokio::net::TcpListener;
+use tonic_health::ServingStatus;
+
+pub use config::Config;
+
+/// Largest gRPC message accepted: 100 texts of the longest inputs fit with room to spare.
+const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Loads the models, binds, serves until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let runtime = backend::init_runtime(&config.ort_lib)?;
+    let dirs = catalogue::discover(&config.models_dir)?;
+    let backend = backend::BackendOptions {
+        device: config.device,
+        cuda_device_id: config.cuda_device_id,
+        intra_threads: config.intra_threads,
+    };
+    let limits = batcher::BatchLimits { max_batch_tokens: config.max_batch_tokens, max_batch_texts: config.max_batch_texts };
+    let registry = tokio::task::block_in_place(|| {
+        model::Registry::load(&runtime, &dirs, &config.models, backend, limits, config.max_queued_texts)
+    });
+    let models = registry.models();
+    if !models.iter().any(|m| m.loaded) {
+        anyhow::bail!(
+            "no model could be loaded from {} (run scripts/provision.sh; details above)",
+            config.models_dir.display()
+        );
+    }
+    let registry = Arc::new(registry);
+
+    let (health, health_svc) = tonic_health::server::health_reporter();
+    health.set_serving::<EmbedderServer<service::EmbedderService>>().await;
+    // Per-model readiness: the health service name is the model name.
+    for m in &models {
+        let status = if m.loaded { ServingStatus::Serving } else { ServingStatus::NotServing };
+        health.set_service_status(&m.name, status).await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(strato_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("reflection")?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(strato_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("reflection")?;
+
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if let Some(path) = &config.addr_file {
+        std::fs::write(path, addr.to_string()).with_context(|| format!("write {}", path.display()))?;
+    }
+    tracing::info!(%addr, models = ?models.iter().filter(|m| m.loaded).map(|m| &m.name).collect::<Vec<_>>(), "embedder serving");
+
+    let svc = EmbedderServer::new(service::EmbedderService::new(registry))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let drain_health = health.clone();
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(health_svc)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(svc)
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            drain_health.set_not_serving::<EmbedderServer<service::EmbedderService>>().await;
+            tracing::info!("shutting down");
+        })
+        .await?;
+    Ok(())
+}

