@@ -7,7 +7,9 @@
 #   - optionally (`--bge`) the BGE models from their public home (BAAI's repositories).
 # Idempotent: every step is skipped when its output exists and its sha256 matches.
 #
-# Usage: scripts/provision.sh [--bge] ; prints nothing but progress; exports nothing.
+#   - optionally (`--corpus`) the benchmark corpus: Debian's English package descriptions
+#     (apt's Translation-en lists, ~60k paragraphs) as JSON lines.
+# Usage: scripts/provision.sh [--bge] [--corpus]; prints nothing but progress; exports nothing.
 # Cache dir: $STRATO_CACHE (default ~/.cache/strato).
 set -euo pipefail
 
@@ -17,9 +19,11 @@ MINILM_ONNX_SHA="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a
 MINILM_TOK_SHA="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 HF_BASE="${STRATO_HF_BASE:-https://huggingface.co}"
 WANT_BGE=0
+WANT_CORPUS=0
 for a in "$@"; do
   case "$a" in
     --bge) WANT_BGE=1 ;;
+    --corpus) WANT_CORPUS=1 ;;
     *) echo "provision.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -133,5 +137,39 @@ if [ "$WANT_BGE" = 1 ]; then
   fetch_bge base 768 || rc=1
   fetch_bge large 1024 || rc=1
   exit $rc
+fi
+# 5. Benchmark corpus: real English text of mixed length from Debian's package descriptions.
+CORPUS="$CACHE/corpus/debian-descriptions.jsonl"
+if [ "$WANT_CORPUS" = 1 ] && [ ! -s "$CORPUS" ]; then
+  mkdir -p "$CACHE/corpus"
+  if ! ls /var/lib/apt/lists/*Translation-en* >/dev/null 2>&1; then
+    log "apt-get update for the English package descriptions"
+    apt-get update -qq -o Acquire::Languages=en >/dev/null
+  fi
+  log "writing $CORPUS"
+  for f in /var/lib/apt/lists/*_main_i18n_Translation-en*; do /usr/lib/apt/apt-helper cat-file "$f"; echo; done \
+    | "$PY" -c '
+import json, sys
+seen = set()
+def flush(pkg, lines):
+    if pkg and lines:
+        synopsis = lines[0].strip()
+        body = " ".join(l.strip() for l in lines[1:] if l.strip() != ".")
+        text = (synopsis + ". " + body).strip() if body else synopsis
+        if text not in seen:
+            seen.add(text)
+            print(json.dumps({"package": pkg, "synopsis": synopsis, "text": text}))
+pkg, lines = None, []
+for line in sys.stdin:
+    line = line.rstrip("\n")
+    if line.startswith("Package: "):
+        flush(pkg, lines); pkg, lines = line[9:], []
+    elif line.startswith("Description-en: "):
+        lines = [line[16:]]
+    elif line.startswith(" ") and lines:
+        lines.append(line[1:])
+flush(pkg, lines)
+' > "$CORPUS.tmp"
+  mv "$CORPUS.tmp" "$CORPUS"
 fi
 log "ready: $CACHE"

@@ -1,5 +1,6 @@
 //! Shared harness for the cross-service tests and benchmarks: where the provisioned files are,
 //! and real service processes started from the workspace's own binaries on free ports.
+pub mod bench;
 pub mod process;
 
 use std::path::PathBuf;
@@ -72,7 +73,8 @@ pub async fn reflected_services(url: &str) -> anyhow::Result<Vec<String>> {
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
-    let mut client = ServerReflectionClient::connect(url.to_owned()).await?;
+    let channel = tonic::transport::Channel::from_shared(url.to_owned())?.connect().await?;
+    let mut client = ServerReflectionClient::new(channel);
     let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
     let mut stream = client.server_reflection_info(futures::stream::iter([req])).await?.into_inner();
     let mut names = Vec::new();

@@ -1,0 +1,162 @@
+//! Embedder benchmark: texts/s and tokens/s over gRPC at concurrency 1, 8 and 32, beside
+//! in-process ORT on the same inputs (length-sorted, budgeted batches: the best a caller could do
+//! without a server) and a naive pipeline (arrival order, pad-to-longest batches of 32).
+//! Contenders alternate within each round; figures are medians of per-round ratios.
+//!
+//! Run: ./strato bench embedder   [env BENCH_TEXTS (default 1000), BENCH_ROUNDS (default 3)]
+use std::time::{Duration, Instant};
+
+use embedder_svc::backend::{BackendOptions, OrtBackend, init_runtime};
+use embedder_svc::catalogue::discover;
+use embedder_svc::config::Device;
+use embedder_svc::pooling::Pooling;
+use strato_proto::embedder::v1::{EmbedRequest, embedder_client::EmbedderClient};
+use strato_tests::bench::{corpus, fmt_us, median, percentile, spread};
+use strato_tests::{TEST_MODEL, process::start_embedder};
+use tokenizers::{Tokenizer, TruncationParams};
+
+use embedder_svc::config::{DEFAULT_MAX_BATCH_TEXTS as BATCH, DEFAULT_MAX_BATCH_TOKENS as BUDGET};
+
+struct Run {
+    secs: f64,
+    tokens: u64,
+    latencies: Vec<Duration>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n: usize = std::env::var("BENCH_TEXTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(3);
+    let docs = corpus()?;
+    println!("corpus: {} Debian package descriptions; {n} texts per contender per round, {rounds} rounds", docs.len());
+
+    // In-process contenders share the embedder's own loading code.
+    let runtime = init_runtime(&strato_tests::ort_lib())?;
+    let dir = discover(&strato_tests::models_dir())?
+        .into_iter()
+        .find(|d| d.manifest.name == TEST_MODEL)
+        .ok_or_else(|| anyhow::anyhow!("test model not provisioned"))?;
+    let opts = BackendOptions { device: Device::Cpu, cuda_device_id: 0, intra_threads: 0 };
+    let mut backend = OrtBackend::load(&runtime, &dir, opts)?;
+    let mut tok = Tokenizer::from_file(dir.tokenizer()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    tok.with_truncation(Some(TruncationParams { max_length: 512, ..Default::default() })).map_err(|e| anyhow::anyhow!("{e}"))?;
+    tok.with_padding(None);
+
+    let svc = start_embedder(&[])?;
+    let client = EmbedderClient::connect(svc.url()).await?;
+
+    let names = ["grpc c=1", "grpc c=8", "grpc c=32", "in-process ORT", "naive batch-32", "in-proc sorted"];
+    let mut results: Vec<Vec<Run>> = (0..names.len()).map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        let texts: Vec<String> = spread(&docs, n, round * 7).into_iter().map(|d| d.text).collect();
+        // Alternate the order of contenders each round so drift does not favour one.
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for &c in &order {
+            let run = match c {
+                0 => grpc(&client, &texts, 1).await?,
+                1 => grpc(&client, &texts, 8).await?,
+                2 => grpc(&client, &texts, 32).await?,
+                3 => in_process(&mut backend, &tok, &texts, Policy::OneByOne)?,
+                4 => in_process(&mut backend, &tok, &texts, Policy::Naive32)?,
+                _ => in_process(&mut backend, &tok, &texts, Policy::SortedBudget)?,
+            };
+            println!(
+                "round {round} {:<16} {:>8.1} texts/s {:>9.0} tokens/s",
+                names[c],
+                texts.len() as f64 / run.secs,
+                run.tokens as f64 / run.secs
+            );
+            results[c].push(run);
+        }
+    }
+
+    println!("\n== embedder ({TEST_MODEL}, 2-core CPU) — medians over {rounds} rounds ==");
+    for (c, name) in names.iter().enumerate() {
+        let tps = median(results[c].iter().map(|r| n as f64 / r.secs).collect());
+        let tok = median(results[c].iter().map(|r| r.tokens as f64 / r.secs).collect());
+        println!("{name:<16} {tps:>8.1} texts/s {tok:>9.0} tokens/s");
+    }
+    let ratio = |a: usize, b: usize| median(results[a].iter().zip(&results[b]).map(|(x, y)| y.secs / x.secs).collect());
+    println!("service c=32 / in-process ORT (one text per run)  : {:.3}x  (target ≥ 0.95)", ratio(2, 3));
+    println!("service c=32 / naive batch-32                     : {:.3}x  (target ≥ 3.5)", ratio(2, 4));
+    println!("service c=32 / in-process sorted (sees all texts) : {:.3}x  (upper bound: global sort)", ratio(2, 5));
+    let lat: Vec<Duration> = results[0].iter().flat_map(|r| r.latencies.clone()).collect();
+    println!("single-text latency over gRPC (c=1): p50 {}  p99 {}", fmt_us(percentile(&lat, 0.5)), fmt_us(percentile(&lat, 0.99)));
+    Ok(())
+}
+
+/// `concurrency` clients, each sending one text per request, until all texts are done.
+async fn grpc(client: &EmbedderClient<tonic::transport::Channel>, texts: &[String], concurrency: usize) -> anyhow::Result<Run> {
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let texts = std::sync::Arc::new(texts.to_vec());
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (mut c, next, texts) = (client.clone(), next.clone(), texts.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut tokens, mut lat) = (0u64, Vec::new());
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(t) = texts.get(i) else { break };
+                let t0 = Instant::now();
+                let r = c.embed(EmbedRequest { model: TEST_MODEL.into(), texts: vec![t.clone()], pooling: 0 }).await?;
+                lat.push(t0.elapsed());
+                tokens += r.into_inner().token_count;
+            }
+            Ok::<_, tonic::Status>((tokens, lat))
+        }));
+    }
+    let (mut tokens, mut latencies) = (0, Vec::new());
+    for t in tasks {
+        let (k, l) = t.await??;
+        tokens += k;
+        latencies.extend(l);
+    }
+    Ok(Run { secs: start.elapsed().as_secs_f64(), tokens, latencies })
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Policy {
+    /// One text per session run: plain in-process ORT, no padding at all.
+    OneByOne,
+    /// Arrival order, fixed batches of 32 padded to the longest: the naive pipeline.
+    Naive32,
+    /// All texts sorted by length, cut by the service's padded-token budget: the service's policy
+    /// with a view of every text at once, which no server receiving requests live can have.
+    SortedBudget,
+}
+
+/// Tokenize + run in this process under `policy`.
+fn in_process(backend: &mut OrtBackend, tok: &Tokenizer, texts: &[String], policy: Policy) -> anyhow::Result<Run> {
+    let start = Instant::now();
+    let mut ids: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| tok.encode(t.as_str(), true).map(|e| e.get_ids().to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tokens = ids.iter().map(|t| t.len() as u64).sum();
+    let mut batches: Vec<Vec<&[u32]>> = Vec::new();
+    if policy == Policy::OneByOne {
+        batches = ids.iter().map(|t| vec![t.as_slice()]).collect();
+    } else if policy == Policy::SortedBudget {
+        ids.sort_by_key(|t| t.len());
+        let mut cur: Vec<&[u32]> = Vec::new();
+        for t in &ids {
+            if !cur.is_empty() && (cur.len() + 1 > BATCH || (cur.len() + 1) * t.len() > BUDGET) {
+                batches.push(std::mem::take(&mut cur));
+            }
+            cur.push(t);
+        }
+        batches.push(cur);
+    } else {
+        batches = ids.chunks(32).map(|c| c.iter().map(|t| t.as_slice()).collect()).collect();
+    }
+    for b in batches {
+        let poolings = vec![Pooling::Mean; b.len()];
+        backend.embed(&b, &poolings)?;
+    }
+    Ok(Run { secs: start.elapsed().as_secs_f64(), tokens, latencies: Vec::new() })
+}
