@@ -1,12 +1,13 @@
 //! Compiles every contract with the vendored `protoc` (no system protoc needed).
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["strato/embedder/v1/embedder.proto"];
+const PROTOS: &[&str] = &["strato/embedder/v1/embedder.proto", "strato/index/v1/index.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
-    // SAFETY-free: build scripts are single threaded; prost-build reads PROTOC.
+    // prost-build runs the protoc named by PROTOC; the vendored one needs no system install.
     unsafe_set_protoc(&protoc);
+    let include = protoc_bin_vendored::include_path()?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     // tonic-prost-build no longer emits rerun-if-changed for inputs; do it per file.
     for p in PROTOS {
@@ -14,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("strato_descriptor.bin"))
-        .compile_protos(PROTOS, &["."])?;
+        .compile_protos(&PROTOS.iter().map(PathBuf::from).collect::<Vec<_>>(), &[PathBuf::from("."), include])?;
     Ok(())
 }
 

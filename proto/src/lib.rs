@@ -7,5 +7,11 @@ pub mod embedder {
     }
 }
 
+pub mod index {
+    pub mod v1 {
+        tonic::include_proto!("strato.index.v1");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every Strato package, for `tonic-reflection`.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("strato_descriptor");

@@ -1,0 +1,69 @@
+//! The index service's one configuration struct: every flag also reads an env var.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "index-svc", version, about = "Vectorize-compatible vector indexes over gRPC")]
+pub struct Config {
+    /// Address to serve gRPC on (port 0 picks a free port; see --addr-file).
+    #[arg(long, env = "STRATO_INDEX_LISTEN", default_value = "127.0.0.1:50052")]
+    pub listen: SocketAddr,
+
+    /// Data directory: the redb database and the persisted HNSW segments.
+    #[arg(long, env = "STRATO_INDEX_DATA", default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+
+    #[command(flatten)]
+    pub engine: EngineConfig,
+
+    /// Write the bound address to this file once serving (lets tests and scripts use port 0).
+    #[arg(long, env = "STRATO_ADDR_FILE")]
+    pub addr_file: Option<PathBuf>,
+
+    /// Exit when standard input closes: ties the process to a supervising parent (tests, dev script).
+    #[arg(long, hide = true)]
+    pub exit_on_stdin_eof: bool,
+}
+
+/// Knobs of the segment engine, shared by every index.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineConfig {
+    /// Vectors an appendable chunk holds before it is sealed into an HNSW segment in the background.
+    /// Exact scan of a chunk this size costs about as much as an HNSW search with ef 64 (measured).
+    #[arg(long, env = "STRATO_SEAL_THRESHOLD", default_value_t = 8192)]
+    pub seal_threshold: usize,
+
+    /// ef_search tiers, ascending: each sealed segment keeps one graph per tier (same graph,
+    /// different ef; made without a rebuild). A query uses the smallest tier with ef ≥ 2·topK
+    /// (≥ 64); above the last tier it scans the segment exactly. See hnsw.rs.
+    #[arg(long, env = "STRATO_EF_TIERS", value_delimiter = ',', default_value = "64,200")]
+    pub ef_tiers: Vec<usize>,
+
+    /// ef_construction of HNSW builds.
+    #[arg(long, env = "STRATO_EF_CONSTRUCTION", default_value_t = 100)]
+    pub ef_construction: usize,
+
+    /// Sealed segments per index beyond which the two smallest are merged.
+    #[arg(long, env = "STRATO_MAX_SEGMENTS", default_value_t = 8)]
+    pub max_segments: usize,
+
+    /// Filtered queries whose estimated matches are at most this many are scored exactly over
+    /// the matches instead of searching the graph (Qdrant's full-scan threshold, in vectors).
+    #[arg(long, env = "STRATO_FILTER_EXACT_THRESHOLD", default_value_t = 20000)]
+    pub filter_exact_threshold: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { seal_threshold: 8192, ef_tiers: vec![64, 200], ef_construction: 100, max_segments: 8, filter_exact_threshold: 20000 }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    let base = std::env::var_os("STRATO_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/strato"));
+    base.join("index-data")
+}

@@ -1,0 +1,184 @@
+//! Sealed-segment graphs on instant-distance.
+//!
+//! Points are stored inline (`[f32; N]`), not behind a pointer: a `Box<[f32]>` per point measured
+//! 1.4–1.8× slower for the same graph. Dimensions are runtime values, so each graph uses the
+//! smallest bucket `N ≥ dims` (zero padding changes no distance).
+//!
+//! One kernel serves every metric: the graph always uses squared L2 on transformed points —
+//! cosine stores unit vectors (L2 order = cosine order); dot-product appends one coordinate
+//! `sqrt(Φ² − |x|²)` (Φ = the segment's largest norm) so that L2 order = −dot order. Final scores
+//! are recomputed exactly from the points by the caller.
+//!
+//! topK above ef_search: instant-distance fixes ef_search inside the built graph and returns at
+//! most ef results. Rather than pay a large ef on every query, a segment keeps one copy of its
+//! graph per ef tier, made by rewriting the serialised ef field (no rebuild), and a query picks
+//! the cheapest tier that covers it; above the last tier it scans the segment exactly.
+use instant_distance::{Builder, HnswMap, Point, Search};
+use serde::{Deserialize, Serialize};
+use serde_big_array::BigArray;
+
+use crate::error::IndexError;
+use crate::kernel;
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Pt<const N: usize>(#[serde(with = "BigArray")] pub [f32; N]);
+
+impl<const N: usize> Point for Pt<N> {
+    #[inline]
+    fn distance(&self, other: &Self) -> f32 {
+        kernel::l2sq(&self.0, &other.0)
+    }
+}
+
+macro_rules! graphs {
+    ($($v:ident = $n:literal),* $(,)?) => {
+        /// A built graph whose values are record sequence numbers.
+        pub enum Graph { $($v(HnswMap<Pt<$n>, u64>)),* }
+
+        /// Bucket widths, ascending.
+        pub const BUCKETS: &[usize] = &[$($n),*];
+
+        impl Graph {
+            fn build_bucket(width: usize, points: &[Vec<f32>], seqs: Vec<u64>, builder: Builder) -> Result<Graph, IndexError> {
+                match width {
+                    $($n => Ok(Graph::$v(builder.build(points.iter().map(|p| pad::<$n>(p)).collect(), seqs))),)*
+                    _ => Err(IndexError::Internal(format!("no graph bucket of width {width}"))),
+                }
+            }
+
+            /// Calls `f(seq, point)` for up to ef nearest points to `q` (already transformed).
+            pub fn search(&self, q: &[f32], f: &mut dyn FnMut(u64, &[f32])) {
+                let mut search = Search::default();
+                match self {
+                    $(Graph::$v(m) => {
+                        let q = pad::<$n>(q);
+                        for item in m.search(&q, &mut search) {
+                            f(*item.value, &item.point.0);
+                        }
+                    })*
+                }
+            }
+
+            /// Calls `f(seq, point)` for every point, in storage order.
+            pub fn for_each(&self, f: &mut dyn FnMut(u64, &[f32])) {
+                match self {
+                    $(Graph::$v(m) => {
+                        for ((_, p), seq) in m.iter().zip(m.values.iter()) {
+                            f(*seq, &p.0);
+                        }
+                    })*
+                }
+            }
+
+            pub fn len(&self) -> usize {
+                match self { $(Graph::$v(m) => m.values.len()),* }
+            }
+
+            pub fn width(&self) -> usize {
+                match self { $(Graph::$v(_) => $n),* }
+            }
+
+            pub fn to_bytes(&self) -> Result<Vec<u8>, IndexError> {
+                Ok(match self { $(Graph::$v(m) => postcard::to_allocvec(m)?),* })
+            }
+
+            pub fn from_bytes(width: usize, bytes: &[u8]) -> Result<Graph, IndexError> {
+                match width {
+                    $($n => Ok(Graph::$v(postcard::from_bytes(bytes)?)),)*
+                    _ => Err(IndexError::Storage(format!("no graph bucket of width {width}"))),
+                }
+            }
+        }
+    };
+}
+
+graphs!(
+    B32 = 32, B64 = 64, B96 = 96, B128 = 128, B192 = 192, B256 = 256, B384 = 384, B392 = 392, B512 = 512,
+    B768 = 768, B776 = 776, B1024 = 1024, B1032 = 1032, B1280 = 1280, B1536 = 1536, B1544 = 1544,
+);
+
+/// The smallest bucket holding `width` floats. The +8 buckets exist for dot-product indexes
+/// of the common model widths, which need one extra coordinate.
+pub fn bucket_for(width: usize) -> Option<usize> {
+    BUCKETS.iter().copied().find(|b| *b >= width)
+}
+
+fn pad<const N: usize>(v: &[f32]) -> Pt<N> {
+    let mut a = [0f32; N];
+    let n = v.len().min(N);
+    a[..n].copy_from_slice(&v[..n]);
+    Pt(a)
+}
+
+/// Builds a graph over already-transformed points (see `transform`); blocking, uses rayon.
+pub fn build(points: &[Vec<f32>], seqs: Vec<u64>, ef_search: usize, ef_construction: usize) -> Result<Graph, IndexError> {
+    let width = points.first().map(Vec::len).unwrap_or(0);
+    let bucket = bucket_for(width).ok_or_else(|| IndexError::Internal(format!("vectors of {width} floats")))?;
+    let builder = Builder::default().ef_search(ef_search).ef_construction(ef_construction).seed(0x5747_4154);
+    Graph::build_bucket(bucket, points, seqs, builder)
+}
+
+/// The same graph answering with another ef_search, by rewriting the serialised field.
+/// instant-distance serialises `HnswMap { hnsw: Hnsw { ef_search, .. }, .. }` with ef_search
+/// first; postcard writes a usize as a LEB128 varint. (Pinned to instant-distance =0.6.1; the
+/// `tier_rewrite_changes_result_count` test guards the layout.)
+pub fn with_ef(g: &Graph, ef: usize) -> Result<Graph, IndexError> {
+    let bytes = g.to_bytes()?;
+    let rest = skip_varint(&bytes).ok_or_else(|| IndexError::Internal("graph bytes: no ef varint".into()))?;
+    let mut out = Vec::with_capacity(bytes.len() + 4);
+    write_varint(&mut out, ef as u64);
+    out.extend_from_slice(rest);
+    Graph::from_bytes(g.width(), &out)
+}
+
+fn skip_varint(b: &[u8]) -> Option<&[u8]> {
+    let end = b.iter().position(|x| x & 0x80 == 0)?;
+    Some(&b[end + 1..])
+}
+
+fn write_varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn points(n: usize, d: usize) -> Vec<Vec<f32>> {
+        (0..n).map(|i| (0..d).map(|j| ((i * 31 + j * 7) as f32 * 0.013).sin()).collect()).collect()
+    }
+
+    #[test]
+    fn tier_rewrite_changes_result_count() {
+        let pts = points(500, 40);
+        let g = build(&pts, (0..500).collect(), 10, 50).expect("build");
+        let count = |g: &Graph| {
+            let mut n = 0;
+            g.search(&pts[3], &mut |_, _| n += 1);
+            n
+        };
+        assert_eq!(count(&g), 10);
+        let wide = with_ef(&g, 120).expect("tier");
+        assert_eq!(count(&wide), 120);
+        let mut first = None;
+        wide.search(&pts[3], &mut |s, _| {
+            first.get_or_insert(s);
+        });
+        assert_eq!(first, Some(3), "a point is its own nearest neighbour");
+    }
+
+    #[test]
+    fn buckets_cover_every_dimension() {
+        for d in 32..=1537 {
+            assert!(bucket_for(d).is_some_and(|b| b >= d), "{d}");
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! index-svc: Cloudflare Vectorize-compatible indexes over gRPC.
+//!
+//! Request path: `service.rs` (gRPC ↔ domain, `convert.rs`) → `engine.rs` (validate with
+//! `validate.rs`/`filter.rs`, commit to `store.rs`, apply to `state.rs`) → `planner.rs` (exact
+//! chunks + HNSW segments from `segment.rs`/`hnsw.rs`, kernels in `kernel.rs`). Background:
+//! `optimizer.rs` seals and compacts; `recovery.rs` rebuilds memory at start-up.
+pub mod config;
+pub mod convert;
+pub mod engine;
+pub mod error;
+pub mod filter;
+pub mod hnsw;
+pub mod kernel;
+pub mod optimizer;
+pub mod planner;
+pub mod recovery;
+pub mod segment;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod types;
+pub mod validate;
+
+use std::future::Future;
+
+use anyhow::Context;
+use strato_proto::index::v1::vector_index_server::VectorIndexServer;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+
+pub use config::{Config, EngineConfig};
+
+/// 5000 vectors × 1536 dims × 4 bytes plus metadata fits.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let data = config.data_dir.clone();
+    let engine_cfg = config.engine.clone();
+    let engine = tokio::task::spawn_blocking(move || engine::Engine::open(&data, engine_cfg))
+        .await?
+        .with_context(|| format!("open data dir {}", config.data_dir.display()))?;
+
+    let (health, health_svc) = tonic_health::server::health_reporter();
+    health.set_serving::<VectorIndexServer<service::IndexService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(strato_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(strato_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if let Some(path) = &config.addr_file {
+        std::fs::write(path, addr.to_string()).with_context(|| format!("write {}", path.display()))?;
+    }
+    tracing::info!(%addr, data = %config.data_dir.display(), "index serving");
+    let svc = VectorIndexServer::new(service::IndexService::new(engine))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let drain = health.clone();
+    tonic::transport::Server::builder()
+        .add_service(health_svc)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(svc)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
+            shutdown.await;
+            drain.set_not_serving::<VectorIndexServer<service::IndexService>>().await;
+            tracing::info!("shutting down");
+        })
+        .await?;
+    Ok(())
+}
