@@ -1,6 +1,8 @@
 //! Shared harness for the cross-service tests and benchmarks: where the provisioned files are,
 //! and real service processes started from the workspace's own binaries on free ports.
 pub mod bench;
+pub mod embeddings;
+pub mod json;
 pub mod process;
 
 use std::path::PathBuf;

@@ -91,7 +91,20 @@ pub fn start_embedder(extra: &[&str]) -> anyhow::Result<Service> {
     Service::start("embedder-svc", &args, Duration::from_secs(120))
 }
 
-fn scratch_dir(bin: &str) -> PathBuf {
+/// index-svc on a fresh data directory.
+pub fn start_index(extra: &[&str]) -> anyhow::Result<Service> {
+    let data = scratch_dir("index-data");
+    start_index_on(&data, extra)
+}
+
+/// index-svc on `data` (restart after a crash: same directory).
+pub fn start_index_on(data: &Path, extra: &[&str]) -> anyhow::Result<Service> {
+    let mut args = vec!["--data-dir", data.to_str().unwrap_or_default()];
+    args.extend_from_slice(extra);
+    Service::start("index-svc", &args, Duration::from_secs(300))
+}
+
+pub fn scratch_dir(bin: &str) -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
