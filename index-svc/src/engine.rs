@@ -419,17 +419,17 @@ impl Engine {
 }
 
 /// Metadata of the indexed properties, nested back into objects along the dotted paths.
-fn indexed_metadata(indexed: &[(Arc<str>, crate::filter::IVal)]) -> Value {
+fn indexed_metadata(indexed: &[(Arc<str>, crate::filter::IVal, bool)]) -> Value {
     let mut root = serde_json::Map::new();
-    for (prop, v) in indexed {
+    for (prop, v, in_array) in indexed {
         let parts: Vec<&str> = prop.split('.').collect();
-        put_path(&mut root, &parts, v.to_json());
+        put_path(&mut root, &parts, v.to_json(), *in_array);
     }
     Value::Object(root)
 }
 
-/// Sets `path` in `map` to `value`; a second value at the same leaf makes an array.
-fn put_path(map: &mut serde_json::Map<String, Value>, path: &[&str], value: Value) {
+/// Sets `path` in `map` to `value`; array elements collect into an array.
+fn put_path(map: &mut serde_json::Map<String, Value>, path: &[&str], value: Value, in_array: bool) {
     let Some((first, rest)) = path.split_first() else { return };
     if rest.is_empty() {
         match map.get_mut(*first) {
@@ -439,7 +439,7 @@ fn put_path(map: &mut serde_json::Map<String, Value>, path: &[&str], value: Valu
                 *existing = Value::Array(vec![prev, value]);
             }
             None => {
-                map.insert(first.to_string(), value);
+                map.insert(first.to_string(), if in_array { Value::Array(vec![value]) } else { value });
             }
         }
         return;
@@ -449,7 +449,7 @@ fn put_path(map: &mut serde_json::Map<String, Value>, path: &[&str], value: Valu
         *entry = Value::Object(Default::default());
     }
     if let Value::Object(next) = entry {
-        put_path(next, rest, value);
+        put_path(next, rest, value, in_array);
     }
 }
 

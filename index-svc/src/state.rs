@@ -16,13 +16,14 @@ pub struct PointInfo {
     pub namespace: Option<Arc<str>>,
     /// Uid of the chunk or sealed segment holding its vector.
     pub container: u64,
-    /// (property, value) per metadata index that covered it when written; arrays give several.
-    pub indexed: Vec<(Arc<str>, IVal)>,
+    /// (property, value, came from an array) per metadata index that covered it when written;
+    /// arrays give several.
+    pub indexed: Vec<(Arc<str>, IVal, bool)>,
 }
 
 impl PointInfo {
     pub fn values_of<'a>(&'a self, property: &'a str) -> impl Iterator<Item = &'a IVal> + Clone + 'a {
-        self.indexed.iter().filter(move |(p, _)| &**p == property).map(|(_, v)| v)
+        self.indexed.iter().filter(move |(p, _, _)| &**p == property).map(|(_, v, _)| v)
     }
 }
 
@@ -90,7 +91,7 @@ impl IndexState {
         let id: Arc<str> = Arc::from(rec.id.as_str());
         let namespace: Option<Arc<str>> = rec.namespace.as_deref().map(Arc::from);
         let indexed = self.extract(rec.seq, metadata);
-        for (p, v) in &indexed {
+        for (p, v, _) in &indexed {
             if let Some(map) = self.postings.get_mut(p) {
                 map.entry(v.clone()).or_default().insert(rec.seq);
             }
@@ -115,7 +116,7 @@ impl IndexState {
 
     fn remove_seq(&mut self, seq: u64) {
         let Some(info) = self.points.remove(&seq) else { return };
-        for (p, v) in &info.indexed {
+        for (p, v, _) in &info.indexed {
             if let Some(set) = self.postings.get_mut(p).and_then(|m| m.get_mut(v)) {
                 set.remove(&seq);
                 if set.is_empty() {
@@ -138,25 +139,25 @@ impl IndexState {
     }
 
     /// Values of `metadata` for every metadata index that existed when `seq` was written.
-    fn extract(&self, seq: u64, metadata: Option<&Value>) -> Vec<(Arc<str>, IVal)> {
+    fn extract(&self, seq: u64, metadata: Option<&Value>) -> Vec<(Arc<str>, IVal, bool)> {
         let Some(m) = metadata else { return Vec::new() };
         let mut out = Vec::new();
         for def in self.meta.metadata_indexes.iter().filter(|d| seq >= d.created_seq) {
             let Some(v) = lookup(m, &def.property) else { continue };
             let prop: Arc<str> = self.postings.get_key_value(def.property.as_str()).map(|(k, _)| k.clone()).unwrap_or_else(|| Arc::from(def.property.as_str()));
             match (def.kind, v) {
-                (MetaType::String, Value::String(s)) => out.push((prop, IVal::string(s))),
+                (MetaType::String, Value::String(s)) => out.push((prop, IVal::string(s), false)),
                 (MetaType::String, Value::Array(items)) => {
                     for s in items.iter().filter_map(Value::as_str) {
-                        out.push((prop.clone(), IVal::string(s)));
+                        out.push((prop.clone(), IVal::string(s), true));
                     }
                 }
                 (MetaType::Number, Value::Number(n)) => {
                     if let Some(f) = n.as_f64() {
-                        out.push((prop, IVal::Num(f)));
+                        out.push((prop, IVal::Num(f), false));
                     }
                 }
-                (MetaType::Boolean, Value::Bool(b)) => out.push((prop, IVal::Bool(*b))),
+                (MetaType::Boolean, Value::Bool(b)) => out.push((prop, IVal::Bool(*b), false)),
                 _ => {} // wrong type for the index: not indexed
             }
         }
@@ -181,7 +182,7 @@ impl IndexState {
         }
         self.postings.remove(property);
         for info in self.points.values_mut() {
-            info.indexed.retain(|(p, _)| &**p != property);
+            info.indexed.retain(|(p, _, _)| &**p != property);
         }
         true
     }
