@@ -7,6 +7,6 @@ case "$what" in
   embedder|index|gateway) ;;
   *) echo "usage: ./strato bench embedder|index|gateway" >&2; exit 2 ;;
 esac
-bash scripts/provision.sh --corpus
+bash scripts/provision.sh --bench
 cargo build --release --workspace --bins
 exec "target/release/bench_$what" "$@"

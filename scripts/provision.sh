@@ -9,7 +9,8 @@
 #
 #   - optionally (`--corpus`) the benchmark corpus: Debian's English package descriptions
 #     (apt's Translation-en lists, ~60k paragraphs) as JSON lines.
-# Usage: scripts/provision.sh [--bge] [--corpus]; prints nothing but progress; exports nothing.
+#   - optionally (`--bench`) the corpus plus the baselines benchmarks compare against (hnswlib).
+# Usage: scripts/provision.sh [--bge] [--corpus] [--bench]; prints progress only; exports nothing.
 # Cache dir: $STRATO_CACHE (default ~/.cache/strato).
 set -euo pipefail
 
@@ -20,10 +21,12 @@ MINILM_TOK_SHA="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037
 HF_BASE="${STRATO_HF_BASE:-https://huggingface.co}"
 WANT_BGE=0
 WANT_CORPUS=0
+WANT_BENCH=0
 for a in "$@"; do
   case "$a" in
     --bge) WANT_BGE=1 ;;
     --corpus) WANT_CORPUS=1 ;;
+    --bench) WANT_CORPUS=1; WANT_BENCH=1 ;;
     *) echo "provision.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -171,5 +174,10 @@ for line in sys.stdin:
 flush(pkg, lines)
 ' > "$CORPUS.tmp"
   mv "$CORPUS.tmp" "$CORPUS"
+fi
+# 6. Benchmark baselines.
+if [ "$WANT_BENCH" = 1 ] && ! "$PY" -c "import hnswlib" 2>/dev/null; then
+  log "installing hnswlib (PyPI; builds with the machine's C++ compiler)"
+  "$PY" -m pip install -q --disable-pip-version-check hnswlib==0.8.0
 fi
 log "ready: $CACHE"

@@ -11,8 +11,9 @@ pub struct Embedded {
 
 pub const DIMS: usize = 384;
 
-fn cache_file(n: usize) -> PathBuf {
-    crate::cache_dir().join(format!("corpus/minilm-synopses-{n}.f32"))
+/// One cache for every size: the first k rows serve any request for k ≤ rows.
+fn cache_file() -> PathBuf {
+    crate::cache_dir().join("corpus/minilm-synopses.f32")
 }
 
 /// Distinct synopsis lines of the corpus, in file order.
@@ -25,11 +26,11 @@ pub fn synopses() -> anyhow::Result<Vec<String>> {
 pub async fn synopsis_embeddings(n: usize) -> anyhow::Result<Embedded> {
     let texts: Vec<String> = synopses()?.into_iter().take(n).collect();
     anyhow::ensure!(texts.len() == n, "corpus has only {} distinct synopses", texts.len());
-    let path = cache_file(n);
+    let path = cache_file();
     if let Ok(bytes) = std::fs::read(&path)
-        && bytes.len() == n * DIMS * 4
+        && bytes.len() >= n * DIMS * 4
     {
-        let floats: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let floats: Vec<f32> = bytes[..n * DIMS * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         return Ok(Embedded { texts, vectors: floats.chunks_exact(DIMS).map(<[f32]>::to_vec).collect() });
     }
     let svc = crate::process::start_embedder(&[])?;

@@ -104,6 +104,13 @@ pub fn start_index_on(data: &Path, extra: &[&str]) -> anyhow::Result<Service> {
     Service::start("index-svc", &args, Duration::from_secs(300))
 }
 
+/// The gateway in front of the given services (URLs like "http://127.0.0.1:PORT").
+pub fn start_gateway(embedder_url: &str, index_url: &str, extra: &[&str]) -> anyhow::Result<Service> {
+    let mut args = vec!["--embedder", embedder_url, "--index", index_url, "--rpc-timeout-ms", "3000"];
+    args.extend_from_slice(extra);
+    Service::start("gateway", &args, Duration::from_secs(120))
+}
+
 pub fn scratch_dir(bin: &str) -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);

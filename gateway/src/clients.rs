@@ -1,0 +1,95 @@
+//! gRPC clients of the two services. Channels connect lazily (the gateway starts, and answers
+//! 503, while a service is down); each call carries a deadline and the trace context; idempotent
+//! calls retry UNAVAILABLE with exponential backoff inside that deadline. Several embedder
+//! endpoints are balanced per request (tower balance via tonic), which also spreads HTTP/2
+//! streams that a single Kubernetes ClusterIP connection would pin to one replica.
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use strato_proto::embedder::v1::embedder_client::EmbedderClient;
+use strato_proto::index::v1::vector_index_client::VectorIndexClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Response, Status};
+use tracing::debug;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::trace::TraceContext;
+
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct Clients {
+    pub embedder: EmbedderClient<Channel>,
+    pub index: VectorIndexClient<Channel>,
+    timeout: Duration,
+    attempts: u32,
+}
+
+fn endpoint(url: &str, timeout: Duration) -> anyhow::Result<Endpoint> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30)))
+}
+
+impl Clients {
+    pub fn new(cfg: &Config) -> anyhow::Result<Self> {
+        let t = cfg.rpc_timeout();
+        let embedder = if cfg.embedder_urls.len() == 1 {
+            endpoint(&cfg.embedder_urls[0], t)?.connect_lazy()
+        } else {
+            let eps = cfg.embedder_urls.iter().map(|u| endpoint(u, t)).collect::<anyhow::Result<Vec<_>>>()?;
+            Channel::balance_list(eps.into_iter())
+        };
+        let index = endpoint(&cfg.index_url, t)?.connect_lazy();
+        Ok(Self {
+            embedder: EmbedderClient::new(embedder).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
+            index: VectorIndexClient::new(index).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
+            timeout: t,
+            attempts: cfg.rpc_attempts.max(1),
+        })
+    }
+
+    /// Builds a request with the remaining deadline and the trace context.
+    pub fn request<T>(&self, ctx: &TraceContext, msg: T, deadline: Instant) -> Request<T> {
+        let mut req = Request::new(msg);
+        req.set_timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        ctx.inject(&mut req);
+        req
+    }
+
+    /// Runs `call` (which must build its request with `request`) until it succeeds, fails with
+    /// something other than UNAVAILABLE, or the deadline passes. Only idempotent calls retry.
+    pub async fn call<T, F, Fut>(&self, service: &'static str, idempotent: bool, mut call: F) -> Result<T, ApiError>
+    where
+        F: FnMut(Instant) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        let deadline = Instant::now() + self.timeout;
+        let mut backoff = Duration::from_millis(25);
+        let mut attempt = 1;
+        loop {
+            match call(deadline).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(s) if s.code() == Code::Unavailable && idempotent && attempt < self.attempts && Instant::now() + backoff < deadline => {
+                    debug!(service, attempt, "unavailable, retrying: {}", s.message());
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                Err(s) => return Err(ApiError::upstream(service, unavailable_message(service, s))),
+            }
+        }
+    }
+}
+
+/// Transport errors arrive as UNAVAILABLE with a terse text; say which service is down.
+fn unavailable_message(service: &'static str, s: Status) -> Status {
+    if s.code() == Code::Unavailable || s.code() == Code::DeadlineExceeded || s.code() == Code::Cancelled {
+        Status::new(s.code(), format!("{service} unavailable: {}", s.message()))
+    } else {
+        s
+    }
+}

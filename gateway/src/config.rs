@@ -1,0 +1,65 @@
+//! The gateway's one configuration struct, shaped like the tutorial's wrangler file: a VECTORIZE
+//! binding (index name) and an AI binding (model). Every flag also reads an env var.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "gateway", version, about = "Strato HTTP gateway: Vectorize tutorial, Cloudflare REST API, embeddings")]
+pub struct Config {
+    /// HTTP listen address (wrangler dev's port by default).
+    #[arg(long, env = "STRATO_GATEWAY_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+
+    /// embedder-svc endpoints; several (comma separated) are load-balanced.
+    #[arg(long = "embedder", env = "STRATO_EMBEDDER_URLS", value_delimiter = ',', default_value = "http://127.0.0.1:50051")]
+    pub embedder_urls: Vec<String>,
+
+    /// index-svc endpoint.
+    #[arg(long = "index", env = "STRATO_INDEX_URL", default_value = "http://127.0.0.1:50052")]
+    pub index_url: String,
+
+    /// The VECTORIZE binding's index_name.
+    #[arg(long, env = "STRATO_BINDING_INDEX", default_value = "embeddings-index")]
+    pub binding_index: String,
+
+    /// The account the bindings use (REST routes take the account from the path).
+    #[arg(long, env = "STRATO_BINDING_ACCOUNT", default_value = "")]
+    pub binding_account: String,
+
+    /// The AI binding's model.
+    #[arg(long, env = "STRATO_AI_MODEL", default_value = "@cf/baai/bge-base-en-v1.5")]
+    pub ai_model: String,
+
+    /// Served instead of --ai-model when that model is not loaded (said in the log and at /__strato/status).
+    #[arg(long, env = "STRATO_FALLBACK_MODEL", default_value = "@strato/all-minilm-l6-v2")]
+    pub fallback_model: String,
+
+    /// Create the binding's index (serving model's dimensions, cosine) at start if it is missing.
+    #[arg(long, env = "STRATO_CREATE_INDEX")]
+    pub create_index: bool,
+
+    /// Deadline of each gRPC call, in milliseconds.
+    #[arg(long, env = "STRATO_RPC_TIMEOUT_MS", default_value_t = 10_000)]
+    pub rpc_timeout_ms: u64,
+
+    /// Attempts of an idempotent call that got UNAVAILABLE (exponential backoff from 25 ms).
+    #[arg(long, env = "STRATO_RPC_ATTEMPTS", default_value_t = 3)]
+    pub rpc_attempts: u32,
+
+    /// Write the bound address to this file once serving (tests use port 0).
+    #[arg(long, env = "STRATO_ADDR_FILE")]
+    pub addr_file: Option<PathBuf>,
+
+    /// Exit when standard input closes (tests, dev script).
+    #[arg(long, hide = true)]
+    pub exit_on_stdin_eof: bool,
+}
+
+impl Config {
+    pub fn rpc_timeout(&self) -> Duration {
+        Duration::from_millis(self.rpc_timeout_ms)
+    }
+}

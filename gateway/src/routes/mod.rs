@@ -1,0 +1,3 @@
+//! HTTP routes, one file per API surface.
+pub mod status;
+pub mod tutorial;

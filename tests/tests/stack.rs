@@ -1,0 +1,145 @@
+//! The tutorial over the whole stack: three real processes over real sockets.
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use strato_tests::process::{Service, start_embedder, start_gateway, start_index};
+use strato_tests::{QUERY, STORIES, dot};
+
+struct Stack {
+    embedder: Service,
+    index: Service,
+    gateway: Service,
+}
+
+fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        let embedder = start_embedder(&[]).expect("embedder");
+        let index = start_index(&[]).expect("index");
+        let gateway = start_gateway(&embedder.url(), &index.url(), &["--create-index"]).expect("gateway");
+        Stack { embedder, index, gateway }
+    })
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+}
+
+/// Reference embeddings (Python onnxruntime on the same files), as the embedder's conformance test uses.
+fn reference(texts: &[&str]) -> Vec<Vec<f32>> {
+    let out = std::process::Command::new(strato_tests::python())
+        .arg(strato_tests::repo_root().join("scripts/reference_embed.py"))
+        .arg(strato_tests::test_model_dir())
+        .arg("mean")
+        .args(texts)
+        .output()
+        .expect("reference");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    v["data"].as_array().expect("data").iter().map(|r| r.as_array().expect("row").iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tutorial_insert_then_query() {
+    let s = stack();
+    let base = format!("http://{}", s.gateway.addr);
+    let r = http().get(format!("{base}/insert")).send().await.expect("insert");
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("x-request-id"), "every response has a request id");
+    let body: Value = r.json().await.expect("json");
+    let mutation = body["mutationId"].as_str().expect("mutationId");
+    assert_eq!(mutation.len(), 36, "{body}");
+    assert_eq!(body.as_object().map(|o| o.len()), Some(1), "the V2 upsert result has one key: {body}");
+
+    let r = http().get(format!("{base}/")).send().await.expect("query");
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["matches"]["count"], 1, "{body}");
+    let m = &body["matches"]["matches"][0];
+    assert_eq!(m["id"], "1");
+    assert_eq!(m.as_object().map(|o| o.len()), Some(2), "only id and score, as the tutorial shows: {m}");
+    let score = m["score"].as_f64().expect("score");
+    let mut texts = STORIES.to_vec();
+    texts.push(QUERY);
+    let refv = reference(&texts);
+    let want = dot(&refv[0], &refv[3]) as f64;
+    assert!((score - want).abs() < 1e-4, "score {score} vs reference cosine {want}");
+
+    // Any other path is the query too; favicon is a 404 with an empty body.
+    let r = http().get(format!("{base}/some/page")).send().await.expect("other");
+    assert_eq!(r.json::<Value>().await.expect("json")["matches"]["matches"][0]["id"], "1");
+    let r = http().get(format!("{base}/favicon.ico")).send().await.expect("favicon");
+    assert_eq!(r.status(), 404);
+    assert!(r.bytes().await.expect("body").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_query_top_k_and_post_insert() {
+    let s = stack();
+    let base = format!("http://{}", s.gateway.addr);
+    let r = http().get(format!("{base}/insert")).send().await.expect("insert");
+    assert_eq!(r.status(), 200);
+    let body: Value = http().get(format!("{base}/?text=a%20llama&topK=3")).send().await.expect("q").json().await.expect("json");
+    assert_eq!(body["matches"]["count"], 3, "{body}");
+    assert_eq!(body["matches"]["matches"][0]["id"], "2", "llama story first: {body}");
+    let scores: Vec<f64> = body["matches"]["matches"].as_array().expect("arr").iter().map(|m| m["score"].as_f64().unwrap_or(0.0)).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "cosine scores descend: {scores:?}");
+
+    let r = http()
+        .post(format!("{base}/insert"))
+        .json(&json!({"texts": ["A recipe for sourdough bread", "Notes on Rust's borrow checker"], "ids": ["bread", "rust"]}))
+        .send()
+        .await
+        .expect("post insert");
+    assert_eq!(r.status(), 200);
+    let body: Value = http().get(format!("{base}/?text=baking%20bread")).send().await.expect("q").json().await.expect("json");
+    assert_eq!(body["matches"]["matches"][0]["id"], "bread", "{body}");
+
+    for bad in ["not json", "{\"texts\": []}", "{\"texts\": [\"a\"], \"ids\": [\"1\", \"2\"]}", "{\"text\": \"a\"}"] {
+        let r = http().post(format!("{base}/insert")).header("content-type", "application/json").body(bad).send().await.expect("bad");
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(r.json::<Value>().await.expect("json error")["error"].is_string());
+    }
+    let r = http().get(format!("{base}/?topK=many")).send().await.expect("bad topK");
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_says_which_model_serves() {
+    let s = stack();
+    let body: Value = http().get(format!("http://{}/__strato/status", s.gateway.addr)).send().await.expect("status").json().await.expect("json");
+    assert_eq!(body["ai"]["requested"], "@cf/baai/bge-base-en-v1.5");
+    assert_eq!(body["ai"]["serving"], strato_tests::TEST_MODEL);
+    assert_eq!(body["ai"]["fallback"], true);
+    assert!(body["ai"]["reason"].as_str().is_some_and(|r| r.contains("not loaded")), "{body}");
+    assert_eq!(body["ai"]["dimensions"], 384);
+    assert!(s.gateway.logs().contains("INSTEAD OF"), "the fallback is said in the log");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_index_is_a_json_404() {
+    let s = stack();
+    let gw = start_gateway(&s.embedder.url(), &s.index.url(), &["--binding-index", "no-such-index"]).expect("gateway");
+    let r = http().get(format!("http://{}/", gw.addr)).send().await.expect("query");
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.expect("json");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("no-such-index")), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embedder_down_is_a_quick_503() {
+    let s = stack();
+    let mut embedder = start_embedder(&[]).expect("second embedder");
+    let gw = start_gateway(&embedder.url(), &s.index.url(), &[]).expect("gateway");
+    let base = format!("http://{}", gw.addr);
+    assert_eq!(http().get(format!("{base}/insert")).send().await.expect("warm").status(), 200);
+    embedder.kill();
+    let t = Instant::now();
+    let r = http().get(format!("{base}/")).send().await.expect("query");
+    let took = t.elapsed();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.expect("json");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("embedder")), "{body}");
+    assert!(took < Duration::from_secs(3), "503 must come within the deadline, took {took:?}");
+}
