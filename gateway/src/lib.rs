@@ -4,6 +4,7 @@
 //! gRPC) → `clients.rs` (deadlines, retries, balancing, trace context) → the services.
 //! `model.rs` decides which model the AI binding serves; `error.rs` maps failures to HTTP.
 pub mod bindings;
+pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod error;

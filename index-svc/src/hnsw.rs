@@ -1,8 +1,13 @@
 //! Sealed-segment graphs on instant-distance.
 //!
-//! Points are stored inline (`[f32; N]`), not behind a pointer: a `Box<[f32]>` per point measured
+//! Points are stored inline (`[i8; N]`), not behind a pointer: a `Box<[f32]>` per point measured
 //! 1.4–1.8× slower for the same graph. Dimensions are runtime values, so each graph uses the
 //! smallest bucket `N ≥ dims` (zero padding changes no distance).
+//!
+//! The graph navigates on 8-bit scalar-quantised points (one scale per segment): a quarter of
+//! the memory traffic of f32 per visited node, and integer arithmetic. The caller rescores the
+//! ef candidates exactly from the segment's f32 arena, so quantisation costs recall only where
+//! it reorders candidates at the edge of the ef set (measured in `./strato bench index`).
 //!
 //! One kernel serves every metric: the graph always uses squared L2 on transformed points —
 //! cosine stores unit vectors (L2 order = cosine order); dot-product appends one coordinate
@@ -21,50 +26,39 @@ use crate::error::IndexError;
 use crate::kernel;
 
 #[derive(Clone, Serialize, Deserialize)]
-pub struct Pt<const N: usize>(#[serde(with = "BigArray")] pub [f32; N]);
+pub struct Pt<const N: usize>(#[serde(with = "BigArray")] pub [i8; N]);
 
 impl<const N: usize> Point for Pt<N> {
     #[inline]
     fn distance(&self, other: &Self) -> f32 {
-        kernel::l2sq(&self.0, &other.0)
+        kernel::l2sq_i8(&self.0, &other.0) as f32
     }
 }
 
 macro_rules! graphs {
     ($($v:ident = $n:literal),* $(,)?) => {
-        /// A built graph whose values are record sequence numbers.
-        pub enum Graph { $($v(HnswMap<Pt<$n>, u64>)),* }
+        /// A built graph whose values are rows of the segment's arena.
+        pub enum Graph { $($v(HnswMap<Pt<$n>, u32>)),* }
 
         /// Bucket widths, ascending.
         pub const BUCKETS: &[usize] = &[$($n),*];
 
         impl Graph {
-            fn build_bucket(width: usize, points: &[Vec<f32>], seqs: Vec<u64>, builder: Builder) -> Result<Graph, IndexError> {
+            fn build_bucket(width: usize, points: &[Vec<i8>], rows: Vec<u32>, builder: Builder) -> Result<Graph, IndexError> {
                 match width {
-                    $($n => Ok(Graph::$v(builder.build(points.iter().map(|p| pad::<$n>(p)).collect(), seqs))),)*
+                    $($n => Ok(Graph::$v(builder.build(points.iter().map(|p| pad::<$n>(p)).collect(), rows))),)*
                     _ => Err(IndexError::Internal(format!("no graph bucket of width {width}"))),
                 }
             }
 
-            /// Calls `f(seq, point)` for up to ef nearest points to `q` (already transformed).
-            pub fn search(&self, q: &[f32], f: &mut dyn FnMut(u64, &[f32])) {
+            /// Calls `f(row)` for up to ef nearest points to `q` (quantised graph form).
+            pub fn search(&self, q: &[i8], f: &mut dyn FnMut(u32)) {
                 let mut search = Search::default();
                 match self {
                     $(Graph::$v(m) => {
                         let q = pad::<$n>(q);
                         for item in m.search(&q, &mut search) {
-                            f(*item.value, &item.point.0);
-                        }
-                    })*
-                }
-            }
-
-            /// Calls `f(seq, point)` for every point, in storage order.
-            pub fn for_each(&self, f: &mut dyn FnMut(u64, &[f32])) {
-                match self {
-                    $(Graph::$v(m) => {
-                        for ((_, p), seq) in m.iter().zip(m.values.iter()) {
-                            f(*seq, &p.0);
+                            f(*item.value);
                         }
                     })*
                 }
@@ -103,19 +97,25 @@ pub fn bucket_for(width: usize) -> Option<usize> {
     BUCKETS.iter().copied().find(|b| *b >= width)
 }
 
-fn pad<const N: usize>(v: &[f32]) -> Pt<N> {
-    let mut a = [0f32; N];
+fn pad<const N: usize>(v: &[i8]) -> Pt<N> {
+    let mut a = [0i8; N];
     let n = v.len().min(N);
     a[..n].copy_from_slice(&v[..n]);
     Pt(a)
 }
 
-/// Builds a graph over already-transformed points (see `transform`); blocking, uses rayon.
-pub fn build(points: &[Vec<f32>], seqs: Vec<u64>, ef_search: usize, ef_construction: usize) -> Result<Graph, IndexError> {
+/// Builds a graph over quantised points whose values are `rows`; blocking, uses rayon.
+pub fn build(points: &[Vec<i8>], rows: Vec<u32>, ef_search: usize, ef_construction: usize) -> Result<Graph, IndexError> {
     let width = points.first().map(Vec::len).unwrap_or(0);
-    let bucket = bucket_for(width).ok_or_else(|| IndexError::Internal(format!("vectors of {width} floats")))?;
+    let bucket = bucket_for(width).ok_or_else(|| IndexError::Internal(format!("vectors of {width} values")))?;
     let builder = Builder::default().ef_search(ef_search).ef_construction(ef_construction).seed(0x5747_4154);
-    Graph::build_bucket(bucket, points, seqs, builder)
+    Graph::build_bucket(bucket, points, rows, builder)
+}
+
+/// Symmetric 8-bit scalar quantisation with one scale for the segment.
+pub fn quantize(v: &[f32], scale: f32) -> Vec<i8> {
+    let k = if scale > 0.0 { 127.0 / scale } else { 0.0 };
+    v.iter().map(|x| (x * k).round().clamp(-127.0, 127.0) as i8).collect()
 }
 
 /// The same graph answering with another ef_search, by rewriting the serialised field.
@@ -152,8 +152,8 @@ fn write_varint(out: &mut Vec<u8>, mut v: u64) {
 mod tests {
     use super::*;
 
-    fn points(n: usize, d: usize) -> Vec<Vec<f32>> {
-        (0..n).map(|i| (0..d).map(|j| ((i * 31 + j * 7) as f32 * 0.013).sin()).collect()).collect()
+    fn points(n: usize, d: usize) -> Vec<Vec<i8>> {
+        (0..n).map(|i| quantize(&(0..d).map(|j| ((i * 31 + j * 7) as f32 * 0.013).sin()).collect::<Vec<_>>(), 1.0)).collect()
     }
 
     #[test]

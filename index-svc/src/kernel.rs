@@ -42,6 +42,30 @@ pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// Squared L2 of 8-bit points, exact in i32 (|d| ≤ 254, so 32 lanes × 254² never overflow
+/// for the widths we use).
+#[inline]
+pub fn l2sq_i8(a: &[i8], b: &[i8]) -> i32 {
+    const W: usize = 32;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0i32; W];
+    let (ca, cb) = (a.chunks_exact(W), b.chunks_exact(W));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..W {
+            let d = i32::from(x[i]) - i32::from(y[i]);
+            acc[i] += d * d;
+        }
+    }
+    let mut s: i32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        let d = i32::from(*x) - i32::from(*y);
+        s += d * d;
+    }
+    s
+}
+
 pub fn norm(a: &[f32]) -> f32 {
     dot(a, a).sqrt()
 }

@@ -107,11 +107,10 @@ fn seal(store: &Store, cfg: &EngineConfig, h: &Arc<IndexHandle>, chunk: &Arc<Chu
 fn compact(store: &Store, cfg: &EngineConfig, h: &Arc<IndexHandle>, segs: &[Arc<Sealed>]) -> Result<(), IndexError> {
     let (rows, seqs, metric, index_uid, seg_uid) = {
         let mut st = h.write();
-        let dims = st.meta.dimensions;
         let mut rows = Vec::new();
         let mut seqs = Vec::new();
         for s in segs {
-            let (r, q) = s.rows(dims);
+            let (r, q) = s.rows();
             for (row, seq) in r.into_iter().zip(q) {
                 if st.points.contains_key(&seq) {
                     rows.push(row);
@@ -145,7 +144,7 @@ fn install(store: &Store, h: &Arc<IndexHandle>, index_uid: u64, seg: Sealed, rep
         return Ok(());
     }
     let path = store.segment_path(index_uid, seg.uid);
-    write_atomic(&path, &seg.graph().to_bytes()?)?;
+    write_atomic(&path, &seg.to_bytes()?)?;
     let manifest = SegmentManifest { uid: seg.uid, width: seg.graph().width(), metric: seg.metric, phi: seg.phi, count: seg.len() };
     store.swap_segments(index_uid, &[manifest], removed_manifests)?;
     h.write().install_sealed(Arc::new(seg), replaces);

@@ -115,7 +115,7 @@ fn search_segment(
     };
     let mut local = TopK::new(k);
     let mut seen = 0usize;
-    graph.search(q, &mut |seq, p| {
+    seg.search(graph, q, &mut |seq, p| {
         seen += 1;
         consider(seq, p, &mut local);
     });

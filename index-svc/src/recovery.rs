@@ -11,7 +11,6 @@ use tracing::{info, warn};
 use crate::config::EngineConfig;
 use crate::engine::IndexHandle;
 use crate::error::IndexError;
-use crate::hnsw::Graph;
 use crate::optimizer::Job;
 use crate::segment::Sealed;
 use crate::state::IndexState;
@@ -51,8 +50,8 @@ fn rebuild(store: &Store, loaded: LoadedIndex, cfg: &EngineConfig) -> Result<(In
     let mut sealed = Vec::new();
     for m in &segments {
         let path = store.segment_path(uid, m.uid);
-        let graph = std::fs::read(&path).map_err(IndexError::from).and_then(|b| Graph::from_bytes(m.width, &b));
-        match graph.and_then(|g| Sealed::with_tiers(m.uid, m.metric, m.phi, g, &cfg.ef_tiers)) {
+        let seg = std::fs::read(&path).map_err(IndexError::from).and_then(|b| Sealed::from_bytes(m.uid, m.metric, &b, &cfg.ef_tiers));
+        match seg {
             Ok(s) => sealed.push(s),
             Err(e) => warn!(index = %meta.name, segment = m.uid, "segment unreadable, its vectors will be re-indexed: {e}"),
         }

@@ -72,12 +72,33 @@ impl Chunk {
     }
 }
 
+/// An immutable segment: its vectors in a flat f32 arena (exact scoring, exact scans, merges)
+/// and a quantised HNSW graph over them, one copy per ef tier.
 pub struct Sealed {
     pub uid: u64,
     pub metric: Metric,
+    pub dims: usize,
+    /// Stored-form vectors, `dims` apart; row r belongs to `seqs[r]`.
+    pub rows: Vec<f32>,
+    pub seqs: Vec<u64>,
+    /// Largest norm in the segment (dot-product's extra coordinate), else 0.
     pub phi: f32,
+    /// Quantisation scale: the largest |coordinate| of the graph-form points.
+    pub scale: f32,
     /// (ef_search, graph) ascending by ef; every tier is the same graph.
     pub tiers: Vec<(usize, Graph)>,
+}
+
+/// What a sealed segment persists (the tiers are re-derived from the one graph).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SealedFile {
+    dims: usize,
+    rows: Vec<f32>,
+    seqs: Vec<u64>,
+    phi: f32,
+    scale: f32,
+    width: usize,
+    graph: Vec<u8>,
 }
 
 impl Sealed {
@@ -90,24 +111,55 @@ impl Sealed {
         ef_tiers: &[usize],
         ef_construction: usize,
     ) -> Result<Self, IndexError> {
-        let (rows, phi) = graph_form(metric, rows);
+        let dims = rows.first().map(Vec::len).unwrap_or(0);
+        let (graph_rows, phi) = graph_form(metric, &rows);
+        let scale = graph_rows.iter().flatten().fold(0f32, |m, x| m.max(x.abs()));
+        let quantized: Vec<Vec<i8>> = graph_rows.iter().map(|r| hnsw::quantize(r, scale)).collect();
+        drop(graph_rows);
         let first = ef_tiers.first().copied().unwrap_or(64);
-        let graph = hnsw::build(&rows, seqs, first, ef_construction)?;
-        Self::with_tiers(uid, metric, phi, graph, ef_tiers)
+        let graph = hnsw::build(&quantized, (0..rows.len() as u32).collect(), first, ef_construction)?;
+        let flat: Vec<f32> = rows.into_iter().flatten().collect();
+        Self::with_tiers(uid, metric, dims, flat, seqs, phi, scale, graph, ef_tiers)
     }
 
     /// Derives the other tiers from the first by rewriting ef (no rebuild).
-    pub fn with_tiers(uid: u64, metric: Metric, phi: f32, graph: Graph, ef_tiers: &[usize]) -> Result<Self, IndexError> {
+    #[allow(clippy::too_many_arguments)]
+    fn with_tiers(
+        uid: u64,
+        metric: Metric,
+        dims: usize,
+        rows: Vec<f32>,
+        seqs: Vec<u64>,
+        phi: f32,
+        scale: f32,
+        graph: Graph,
+        ef_tiers: &[usize],
+    ) -> Result<Self, IndexError> {
         let mut tiers = Vec::with_capacity(ef_tiers.len().max(1));
         for ef in ef_tiers.iter().skip(1) {
             tiers.push((*ef, hnsw::with_ef(&graph, *ef)?));
         }
         tiers.insert(0, (ef_tiers.first().copied().unwrap_or(64), graph));
-        Ok(Self { uid, metric, phi, tiers })
+        Ok(Self { uid, metric, dims, rows, seqs, phi, scale, tiers })
+    }
+
+    pub fn to_bytes(&self) -> Result<Vec<u8>, IndexError> {
+        let g = self.graph();
+        let file = SealedFile { dims: self.dims, rows: self.rows.clone(), seqs: self.seqs.clone(), phi: self.phi, scale: self.scale, width: g.width(), graph: g.to_bytes()? };
+        Ok(postcard::to_allocvec(&file)?)
+    }
+
+    pub fn from_bytes(uid: u64, metric: Metric, bytes: &[u8], ef_tiers: &[usize]) -> Result<Self, IndexError> {
+        let f: SealedFile = postcard::from_bytes(bytes)?;
+        if f.rows.len() != f.dims * f.seqs.len() {
+            return Err(IndexError::Storage("segment file: rows and seqs disagree".into()));
+        }
+        let graph = Graph::from_bytes(f.width, &f.graph)?;
+        Self::with_tiers(uid, metric, f.dims, f.rows, f.seqs, f.phi, f.scale, graph, ef_tiers)
     }
 
     pub fn len(&self) -> usize {
-        self.tiers[0].1.len()
+        self.seqs.len()
     }
 
     pub fn graph(&self) -> &Graph {
@@ -120,32 +172,45 @@ impl Sealed {
         self.tiers.iter().find(|(ef, _)| *ef >= want).map(|(_, g)| g)
     }
 
-    pub fn for_each(&self, f: &mut dyn FnMut(u64, &[f32])) {
-        self.graph().for_each(f)
+    /// Graph search with `graph` (one of the tiers): `f(seq, exact stored vector)` per candidate.
+    pub fn search(&self, graph: &Graph, q_stored: &[f32], f: &mut dyn FnMut(u64, &[f32])) {
+        let mut q = q_stored.to_vec();
+        if self.metric == Metric::DotProduct {
+            q.push(0.0);
+        }
+        let q = hnsw::quantize(&q, self.scale);
+        graph.search(&q, &mut |row| {
+            let r = row as usize;
+            f(self.seqs[r], &self.rows[r * self.dims..(r + 1) * self.dims]);
+        });
     }
 
-    /// The stored-form vectors of the points, for merging and vacuuming (the dot-product extra
-    /// coordinate dropped).
-    pub fn rows(&self, dims: usize) -> (Vec<Vec<f32>>, Vec<u64>) {
-        let mut rows = Vec::with_capacity(self.len());
-        let mut seqs = Vec::with_capacity(self.len());
-        self.for_each(&mut |seq, p| {
-            rows.push(p[..dims].to_vec());
-            seqs.push(seq);
-        });
-        (rows, seqs)
+    /// Every point, in arena order (contiguous: the fast path of exact scans).
+    pub fn for_each(&self, f: &mut dyn FnMut(u64, &[f32])) {
+        for (seq, row) in self.seqs.iter().zip(self.rows.chunks_exact(self.dims.max(1))) {
+            f(*seq, row);
+        }
+    }
+
+    /// The stored-form vectors, for merging and vacuuming.
+    pub fn rows(&self) -> (Vec<Vec<f32>>, Vec<u64>) {
+        (self.rows.chunks_exact(self.dims.max(1)).map(<[f32]>::to_vec).collect(), self.seqs.clone())
     }
 }
 
 /// Points as the graph sees them; for dot-product, the MIPS→L2 extra coordinate.
-fn graph_form(metric: Metric, mut rows: Vec<Vec<f32>>) -> (Vec<Vec<f32>>, f32) {
+fn graph_form(metric: Metric, rows: &[Vec<f32>]) -> (Vec<Vec<f32>>, f32) {
     if metric != Metric::DotProduct {
-        return (rows, 0.0);
+        return (rows.to_vec(), 0.0);
     }
     let phi = rows.iter().map(|r| kernel::norm(r)).fold(0f32, f32::max);
-    for r in &mut rows {
-        let n2 = kernel::dot(r, r);
-        r.push((phi * phi - n2).max(0.0).sqrt());
-    }
-    (rows, phi)
+    let out = rows
+        .iter()
+        .map(|r| {
+            let mut v = r.clone();
+            v.push((phi * phi - kernel::dot(r, r)).max(0.0).sqrt());
+            v
+        })
+        .collect();
+    (out, phi)
 }

@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
     let seg = Sealed::build(1, Metric::Cosine, stored.clone(), (0..N as u64).collect(), SWEEP, 100)?;
     let build_s = t.elapsed().as_secs_f64();
     let graph_bytes = seg.graph().to_bytes()?.len();
+    let arena_bytes = seg.rows.len() * 4 + seg.seqs.len() * 8;
 
     let mut py = Command::new(strato_tests::python())
         .arg(strato_tests::repo_root().join("scripts/bench_hnswlib.py"))
@@ -133,7 +134,12 @@ async fn main() -> anyhow::Result<()> {
             t_ef
         );
     }
-    println!("graph size in memory ≈ {:.0} bytes/vector (points inline + links), ef tiers share nothing", graph_bytes as f64 / N as f64);
+    println!(
+        "sealed segment ≈ {:.0} bytes/vector: graph {:.0} (8-bit points inline + links) per ef tier, f32 arena {:.0}",
+        (graph_bytes * 2 + arena_bytes) as f64 / N as f64,
+        graph_bytes as f64 / N as f64,
+        arena_bytes as f64 / N as f64
+    );
 
     grpc_section(base, queries, &truth, &seg, rounds).await
 }
@@ -148,10 +154,10 @@ fn exact(stored: &[Vec<f32>], q: &[f32]) -> Vec<u32> {
 }
 
 /// Graph search + exact rescoring of the hits, as the planner does for one segment.
-fn search(g: &index_svc::hnsw::Graph, q: &[f32]) -> Vec<u32> {
+fn search(seg: &Sealed, g: &index_svc::hnsw::Graph, q: &[f32]) -> Vec<u32> {
     let q = segment::query_form(Metric::Cosine, q);
     let mut hits: Vec<(f32, u32)> = Vec::with_capacity(64);
-    g.search(&q, &mut |seq, p| hits.push((segment::distance(Metric::Cosine, &q, p), seq as u32)));
+    seg.search(g, &q, &mut |seq, p| hits.push((segment::distance(Metric::Cosine, &q, p), seq as u32)));
     hits.sort_by(|a, b| a.0.total_cmp(&b.0));
     hits.truncate(K);
     hits.into_iter().map(|(_, i)| i).collect()
@@ -166,7 +172,7 @@ fn sweep_in_process(seg: &Sealed, queries: &[Vec<f32>], truth: &[Vec<u32>]) -> V
             let start = Instant::now();
             for (q, t) in queries.iter().zip(truth) {
                 let t0 = Instant::now();
-                let got = search(g, q);
+                let got = search(seg, g, q);
                 lat.push(t0.elapsed());
                 hits += got.iter().filter(|i| t.contains(i)).count();
             }
@@ -220,7 +226,7 @@ async fn grpc_section(base: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<u32>
         let run_in = |lat: &mut Vec<Duration>| {
             for q in queries {
                 let t0 = Instant::now();
-                std::hint::black_box(search(tier64, q));
+                std::hint::black_box(search(seg, tier64, q));
                 lat.push(t0.elapsed());
             }
         };

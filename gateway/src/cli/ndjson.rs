@@ -1,0 +1,185 @@
+//! NDJSON vector files (`{"id","values",["namespace"],["metadata"]}` per line) and the
+//! JSON ↔ `google.protobuf.Struct` conversions the CLI needs.
+//!
+//! The whole file is parsed before anything is sent, so a malformed line means nothing is written.
+use std::fmt;
+use std::path::Path;
+
+use prost_types::value::Kind;
+use serde_json::{Map, Number, Value};
+use strato_proto::index::v1 as pb;
+
+/// One parsed vector with the (1-based) line it came from.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub line: usize,
+    pub vector: pb::Vector,
+}
+
+/// A line that is not a vector object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for LineError {}
+
+/// Reads and parses `path`; errors name the file and, for bad content, the line.
+pub fn read_file(path: &Path) -> anyhow::Result<Vec<Record>> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("🚨 Cannot read invalid or empty file: {}. ({e})", path.display()))?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..valid].iter().filter(|b| **b == b'\n').count() + 1;
+            anyhow::bail!("invalid NDJSON in {}: line {line}: not valid UTF-8; nothing was sent", path.display());
+        }
+    };
+    let records =
+        parse(&text).map_err(|e| anyhow::anyhow!("invalid NDJSON in {}: {e}; nothing was sent", path.display()))?;
+    if records.is_empty() {
+        anyhow::bail!("🚨 Cannot read invalid or empty file: {}.", path.display());
+    }
+    Ok(records)
+}
+
+/// Parses NDJSON text: one object per line; blank lines, `\r\n` and a leading BOM are accepted.
+pub fn parse(text: &str) -> Result<Vec<Record>, LineError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut out = Vec::new();
+    for (i, raw) in text.split('\n').enumerate() {
+        let line = i + 1;
+        let trimmed = raw.strip_suffix('\r').unwrap_or(raw).trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let vector = parse_line(trimmed).map_err(|message| LineError { line, message })?;
+        out.push(Record { line, vector });
+    }
+    Ok(out)
+}
+
+fn parse_line(line: &str) -> Result<pb::Vector, String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON ({e})"))?;
+    let Value::Object(mut obj) = value else {
+        return Err("expected a JSON object like {\"id\": \"a\", \"values\": [0.1, 0.2]}".to_owned());
+    };
+    let id = match obj.remove("id") {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        Some(Value::String(_)) => return Err("\"id\" must not be empty".to_owned()),
+        Some(_) => return Err("\"id\" must be a string".to_owned()),
+        None => return Err("missing \"id\"".to_owned()),
+    };
+    let values = match obj.remove("values") {
+        Some(Value::Array(items)) => {
+            let mut values = Vec::with_capacity(items.len());
+            for (j, item) in items.iter().enumerate() {
+                let x = item.as_f64().ok_or_else(|| format!("id=\"{id}\": \"values\"[{j}] is not a number"))?;
+                let x = x as f32;
+                if !x.is_finite() {
+                    return Err(format!("id=\"{id}\": \"values\"[{j}] does not fit a float32"));
+                }
+                values.push(x);
+            }
+            values
+        }
+        Some(_) => return Err(format!("id=\"{id}\": \"values\" must be an array of numbers")),
+        None => return Err(format!("id=\"{id}\": missing \"values\"")),
+    };
+    let namespace = match obj.remove("namespace") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(format!("id=\"{id}\": \"namespace\" must be a string")),
+    };
+    let metadata = match obj.remove("metadata") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(map_to_struct(&m)),
+        Some(_) => return Err(format!("id=\"{id}\": \"metadata\" must be a JSON object")),
+    };
+    Ok(pb::Vector { id, values, namespace, metadata })
+}
+
+/// A JSON object as a `Struct`; `None` for anything else.
+pub fn json_to_struct(v: &Value) -> Option<prost_types::Struct> {
+    match v {
+        Value::Object(m) => Some(map_to_struct(m)),
+        _ => None,
+    }
+}
+
+fn map_to_struct(m: &Map<String, Value>) -> prost_types::Struct {
+    prost_types::Struct { fields: m.iter().map(|(k, v)| (k.clone(), json_to_value(v))).collect() }
+}
+
+fn json_to_value(v: &Value) -> prost_types::Value {
+    let kind = match v {
+        Value::Null => Kind::NullValue(0),
+        Value::Bool(b) => Kind::BoolValue(*b),
+        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => Kind::StringValue(s.clone()),
+        Value::Array(a) => Kind::ListValue(prost_types::ListValue { values: a.iter().map(json_to_value).collect() }),
+        Value::Object(m) => Kind::StructValue(map_to_struct(m)),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+/// A `Struct` as a JSON object.
+pub fn struct_to_json(s: &prost_types::Struct) -> Value {
+    Value::Object(s.fields.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect())
+}
+
+fn value_to_json(v: &prost_types::Value) -> Value {
+    match &v.kind {
+        None | Some(Kind::NullValue(_)) => Value::Null,
+        Some(Kind::BoolValue(b)) => Value::Bool(*b),
+        Some(Kind::NumberValue(n)) => number(*n),
+        Some(Kind::StringValue(s)) => Value::String(s.clone()),
+        Some(Kind::ListValue(l)) => Value::Array(l.values.iter().map(value_to_json).collect()),
+        Some(Kind::StructValue(s)) => struct_to_json(s),
+    }
+}
+
+/// Struct numbers are doubles; integral ones print as JSON integers so `42` stays `42`.
+fn number(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        Value::Number(Number::from(n as i64))
+    } else {
+        Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lines_blank_lines_and_crlf() {
+        let text = "{\"id\":\"a\",\"values\":[1,2]}\r\n\r\n{\"id\":\"b\",\"values\":[3,4.5],\"namespace\":\"n\",\"metadata\":{\"k\":1}}\n";
+        let recs = parse(text).expect("parse");
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].line, 1);
+        assert_eq!(recs[1].line, 3);
+        assert_eq!(recs[1].vector.values, vec![3.0, 4.5]);
+        assert_eq!(recs[1].vector.namespace, "n");
+        let meta = recs[1].vector.metadata.as_ref().map(struct_to_json);
+        assert_eq!(meta, Some(serde_json::json!({"k": 1})));
+    }
+
+    #[test]
+    fn bad_line_is_named() {
+        let text = "{\"id\":\"a\",\"values\":[1]}\n{\"id\":\"b\",\"values\":[1]}\n{\"id\":\"c\",\"values\":[1,}\n";
+        let err = parse(text).expect_err("line 3 is broken");
+        assert_eq!(err.line, 3);
+        let err = parse("{\"values\":[1]}").expect_err("no id");
+        assert_eq!(err.line, 1);
+        assert!(err.message.contains("id"));
+    }
+}

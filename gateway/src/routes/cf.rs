@@ -1,0 +1,244 @@
+//! The Cloudflare API envelope (spec §4.1) and the one mapping from the services' gRPC errors to
+//! Cloudflare's error codes, so every REST route answers the way SDKs and wrangler expect.
+//!
+//! Success: `{"result": …, "success": true, "errors": [], "messages": []}` (HTTP 200).
+//! Failure: `{"result": null, "success": false, "errors": [{"code", "message"}], "messages": []}`.
+//!
+//! Cloudflare publishes no table of Vectorize codes; spec §4.7 lists the observed ones. Where the
+//! spec gives no number, the choice below is ours (marked "chosen"):
+//!
+//! | index-svc status | message starts with | HTTP | code | source |
+//! |---|---|---|---|---|
+//! | NOT_FOUND | `vectorize.index.not_found` | 404 | 3000 | spec §4.7 (reports show 400 and 404; 404 chosen) |
+//! | NOT_FOUND | `metadata index for property` | 404 | 40005 | spec §4.7 |
+//! | NOT_FOUND | anything else (e.g. queryById of an unknown id) | 404 | 40004 | chosen |
+//! | ALREADY_EXISTS | `vectorize.index.duplicate_name` | 400 | 3002 | spec §4.7 |
+//! | INVALID_ARGUMENT | `invalid query vector` | 400 | 40006 | spec §4.7 |
+//! | INVALID_ARGUMENT | `id too long` | 400 | 40008 | spec §4.7 |
+//! | INVALID_ARGUMENT | `invalid vector for id` | 400 | 40012 | spec §4.7 |
+//! | INVALID_ARGUMENT | `with returnValues=true`, `max top K is` | 400 | 40025 | spec §4.7 (plain topK > 100: chosen) |
+//! | INVALID_ARGUMENT | `vectorize.index.invalid_config` | 400 | 3001 | chosen (spec gives the text, no number) |
+//! | INVALID_ARGUMENT | `vectorize.index.invalid_name` | 400 | 3001 | chosen |
+//! | INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE | anything else | 400 | 40003 | chosen: generic bad request |
+//! | RESOURCE_EXHAUSTED | – | 429 | 40041 | spec §4.7 (`Too Many Requests`) |
+//! | UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED | – | 503 | 1503 | chosen |
+//! | anything else | – | 500 | 1000 | chosen |
+//!
+//! Codes the gateway itself produces (vectorize.rs): 40023 bad NDJSON, 40026 bad JSON body or
+//! content type, 3001 invalid config (spec §4.3/§4.7); unknown API path → 404 code 7000 (chosen,
+//! after Cloudflare's "No route for that URI").
+//!
+//! Workers AI (embedder-svc) errors, spec §5.4:
+//!
+//! | embedder status | HTTP | code | message |
+//! |---|---|---|---|
+//! | INVALID_ARGUMENT | 400 | 5006 | `AiError: Bad input: <message>` |
+//! | NOT_FOUND (unknown model) | 400 | 5007 | `No such model <name>` |
+//! | FAILED_PRECONDITION (known, not loaded) | 400 | 5007 | `No such model <name>: <message>` |
+//! | RESOURCE_EXHAUSTED | 429 | 3040 | `Capacity temporarily exceeded, please try again.` + detail |
+//! | UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED | 503 | 1503 | the message (chosen) |
+//! | anything else | 500 | 1000 | the message (chosen) |
+use axum::Json;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tonic::Code;
+
+use crate::error::ApiError;
+
+/// Code of a message in `messages` (spec §4.1 shows only `{code, message}` objects; 1000 chosen).
+pub const MESSAGE_CODE: u32 = 1000;
+/// Unknown route (chosen, after Cloudflare's `7000 No route for that URI`).
+pub const NO_ROUTE: u32 = 7000;
+pub const INDEX_NOT_FOUND: u32 = 3000;
+pub const INVALID_CONFIG: u32 = 3001;
+pub const DUPLICATE_NAME: u32 = 3002;
+pub const BAD_REQUEST: u32 = 40003;
+pub const VECTOR_NOT_FOUND: u32 = 40004;
+pub const METADATA_INDEX_NOT_FOUND: u32 = 40005;
+pub const INVALID_QUERY_VECTOR: u32 = 40006;
+pub const ID_TOO_LONG: u32 = 40008;
+pub const INVALID_VECTOR: u32 = 40012;
+pub const UNPARSABLE_VECTORS: u32 = 40023;
+pub const TOP_K_TOO_LARGE: u32 = 40025;
+pub const BAD_JSON: u32 = 40026;
+pub const TOO_MANY_REQUESTS: u32 = 40041;
+pub const UNAVAILABLE: u32 = 1503;
+pub const INTERNAL: u32 = 1000;
+pub const AI_BAD_INPUT: u32 = 5006;
+pub const AI_NO_SUCH_MODEL: u32 = 5007;
+pub const AI_OUT_OF_CAPACITY: u32 = 3040;
+pub const AUTH_ERROR: u32 = 10000;
+
+/// One `{code, message}` object of `errors` or `messages`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CfMessage {
+    pub code: u32,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Envelope<T: Serialize> {
+    result: T,
+    success: bool,
+    errors: Vec<CfMessage>,
+    messages: Vec<CfMessage>,
+}
+
+/// A failed API call, rendered as Cloudflare's failure envelope.
+#[derive(Debug, Clone)]
+pub struct CfError {
+    pub status: StatusCode,
+    pub code: u32,
+    pub message: String,
+}
+
+impl CfError {
+    pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    /// HTTP 400 with `code`.
+    pub fn bad_request(code: u32, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 40026 for a body that is not the JSON the endpoint expects (spec §4.7).
+    pub fn bad_json(detail: impl std::fmt::Display) -> Self {
+        Self::bad_request(BAD_JSON, format!("Failed to parse the request body as JSON: {detail}"))
+    }
+
+    /// 40026 for a JSON endpoint called with another content type (spec §4.2, workers-sdk#6516).
+    pub fn wrong_content_type() -> Self {
+        Self::bad_request(BAD_JSON, "Expected request with Content-Type: application/json")
+    }
+
+    /// `vectorize.index.invalid_config - <detail>` (spec §4.3), code 3001 (chosen).
+    pub fn invalid_config(detail: &str) -> Self {
+        Self::bad_request(INVALID_CONFIG, format!("vectorize.index.invalid_config - {detail}"))
+    }
+
+    /// Workers AI schema violation (spec §5.4).
+    pub fn ai_bad_input(detail: impl std::fmt::Display) -> Self {
+        Self::bad_request(AI_BAD_INPUT, format!("AiError: Bad input: {detail}"))
+    }
+}
+
+impl std::fmt::Display for CfError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (code {})", self.message, self.code)
+    }
+}
+
+impl IntoResponse for CfError {
+    fn into_response(self) -> Response {
+        let body = Envelope {
+            result: serde_json::Value::Null,
+            success: false,
+            errors: vec![CfMessage { code: self.code, message: self.message }],
+            messages: Vec::new(),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// `{"result": result, "success": true, "errors": [], "messages": []}`, HTTP 200.
+pub fn ok(result: impl Serialize) -> Response {
+    ok_with_messages(result, Vec::new())
+}
+
+/// As [`ok`], with informational messages (index-svc query warnings, e.g. a filter on a property
+/// without a metadata index) as `[{"code": 1000, "message": …}]`.
+pub fn ok_with_messages(result: impl Serialize, messages: Vec<String>) -> Response {
+    let messages = messages.into_iter().map(|message| CfMessage { code: MESSAGE_CODE, message }).collect();
+    let body = Envelope { result, success: true, errors: Vec::new(), messages };
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+/// An index-svc error (as `Clients::call` returns it) → Cloudflare error (table at the top).
+pub fn index_error(e: ApiError) -> CfError {
+    match e {
+        ApiError::Upstream { code, message, .. } => index_status(code, &message),
+        ApiError::BadRequest(m) => CfError::bad_request(BAD_REQUEST, m),
+        ApiError::NotFound(m) => CfError::new(StatusCode::NOT_FOUND, VECTOR_NOT_FOUND, m),
+    }
+}
+
+/// A `tonic::Status` from index-svc → Cloudflare error.
+pub fn from_index_status(s: &tonic::Status) -> CfError {
+    index_status(s.code(), s.message())
+}
+
+/// The table at the top of this file; the message passes through unchanged (index-svc already
+/// words it as Vectorize does).
+pub fn index_status(code: Code, message: &str) -> CfError {
+    let msg = message.to_owned();
+    match code {
+        Code::NotFound if message.starts_with("vectorize.index.not_found") => CfError::new(StatusCode::NOT_FOUND, INDEX_NOT_FOUND, msg),
+        Code::NotFound if message.starts_with("metadata index for property") => {
+            CfError::new(StatusCode::NOT_FOUND, METADATA_INDEX_NOT_FOUND, msg)
+        }
+        Code::NotFound => CfError::new(StatusCode::NOT_FOUND, VECTOR_NOT_FOUND, msg),
+        Code::AlreadyExists => CfError::bad_request(DUPLICATE_NAME, msg),
+        Code::InvalidArgument => CfError::bad_request(invalid_argument_code(message), msg),
+        Code::FailedPrecondition | Code::OutOfRange => CfError::bad_request(BAD_REQUEST, msg),
+        Code::ResourceExhausted => CfError::new(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_REQUESTS, format!("Too Many Requests: {message}")),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => unavailable("index", message),
+        _ => CfError::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL, internal_message(message)),
+    }
+}
+
+/// Vectorize's code for an INVALID_ARGUMENT, by the message's prefix.
+fn invalid_argument_code(message: &str) -> u32 {
+    const PREFIXES: [(&str, u32); 7] = [
+        ("invalid query vector", INVALID_QUERY_VECTOR),
+        ("id too long", ID_TOO_LONG),
+        ("invalid vector for id", INVALID_VECTOR),
+        ("with returnValues=true", TOP_K_TOO_LARGE),
+        ("max top K is", TOP_K_TOO_LARGE),
+        ("vectorize.index.invalid_config", INVALID_CONFIG),
+        ("vectorize.index.invalid_name", INVALID_CONFIG),
+    ];
+    PREFIXES.iter().find(|(p, _)| message.starts_with(p)).map_or(BAD_REQUEST, |(_, c)| *c)
+}
+
+/// 503 for a service that is down or too slow; `Clients::call` already names the service.
+fn unavailable(service: &str, message: &str) -> CfError {
+    let message = if message.is_empty() { format!("{service} is unavailable, please retry") } else { format!("{message} (please retry)") };
+    CfError::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, message)
+}
+
+fn internal_message(message: &str) -> String {
+    if message.is_empty() { "Internal error".to_owned() } else { format!("Internal error: {message}") }
+}
+
+/// An embedder-svc error → Workers AI error (second table at the top). `model` is the requested
+/// model name, for 5007's `No such model <name>`.
+pub fn ai_error(e: ApiError, model: &str) -> CfError {
+    match e {
+        ApiError::Upstream { code, message, .. } => ai_status(code, &message, model),
+        ApiError::BadRequest(m) => CfError::ai_bad_input(m),
+        ApiError::NotFound(_) => CfError::bad_request(AI_NO_SUCH_MODEL, format!("No such model {model}")),
+    }
+}
+
+pub fn ai_status(code: Code, message: &str, model: &str) -> CfError {
+    match code {
+        Code::InvalidArgument | Code::OutOfRange => CfError::ai_bad_input(message),
+        Code::NotFound => CfError::bad_request(AI_NO_SUCH_MODEL, format!("No such model {model}")),
+        Code::FailedPrecondition => CfError::bad_request(AI_NO_SUCH_MODEL, format!("No such model {model}: {message}")),
+        Code::ResourceExhausted => CfError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            AI_OUT_OF_CAPACITY,
+            format!("Capacity temporarily exceeded, please try again. ({message})"),
+        ),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => unavailable("embedder", message),
+        _ => CfError::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL, internal_message(message)),
+    }
+}
+
+/// Any unknown path under the API prefixes: 404 in the envelope rather than the tutorial's
+/// query fallback (a typo in an SDK base URL should read as such).
+pub async fn no_route(uri: Uri) -> CfError {
+    CfError::new(StatusCode::NOT_FOUND, NO_ROUTE, format!("No route for that URI: {}", uri.path()))
+}
