@@ -175,7 +175,11 @@ flush(pkg, lines)
 ' > "$CORPUS.tmp"
   mv "$CORPUS.tmp" "$CORPUS"
 fi
-# 6. Benchmark baselines.
+# 6. Benchmark baselines and load generator.
+if [ "$WANT_BENCH" = 1 ] && ! command -v wrk >/dev/null; then
+  log "installing wrk (Debian)"
+  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; }
+fi
 if [ "$WANT_BENCH" = 1 ] && ! "$PY" -c "import hnswlib" 2>/dev/null; then
   log "installing hnswlib (PyPI; builds with the machine's C++ compiler)"
   "$PY" -m pip install -q --disable-pip-version-check hnswlib==0.8.0

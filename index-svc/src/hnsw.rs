@@ -44,24 +44,23 @@ macro_rules! graphs {
         pub const BUCKETS: &[usize] = &[$($n),*];
 
         impl Graph {
-            fn build_bucket(width: usize, points: &[Vec<i8>], rows: Vec<u32>, builder: Builder) -> Result<Graph, IndexError> {
-                match width {
-                    $($n => Ok(Graph::$v(builder.build(points.iter().map(|p| pad::<$n>(p)).collect(), rows))),)*
+            fn build_bucket(bucket: usize, points: &[i8], width: usize, rows: Vec<u32>, builder: Builder) -> Result<Graph, IndexError> {
+                match bucket {
+                    $($n => Ok(Graph::$v(builder.build(points.chunks_exact(width).map(pad::<$n>).collect(), rows))),)*
                     _ => Err(IndexError::Internal(format!("no graph bucket of width {width}"))),
                 }
             }
 
             /// Calls `f(row)` for up to ef nearest points to `q` (quantised graph form).
             pub fn search(&self, q: &[i8], f: &mut dyn FnMut(u32)) {
-                let mut search = Search::default();
-                match self {
+                SEARCH.with_borrow_mut(|search| match self {
                     $(Graph::$v(m) => {
                         let q = pad::<$n>(q);
-                        for item in m.search(&q, &mut search) {
+                        for item in m.search(&q, search) {
                             f(*item.value);
                         }
                     })*
-                }
+                })
             }
 
             pub fn len(&self) -> usize {
@@ -104,12 +103,17 @@ fn pad<const N: usize>(v: &[i8]) -> Pt<N> {
     Pt(a)
 }
 
-/// Builds a graph over quantised points whose values are `rows`; blocking, uses rayon.
-pub fn build(points: &[Vec<i8>], rows: Vec<u32>, ef_search: usize, ef_construction: usize) -> Result<Graph, IndexError> {
-    let width = points.first().map(Vec::len).unwrap_or(0);
+thread_local! {
+    /// Per-thread search scratch (visited set, heaps): reused instead of allocated per query.
+    static SEARCH: std::cell::RefCell<Search> = std::cell::RefCell::new(Search::default());
+}
+
+/// Builds a graph over flat quantised points (`width` apart) whose values are `rows`; blocking,
+/// uses rayon.
+pub fn build(points: &[i8], width: usize, rows: Vec<u32>, ef_search: usize, ef_construction: usize) -> Result<Graph, IndexError> {
     let bucket = bucket_for(width).ok_or_else(|| IndexError::Internal(format!("vectors of {width} values")))?;
     let builder = Builder::default().ef_search(ef_search).ef_construction(ef_construction).seed(0x5747_4154);
-    Graph::build_bucket(bucket, points, rows, builder)
+    Graph::build_bucket(bucket, points, width.max(1), rows, builder)
 }
 
 /// Symmetric 8-bit scalar quantisation with one scale for the segment.
@@ -152,25 +156,26 @@ fn write_varint(out: &mut Vec<u8>, mut v: u64) {
 mod tests {
     use super::*;
 
-    fn points(n: usize, d: usize) -> Vec<Vec<i8>> {
-        (0..n).map(|i| quantize(&(0..d).map(|j| ((i * 31 + j * 7) as f32 * 0.013).sin()).collect::<Vec<_>>(), 1.0)).collect()
+    fn points(n: usize, d: usize) -> Vec<i8> {
+        (0..n).flat_map(|i| quantize(&(0..d).map(|j| ((i * 31 + j * 7) as f32 * 0.013).sin()).collect::<Vec<_>>(), 1.0)).collect()
     }
 
     #[test]
     fn tier_rewrite_changes_result_count() {
         let pts = points(500, 40);
-        let g = build(&pts, (0..500).collect(), 10, 50).expect("build");
+        let g = build(&pts, 40, (0..500).collect(), 10, 50).expect("build");
+        let q = &pts[3 * 40..4 * 40];
         let count = |g: &Graph| {
             let mut n = 0;
-            g.search(&pts[3], &mut |_, _| n += 1);
+            g.search(q, &mut |_| n += 1);
             n
         };
         assert_eq!(count(&g), 10);
         let wide = with_ef(&g, 120).expect("tier");
         assert_eq!(count(&wide), 120);
         let mut first = None;
-        wide.search(&pts[3], &mut |s, _| {
-            first.get_or_insert(s);
+        wide.search(q, &mut |row| {
+            first.get_or_insert(row);
         });
         assert_eq!(first, Some(3), "a point is its own nearest neighbour");
     }

@@ -85,11 +85,11 @@ fn run(store: &Store, cfg: &EngineConfig, job: Job) {
 }
 
 fn seal(store: &Store, cfg: &EngineConfig, h: &Arc<IndexHandle>, chunk: &Arc<Chunk>) -> Result<(), IndexError> {
-    let (rows, seqs, metric, index_uid, seg_uid) = {
+    let (rows, seqs, metric, dims, index_uid, seg_uid) = {
         let mut st = h.write();
         let (rows, seqs) = st.live_rows_of_chunk(chunk);
         let uid = st.alloc_container();
-        (rows, seqs, st.meta.metric, st.meta.uid, uid)
+        (rows, seqs, st.meta.metric, st.meta.dimensions, st.meta.uid, uid)
     };
     let _span = info_span!("seal", index = index_uid, segment = seg_uid, vectors = rows.len()).entered();
     if rows.is_empty() {
@@ -97,7 +97,7 @@ fn seal(store: &Store, cfg: &EngineConfig, h: &Arc<IndexHandle>, chunk: &Arc<Chu
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let seg = Sealed::build(seg_uid, metric, rows, seqs, &cfg.ef_tiers, cfg.ef_construction)?;
+    let seg = Sealed::build(seg_uid, metric, dims, rows, seqs, &cfg.ef_tiers, cfg.ef_construction)?;
     let ms = started.elapsed().as_millis() as u64;
     install(store, h, index_uid, seg, &[chunk.uid], &[])?;
     info!(ms, "sealed");
@@ -105,21 +105,15 @@ fn seal(store: &Store, cfg: &EngineConfig, h: &Arc<IndexHandle>, chunk: &Arc<Chu
 }
 
 fn compact(store: &Store, cfg: &EngineConfig, h: &Arc<IndexHandle>, segs: &[Arc<Sealed>]) -> Result<(), IndexError> {
-    let (rows, seqs, metric, index_uid, seg_uid) = {
+    let (rows, seqs, metric, dims, index_uid, seg_uid) = {
         let mut st = h.write();
         let mut rows = Vec::new();
         let mut seqs = Vec::new();
         for s in segs {
-            let (r, q) = s.rows();
-            for (row, seq) in r.into_iter().zip(q) {
-                if st.points.contains_key(&seq) {
-                    rows.push(row);
-                    seqs.push(seq);
-                }
-            }
+            s.collect_rows(&|seq| st.points.contains_key(&seq), &mut rows, &mut seqs);
         }
         let uid = st.alloc_container();
-        (rows, seqs, st.meta.metric, st.meta.uid, uid)
+        (rows, seqs, st.meta.metric, st.meta.dimensions, st.meta.uid, uid)
     };
     let old: Vec<u64> = segs.iter().map(|s| s.uid).collect();
     let _span = info_span!("compact", index = index_uid, from = ?old, vectors = rows.len()).entered();
@@ -131,7 +125,7 @@ fn compact(store: &Store, cfg: &EngineConfig, h: &Arc<IndexHandle>, segs: &[Arc<
         remove_files(store, index_uid, &old);
         return Ok(());
     }
-    let seg = Sealed::build(seg_uid, metric, rows, seqs, &cfg.ef_tiers, cfg.ef_construction)?;
+    let seg = Sealed::build(seg_uid, metric, dims, rows, seqs, &cfg.ef_tiers, cfg.ef_construction)?;
     install(store, h, index_uid, seg, &old, &old)?;
     remove_files(store, index_uid, &old);
     info!("compacted");

@@ -199,13 +199,13 @@ impl IndexState {
         Some(full)
     }
 
-    /// Live stored-form rows of `chunk` (what a sealed segment built now must hold).
-    pub fn live_rows_of_chunk(&self, chunk: &Chunk) -> (Vec<Vec<f32>>, Vec<u64>) {
-        let mut rows = Vec::new();
-        let mut seqs = Vec::new();
+    /// Live stored-form rows of `chunk`, flat (what a sealed segment built now must hold).
+    pub fn live_rows_of_chunk(&self, chunk: &Chunk) -> (Vec<f32>, Vec<u64>) {
+        let mut rows = Vec::with_capacity(chunk.data.len());
+        let mut seqs = Vec::with_capacity(chunk.len());
         chunk.for_each(&mut |seq, row| {
             if self.points.contains_key(&seq) {
-                rows.push(row.to_vec());
+                rows.extend_from_slice(row);
                 seqs.push(seq);
             }
         });

@@ -19,7 +19,7 @@ use strato_tests::process::{scratch_dir, start_index_on};
 const N: usize = 45_000;
 const Q: usize = 1_000;
 const K: usize = 10;
-const SWEEP: &[usize] = &[10, 16, 24, 32, 48, 64, 96, 128, 200];
+const SWEEP: &[usize] = &[10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 200];
 
 struct Point {
     ef: usize,
@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
 
     // In-process: one sealed segment of all 45k, one graph copy per swept ef.
     let t = Instant::now();
-    let seg = Sealed::build(1, Metric::Cosine, stored.clone(), (0..N as u64).collect(), SWEEP, 100)?;
+    let seg = Sealed::build(1, Metric::Cosine, DIMS, stored.iter().flatten().copied().collect(), (0..N as u64).collect(), SWEEP, 100)?;
     let build_s = t.elapsed().as_secs_f64();
     let graph_bytes = seg.graph().to_bytes()?.len();
     let arena_bytes = seg.rows.len() * 4 + seg.seqs.len() * 8;
@@ -258,6 +258,14 @@ async fn grpc_section(base: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<u32>
         median(grpc_recall)
     );
     println!("gRPC adds {} per query at p50 over the same in-process search (target ≤ 100 µs)", fmt_us(Duration::from_secs_f64(median(overhead).max(0.0))));
+    // The transport's floor on this host: a call that does no work.
+    let mut floor = Vec::new();
+    for _ in 0..1000 {
+        let t0 = Instant::now();
+        c.describe_index(pb::IndexRef { account: String::new(), name: "bench".into() }).await?;
+        floor.push(t0.elapsed());
+    }
+    println!("gRPC floor (DescribeIndex, no work): p50 {}", fmt_us(percentile(&floor, 0.5)));
 
     // Start-up at 100k: top up with perturbed copies of real vectors, then restart.
     let extra = 100_000 - N;

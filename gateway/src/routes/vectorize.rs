@@ -1,0 +1,931 @@
+//! Cloudflare's Vectorize REST API v2 (spec §4.2) on index-svc, under both
+//! `/client/v4/accounts/{account_id}/vectorize/v2/…` (clients whose base URL includes
+//! `/client/v4`, the SDK default) and `/accounts/{account_id}/vectorize/v2/…` (base URL at the
+//! host root), spec §6.2. The account id of the path is index-svc's `account`.
+//!
+//! index-svc already validates and words its errors as Vectorize does; this file parses the wire
+//! formats (JSON bodies, NDJSON/multipart uploads), maps names and shapes, and leaves every limit
+//! to index-svc so there is one error path (`cf::index_error`).
+//!
+//! Guessed Cloudflare behaviour, each marked "guess" below with its spec section:
+//! - create answers 200 (the docs' example says 201, SDKs accept both; spec §4.2);
+//! - `unparsable-behavior` defaults to `error`; `discard` drops bad lines (spec §4.4);
+//! - the 0-based line number of 40023 counts every line of the body, blank ones included (spec §4.4);
+//! - an empty `filter` object means no filter (spec §2.7 says the filter must be non-empty);
+//! - `cursorExpirationTimestamp` is null when index-svc gives none (its cursors do not expire; spec §4.5).
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use strato_proto::index::v1 as ipb;
+
+use super::cf::{self, CfError};
+use crate::state::AppState;
+use crate::trace::TraceContext;
+
+/// Calls one index-svc method through `Clients::call` (deadline, trace context, retries when
+/// idempotent) and maps its error to Cloudflare's envelope.
+macro_rules! index_call {
+    ($st:expr, $ctx:expr, $idempotent:expr, $method:ident, $req:expr) => {{
+        let req = $req;
+        $st.clients
+            .call("index", $idempotent, |d| {
+                let mut c = $st.clients.index.clone();
+                let r = $st.clients.request($ctx, req.clone(), d);
+                async move { c.$method(r).await }
+            })
+            .await
+            .map_err(cf::index_error)
+    }};
+}
+
+/// The two prefixes every Vectorize route is served under (spec §6.2).
+pub const PREFIXES: [&str; 2] = ["/client/v4/accounts/{account_id}/vectorize/v2", "/accounts/{account_id}/vectorize/v2"];
+
+/// Vectors upload size: 100 MB per request (spec §3), plus room for multipart framing.
+const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024 + 1024 * 1024;
+
+/// Every endpoint of spec §4.2, under both prefixes.
+pub fn routes() -> Router<AppState> {
+    let mut r = Router::new();
+    for p in PREFIXES {
+        let ix = format!("{p}/indexes/{{index_name}}");
+        r = r
+            .route(&format!("{p}/indexes"), get(list_indexes).post(create_index))
+            .route(&ix, get(get_index).delete(delete_index))
+            .route(&format!("{ix}/info"), get(index_info))
+            .route(&format!("{ix}/insert"), post(insert))
+            .route(&format!("{ix}/upsert"), post(upsert))
+            .route(&format!("{ix}/query"), post(query))
+            .route(&format!("{ix}/get_by_ids"), post(get_by_ids))
+            .route(&format!("{ix}/delete_by_ids"), post(delete_by_ids))
+            .route(&format!("{ix}/list"), get(list_vectors))
+            .route(&format!("{ix}/metadata_index/create"), post(create_metadata_index))
+            .route(&format!("{ix}/metadata_index/list"), get(list_metadata_indexes))
+            .route(&format!("{ix}/metadata_index/delete"), post(delete_metadata_index));
+    }
+    // axum's default body limit (2 MB) is far below a 5000-vector upload.
+    r.layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Paths and response shapes
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct AccountPath {
+    account_id: String,
+}
+
+#[derive(Deserialize)]
+struct IndexPath {
+    account_id: String,
+    index_name: String,
+}
+
+impl IndexPath {
+    fn index_ref(&self) -> ipb::IndexRef {
+        ipb::IndexRef { account: self.account_id.clone(), name: self.index_name.clone() }
+    }
+}
+
+/// The index object (spec §4.3).
+#[derive(Serialize)]
+struct IndexJson {
+    name: String,
+    description: String,
+    config: ConfigJson,
+    created_on: String,
+    modified_on: String,
+}
+
+#[derive(Serialize)]
+struct ConfigJson {
+    dimensions: u32,
+    metric: &'static str,
+}
+
+impl From<ipb::IndexInfo> for IndexJson {
+    fn from(i: ipb::IndexInfo) -> Self {
+        IndexJson {
+            name: i.name,
+            description: i.description,
+            config: ConfigJson { dimensions: i.dimensions, metric: metric_name(i.metric) },
+            created_on: i.created_on,
+            modified_on: i.modified_on,
+        }
+    }
+}
+
+fn metric_name(m: i32) -> &'static str {
+    match ipb::Metric::try_from(m) {
+        Ok(ipb::Metric::Euclidean) => "euclidean",
+        Ok(ipb::Metric::DotProduct) => "dot-product",
+        _ => "cosine",
+    }
+}
+
+/// `describe()` / info (spec §1.4): processedUpTo* are null before the first mutation.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InfoJson {
+    dimensions: u32,
+    vector_count: u64,
+    processed_up_to_mutation: Option<String>,
+    processed_up_to_datetime: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MutationJson {
+    mutation_id: String,
+}
+
+impl From<ipb::MutationResponse> for MutationJson {
+    fn from(r: ipb::MutationResponse) -> Self {
+        MutationJson { mutation_id: r.mutation_id }
+    }
+}
+
+/// One query match; optional fields are absent, not null (spec §1.4).
+#[derive(Serialize)]
+struct MatchJson {
+    id: String,
+    score: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    values: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<String>,
+}
+
+#[derive(Serialize)]
+struct QueryJson {
+    count: usize,
+    matches: Vec<MatchJson>,
+}
+
+/// A stored vector (get_by_ids).
+#[derive(Serialize)]
+struct VectorJson {
+    id: String,
+    values: Vec<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<String>,
+}
+
+impl From<ipb::Vector> for VectorJson {
+    fn from(v: ipb::Vector) -> Self {
+        VectorJson {
+            id: v.id,
+            values: widen(&v.values),
+            metadata: v.metadata.as_ref().map(pbjson::struct_to_json),
+            namespace: non_empty(v.namespace),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListVectorsJson {
+    count: usize,
+    total_count: u64,
+    is_truncated: bool,
+    next_cursor: Option<String>,
+    cursor_expiration_timestamp: Option<String>,
+    vectors: Vec<IdJson>,
+}
+
+#[derive(Serialize)]
+struct IdJson {
+    id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetadataIndexJson {
+    property_name: String,
+    index_type: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetadataIndexesJson {
+    metadata_indexes: Vec<MetadataIndexJson>,
+}
+
+/// Values are stored as float32 and answered widened to double, e.g. 58.79999923706055 for an
+/// inserted 58.8 (spec §1.4).
+fn widen(values: &[f32]) -> Vec<f64> {
+    values.iter().map(|&x| f64::from(x)).collect()
+}
+
+fn non_empty(s: String) -> Option<String> {
+    Some(s).filter(|s| !s.is_empty())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Index lifecycle
+// ------------------------------------------------------------------------------------------------
+
+async fn list_indexes(State(st): State<AppState>, Path(p): Path<AccountPath>, headers: HeaderMap) -> Result<Response, CfError> {
+    let ctx = TraceContext::from_headers(&headers);
+    let r = index_call!(st, &ctx, true, list_indexes, ipb::ListIndexesRequest { account: p.account_id })?;
+    Ok(cf::ok(r.indexes.into_iter().map(IndexJson::from).collect::<Vec<_>>()))
+}
+
+/// `{name, description?, config: {dimensions, metric} | {preset}}` (spec §4.2, §4.3, §2.9).
+/// Answers 200 with the index object (guess: the docs' example says 201; spec §4.2).
+async fn create_index(State(st): State<AppState>, Path(p): Path<AccountPath>, headers: HeaderMap, body: Bytes) -> Result<Response, CfError> {
+    let obj = json_object(&headers, &body)?;
+    let name: String = required(&obj, "name")?;
+    let description: String = optional(&obj, "description")?.unwrap_or_default();
+    let (dimensions, metric) = index_config(obj.get("config"))?;
+    let req = ipb::CreateIndexRequest { account: p.account_id, name, dimensions, metric: metric as i32, description };
+    let ctx = TraceContext::from_headers(&headers);
+    let info = index_call!(st, &ctx, false, create_index, req)?;
+    Ok(cf::ok(IndexJson::from(info)))
+}
+
+/// The `config` object: dimensions + metric, or a preset. A missing config, or dimensions/metric
+/// at the top level ("flat"), is `Config must be provided` (spec §4.3).
+fn index_config(config: Option<&Value>) -> Result<(u32, ipb::Metric), CfError> {
+    let Some(Value::Object(c)) = config else {
+        return Err(CfError::invalid_config("Config must be provided"));
+    };
+    if let Some(preset) = c.get("preset") {
+        let name = preset.as_str().unwrap_or_default();
+        return preset_config(name).ok_or_else(|| {
+            CfError::invalid_config(&format!("Unknown preset {preset}; known presets: {}", PRESETS.map(|(n, _)| n).join(", ")))
+        });
+    }
+    let (Some(dims), Some(metric)) = (c.get("dimensions"), c.get("metric")) else {
+        return Err(CfError::invalid_config("Config must be provided"));
+    };
+    // A non-integral or negative dimension count gets index-svc's range message; out-of-range
+    // integers are passed on for index-svc to reject with the same message.
+    let dimensions = match dims.as_u64() {
+        Some(d) => u32::try_from(d).unwrap_or(u32::MAX),
+        None => return Err(CfError::invalid_config("Dimensions must be in range: [32, 1536]")),
+    };
+    let metric = metric
+        .as_str()
+        .and_then(parse_metric)
+        .ok_or_else(|| CfError::invalid_config(&format!("Unknown metric {metric}; use cosine, euclidean or dot-product")))?;
+    Ok((dimensions, metric))
+}
+
+/// Presets (spec §2.9): dimensions of each model; the metric is not documented, cosine chosen
+/// (the documented recommendation for BGE) — guess.
+const PRESETS: [(&str, u32); 5] = [
+    ("@cf/baai/bge-small-en-v1.5", 384),
+    ("@cf/baai/bge-base-en-v1.5", 768),
+    ("@cf/baai/bge-large-en-v1.5", 1024),
+    ("openai/text-embedding-ada-002", 1536),
+    ("cohere/embed-multilingual-v2.0", 768),
+];
+
+fn preset_config(name: &str) -> Option<(u32, ipb::Metric)> {
+    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, d)| (*d, ipb::Metric::Cosine))
+}
+
+/// Metric names as wrangler sends them, case-insensitively.
+fn parse_metric(s: &str) -> Option<ipb::Metric> {
+    match s.to_ascii_lowercase().as_str() {
+        "cosine" => Some(ipb::Metric::Cosine),
+        "euclidean" => Some(ipb::Metric::Euclidean),
+        "dot-product" => Some(ipb::Metric::DotProduct),
+        _ => None,
+    }
+}
+
+async fn get_index(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap) -> Result<Response, CfError> {
+    let ctx = TraceContext::from_headers(&headers);
+    let info = index_call!(st, &ctx, true, get_index, p.index_ref())?;
+    Ok(cf::ok(IndexJson::from(info)))
+}
+
+/// Result `null` (wrangler's mock, spec §4.2). Not retried: a retry after a delete that did
+/// happen would answer 3000.
+async fn delete_index(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap) -> Result<Response, CfError> {
+    let ctx = TraceContext::from_headers(&headers);
+    index_call!(st, &ctx, false, delete_index, p.index_ref())?;
+    Ok(cf::ok(Value::Null))
+}
+
+async fn index_info(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap) -> Result<Response, CfError> {
+    let ctx = TraceContext::from_headers(&headers);
+    let s = index_call!(st, &ctx, true, describe_index, p.index_ref())?;
+    Ok(cf::ok(InfoJson {
+        dimensions: s.dimensions,
+        vector_count: s.vector_count,
+        processed_up_to_mutation: non_empty(s.processed_up_to_mutation),
+        processed_up_to_datetime: non_empty(s.processed_up_to_datetime),
+    }))
+}
+
+// ------------------------------------------------------------------------------------------------
+// insert / upsert (spec §4.4)
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unparsable {
+    Error,
+    Discard,
+}
+
+async fn insert(
+    State(st): State<AppState>,
+    Path(p): Path<IndexPath>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, CfError> {
+    let vectors = upload_vectors(&q, &headers, &body)?;
+    let req = ipb::WriteRequest { account: p.account_id, index: p.index_name, vectors };
+    let ctx = TraceContext::from_headers(&headers);
+    // Not retried: an attempt that landed before UNAVAILABLE would make the retry a no-op
+    // insert under a new mutation id; the caller's own retry is the clearer path.
+    let r = index_call!(st, &ctx, false, insert, req)?;
+    Ok(cf::ok(MutationJson::from(r)))
+}
+
+async fn upsert(
+    State(st): State<AppState>,
+    Path(p): Path<IndexPath>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, CfError> {
+    let vectors = upload_vectors(&q, &headers, &body)?;
+    let req = ipb::WriteRequest { account: p.account_id, index: p.index_name, vectors };
+    let ctx = TraceContext::from_headers(&headers);
+    let r = index_call!(st, &ctx, true, upsert, req)?;
+    Ok(cf::ok(MutationJson::from(r)))
+}
+
+/// The vectors of an insert/upsert body, by content type (spec §4.4):
+/// - `application/x-ndjson` (also `application/ndjson`): raw NDJSON;
+/// - `multipart/form-data`: NDJSON in the part named `vectors` (wrangler, the docs' Python example);
+/// - `application/json`: `{"vectors": [...]}` (the binding's non-NDJSON form), a bare array, or a
+///   JSON string holding NDJSON (what the Python SDK 4.3.1 sends, spec §6.2).
+///
+/// Anything else is `vectorize.unknown_content_type`. The count and every vector's validity are
+/// left to index-svc.
+fn upload_vectors(q: &HashMap<String, String>, headers: &HeaderMap, body: &[u8]) -> Result<Vec<ipb::Vector>, CfError> {
+    let behavior = unparsable_behavior(q)?;
+    let Some((essence, raw)) = content_type(headers) else {
+        return Err(unknown_content_type("none"));
+    };
+    match essence.as_str() {
+        "application/x-ndjson" | "application/ndjson" => parse_ndjson(body, behavior),
+        "multipart/form-data" => {
+            let boundary = mime_param(raw, "boundary").ok_or_else(|| multipart_error("no boundary in the Content-Type"))?;
+            let part = multipart_part(body, boundary, "vectors")?;
+            parse_ndjson(part, behavior)
+        }
+        "application/json" => parse_json_upload(body, behavior),
+        _ => Err(unknown_content_type(raw)),
+    }
+}
+
+/// `?unparsable-behavior=error|discard`; default `error` (guess, spec §4.4).
+fn unparsable_behavior(q: &HashMap<String, String>) -> Result<Unparsable, CfError> {
+    match q.get("unparsable-behavior").map(String::as_str) {
+        None | Some("") | Some("error") => Ok(Unparsable::Error),
+        Some("discard") => Ok(Unparsable::Discard),
+        Some(other) => Err(CfError::bad_request(cf::BAD_REQUEST, format!("unparsable-behavior must be error or discard, got {other:?}"))),
+    }
+}
+
+/// Code 40026 chosen for `vectorize.unknown_content_type` (spec §4.7 gives no number).
+fn unknown_content_type(got: &str) -> CfError {
+    CfError::bad_request(
+        cf::BAD_JSON,
+        format!(
+            "vectorize.unknown_content_type - expected Content-Type application/x-ndjson, multipart/form-data (part \"vectors\") or application/json, got {got}"
+        ),
+    )
+}
+
+/// One NDJSON line / JSON element: `{id, values, namespace?, metadata?}`.
+#[derive(Deserialize)]
+struct VectorIn {
+    id: String,
+    values: Vec<f32>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    metadata: Option<Map<String, Value>>,
+}
+
+impl VectorIn {
+    fn into_proto(self) -> ipb::Vector {
+        ipb::Vector {
+            id: self.id,
+            values: self.values,
+            namespace: self.namespace.unwrap_or_default(),
+            metadata: self.metadata.as_ref().map(pbjson::map_to_struct),
+        }
+    }
+}
+
+/// NDJSON: one vector object per line; `\r\n`, blank lines, a trailing newline and a leading
+/// BOM are accepted (spec §4.4, inferred). A line that is not a vector (bad JSON, invalid UTF-8,
+/// wrong field types) fails the request with 40023 or, with `discard`, is dropped.
+fn parse_ndjson(body: &[u8], behavior: Unparsable) -> Result<Vec<ipb::Vector>, CfError> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let mut out = Vec::new();
+    for (i, raw) in body.split(|b| *b == b'\n').enumerate() {
+        let line = raw.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<VectorIn>(line) {
+            Ok(v) => out.push(v.into_proto()),
+            Err(_) if behavior == Unparsable::Discard => {}
+            Err(_) => return Err(ndjson_line_error(i)),
+        }
+    }
+    Ok(out)
+}
+
+/// Spec §4.4's observed text. Cloudflare's text names "upsert" on the upsert route; the insert
+/// route's text is not observed, the same one is used (guess).
+fn ndjson_line_error(line: usize) -> CfError {
+    CfError::bad_request(
+        cf::UNPARSABLE_VECTORS,
+        format!("vectorize.upstream_error - failed to parse upsert vectors request in ndjson format: line Some({line}) was not expected format"),
+    )
+}
+
+/// 40023 with the binding path's "json format" wording (spec §4.7).
+fn json_upload_error(detail: &str) -> CfError {
+    CfError::bad_request(cf::UNPARSABLE_VECTORS, format!("vectorize.upstream_error - failed to parse upsert vectors request in json format: {detail}"))
+}
+
+fn multipart_error(detail: &str) -> CfError {
+    CfError::bad_request(cf::UNPARSABLE_VECTORS, format!("vectorize.upstream_error - failed to parse upsert vectors request in multipart format: {detail}"))
+}
+
+fn parse_json_upload(body: &[u8], behavior: Unparsable) -> Result<Vec<ipb::Vector>, CfError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| json_upload_error(&e.to_string()))?;
+    match v {
+        Value::String(s) => parse_ndjson(s.as_bytes(), behavior),
+        Value::Array(items) => json_vectors(items, behavior),
+        Value::Object(mut o) => match o.remove("vectors") {
+            Some(Value::Array(items)) => json_vectors(items, behavior),
+            Some(Value::String(s)) => parse_ndjson(s.as_bytes(), behavior),
+            _ => Err(json_upload_error("expected {\"vectors\": [...]}")),
+        },
+        _ => Err(json_upload_error("expected {\"vectors\": [...]}")),
+    }
+}
+
+fn json_vectors(items: Vec<Value>, behavior: Unparsable) -> Result<Vec<ipb::Vector>, CfError> {
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        match serde_json::from_value::<VectorIn>(item) {
+            Ok(v) => out.push(v.into_proto()),
+            Err(_) if behavior == Unparsable::Discard => {}
+            Err(e) => return Err(json_upload_error(&format!("vector Some({i}) was not expected format: {e}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// The content of the multipart part named `wanted` (RFC 7578), found by hand: parts are
+/// separated by `--boundary` lines, each has headers, a blank line, then content up to the CRLF
+/// before the next delimiter.
+fn multipart_part<'a>(body: &'a [u8], boundary: &str, wanted: &str) -> Result<&'a [u8], CfError> {
+    let delim = format!("--{boundary}");
+    let delim = delim.as_bytes();
+    let next_delim = [b"\n".as_slice(), delim].concat();
+    let mut pos = find(body, delim, 0).ok_or_else(|| multipart_error("boundary not found in the body"))? + delim.len();
+    loop {
+        if body[pos..].starts_with(b"--") {
+            return Err(multipart_error(&format!("no part named {wanted:?}")));
+        }
+        // Rest of the delimiter line (transport padding), then the part's headers.
+        let mut i = find(body, b"\n", pos).ok_or_else(|| multipart_error("truncated body"))? + 1;
+        let mut name = None;
+        loop {
+            let nl = find(body, b"\n", i).ok_or_else(|| multipart_error("truncated part headers"))?;
+            let line = body[i..nl].trim_ascii();
+            i = nl + 1;
+            if line.is_empty() {
+                break;
+            }
+            if let Some(n) = disposition_name(line) {
+                name = Some(n);
+            }
+        }
+        let start = i;
+        let end = find(body, &next_delim, start).ok_or_else(|| multipart_error("missing closing boundary"))?;
+        if name.as_deref() == Some(wanted) {
+            let content_end = if end > start && body[end - 1] == b'\r' { end - 1 } else { end };
+            return Ok(&body[start..content_end]);
+        }
+        pos = end + next_delim.len();
+    }
+}
+
+/// `name` of a `Content-Disposition: form-data; name="vectors"; filename="…"` header line.
+fn disposition_name(line: &[u8]) -> Option<String> {
+    let line = std::str::from_utf8(line).ok()?;
+    let (key, value) = line.split_once(':')?;
+    if !key.trim().eq_ignore_ascii_case("content-disposition") {
+        return None;
+    }
+    mime_param(value, "name").map(str::to_owned)
+}
+
+/// First index of `needle` in `hay` at or after `from`.
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() || from > hay.len() {
+        return None;
+    }
+    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+}
+
+/// (lowercased essence, raw header) of the request's Content-Type.
+fn content_type(headers: &HeaderMap) -> Option<(String, &str)> {
+    let raw = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = raw.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    Some((essence, raw))
+}
+
+/// A `key=value` parameter of a header value like `multipart/form-data; boundary=xyz`.
+fn mime_param<'a>(raw: &'a str, key: &str) -> Option<&'a str> {
+    raw.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case(key).then(|| v.trim().trim_matches('"'))
+    })
+}
+
+// ------------------------------------------------------------------------------------------------
+// JSON bodies (query, get_by_ids, delete_by_ids, metadata indexes)
+// ------------------------------------------------------------------------------------------------
+
+/// A JSON-object body. Wrong content type → 40026 `Expected request with Content-Type:
+/// application/json`; unparsable → 40026 `Failed to parse the request body as JSON: …`
+/// (spec §4.2, §4.7). wrangler's `application/json; charset=utf-8;` is accepted.
+fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, CfError> {
+    match content_type(headers) {
+        Some((essence, _)) if essence == "application/json" => {}
+        _ => return Err(CfError::wrong_content_type()),
+    }
+    match serde_json::from_slice::<Value>(body).map_err(CfError::bad_json)? {
+        Value::Object(m) => Ok(m),
+        other => Err(CfError::bad_json(format!("invalid type: {}, expected a JSON object", type_name(&other)))),
+    }
+}
+
+/// Field `key` as a `T`, absent or null → None; wrong type → 40026 `<key>: <serde message>`
+/// (Cloudflare's message names the field the same way, spec §4.5).
+fn optional<T: DeserializeOwned>(obj: &Map<String, Value>, key: &str) -> Result<Option<T>, CfError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => T::deserialize(v).map(Some).map_err(|e| CfError::bad_json(format!("{key}: {e}"))),
+    }
+}
+
+fn required<T: DeserializeOwned>(obj: &Map<String, Value>, key: &str) -> Result<T, CfError> {
+    optional(obj, key)?.ok_or_else(|| CfError::bad_json(format!("missing field `{key}`")))
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "sequence",
+        Value::Object(_) => "map",
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// query / get_by_ids / delete_by_ids / list (spec §4.5)
+// ------------------------------------------------------------------------------------------------
+
+/// `{vector | vectorId, topK?, returnValues?, returnMetadata?, filter?, namespace?}`.
+/// index-svc's warnings (e.g. a filter on a property without a metadata index) come back as
+/// envelope messages.
+async fn query(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, body: Bytes) -> Result<Response, CfError> {
+    let obj = json_object(&headers, &body)?;
+    let req = query_request(&p, &obj, &body)?;
+    let (with_values, with_metadata) = (req.return_values, req.return_metadata != ipb::ReturnMetadata::None as i32);
+    let ctx = TraceContext::from_headers(&headers);
+    let r = index_call!(st, &ctx, true, query, req)?;
+    let matches: Vec<MatchJson> = r
+        .matches
+        .into_iter()
+        .map(|m| MatchJson {
+            id: m.id,
+            score: m.score,
+            values: with_values.then(|| widen(&m.values)),
+            metadata: if with_metadata { m.metadata.as_ref().map(pbjson::struct_to_json) } else { None },
+            namespace: non_empty(m.namespace),
+        })
+        .collect();
+    Ok(cf::ok_with_messages(QueryJson { count: matches.len(), matches }, r.warnings))
+}
+
+fn query_request(p: &IndexPath, obj: &Map<String, Value>, body: &[u8]) -> Result<ipb::QueryRequest, CfError> {
+    let filter = match obj.get("filter") {
+        None | Some(Value::Null) => None,
+        // Guess (spec §2.7): an empty filter is no filter rather than an error.
+        Some(Value::Object(m)) if m.is_empty() => None,
+        Some(Value::Object(m)) => Some(pbjson::map_to_struct(m)),
+        Some(other) => return Err(CfError::bad_json(format!("filter: invalid type: {}, expected a map", type_name(other)))),
+    };
+    Ok(ipb::QueryRequest {
+        account: p.account_id.clone(),
+        index: p.index_name.clone(),
+        // Neither vector nor vectorId → an empty vector: index-svc answers 40006 "got 0 dimensions".
+        vector: optional(obj, "vector")?.unwrap_or_default(),
+        vector_id: optional(obj, "vectorId")?.unwrap_or_default(),
+        top_k: optional(obj, "topK")?.unwrap_or(0),
+        return_values: optional(obj, "returnValues")?.unwrap_or(false),
+        return_metadata: return_metadata(obj, body)? as i32,
+        filter,
+        namespace: optional(obj, "namespace")?.unwrap_or_default(),
+    })
+}
+
+/// `"none" | "indexed" | "all"`. The REST API rejects the legacy boolean with 40026
+/// `Failed to parse the request body as JSON: returnMetadata: expected value at line 1 column N`
+/// (spec §4.5); N here is the position of the value in the body.
+fn return_metadata(obj: &Map<String, Value>, body: &[u8]) -> Result<ipb::ReturnMetadata, CfError> {
+    match obj.get("returnMetadata") {
+        None | Some(Value::Null) => Ok(ipb::ReturnMetadata::None),
+        Some(Value::String(s)) => match s.as_str() {
+            "none" => Ok(ipb::ReturnMetadata::None),
+            "indexed" => Ok(ipb::ReturnMetadata::Indexed),
+            "all" => Ok(ipb::ReturnMetadata::All),
+            other => Err(CfError::bad_json(format!("returnMetadata: unknown variant `{other}`, expected one of `none`, `indexed`, `all`"))),
+        },
+        Some(_) => Err(CfError::bad_json(format!("returnMetadata: expected value at {}", value_position(body, "returnMetadata")))),
+    }
+}
+
+/// `line L column C` (1-based) of the value of `"key"` in the raw body.
+fn value_position(body: &[u8], key: &str) -> String {
+    let needle = format!("\"{key}\"");
+    let Some(start) = find(body, needle.as_bytes(), 0) else {
+        return "line 1 column 1".to_owned();
+    };
+    let mut i = start + needle.len();
+    while i < body.len() && (body[i].is_ascii_whitespace() || body[i] == b':') {
+        i += 1;
+    }
+    let line = body[..i].iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = body[..i].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    format!("line {line} column {}", i - line_start + 1)
+}
+
+/// `{"ids": [...]}` → the found vectors (missing ids are simply absent, spec §1.2).
+async fn get_by_ids(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, body: Bytes) -> Result<Response, CfError> {
+    let obj = json_object(&headers, &body)?;
+    let req = ipb::IdsRequest { account: p.account_id, index: p.index_name, ids: required(&obj, "ids")? };
+    let ctx = TraceContext::from_headers(&headers);
+    let r = index_call!(st, &ctx, true, get_by_ids, req)?;
+    Ok(cf::ok(r.vectors.into_iter().map(VectorJson::from).collect::<Vec<_>>()))
+}
+
+async fn delete_by_ids(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, body: Bytes) -> Result<Response, CfError> {
+    let obj = json_object(&headers, &body)?;
+    let req = ipb::IdsRequest { account: p.account_id, index: p.index_name, ids: required(&obj, "ids")? };
+    let ctx = TraceContext::from_headers(&headers);
+    let r = index_call!(st, &ctx, true, delete_by_ids, req)?;
+    Ok(cf::ok(MutationJson::from(r)))
+}
+
+/// `GET …/list?count=1..1000&cursor=…` (spec §2.8, §4.5). Last page: `nextCursor` and
+/// `cursorExpirationTimestamp` null.
+async fn list_vectors(
+    State(st): State<AppState>,
+    Path(p): Path<IndexPath>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, CfError> {
+    let count = match q.get("count").map(|s| s.trim()) {
+        None | Some("") => 0, // index-svc's default, 100
+        Some(s) => match s.parse::<u32>() {
+            Ok(c) if (1..=1000).contains(&c) => c,
+            _ => return Err(CfError::bad_request(cf::BAD_REQUEST, format!("count must be an integer between 1 and 1000, got {s:?}"))),
+        },
+    };
+    let cursor = q.get("cursor").cloned().unwrap_or_default();
+    let req = ipb::ListVectorsRequest { account: p.account_id, index: p.index_name, count, cursor };
+    let ctx = TraceContext::from_headers(&headers);
+    let r = index_call!(st, &ctx, true, list_vectors, req)?;
+    let (next_cursor, expiration) = if r.is_truncated {
+        (non_empty(r.next_cursor), non_empty(r.cursor_expiration_timestamp))
+    } else {
+        (None, None)
+    };
+    Ok(cf::ok(ListVectorsJson {
+        count: r.ids.len(),
+        total_count: r.total_count,
+        is_truncated: r.is_truncated,
+        next_cursor,
+        cursor_expiration_timestamp: expiration,
+        vectors: r.ids.into_iter().map(|id| IdJson { id }).collect(),
+    }))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Metadata indexes (spec §2.6)
+// ------------------------------------------------------------------------------------------------
+
+/// `{propertyName, indexType}`; the type is read case-insensitively (wrangler prints `String`),
+/// spec §2.6. Creating one that exists answers 200, so the call is safe to retry.
+async fn create_metadata_index(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, body: Bytes) -> Result<Response, CfError> {
+    let obj = json_object(&headers, &body)?;
+    let property_name: String = required(&obj, "propertyName")?;
+    let index_type: String = required(&obj, "indexType")?;
+    let kind = match index_type.to_ascii_lowercase().as_str() {
+        "string" => ipb::MetadataType::String,
+        "number" => ipb::MetadataType::Number,
+        "boolean" => ipb::MetadataType::Boolean,
+        _ => {
+            return Err(CfError::bad_json(format!("indexType: unknown variant `{index_type}`, expected one of `string`, `number`, `boolean`")));
+        }
+    };
+    let req = ipb::MetadataIndexRequest { account: p.account_id, index: p.index_name, property_name, index_type: kind as i32 };
+    let ctx = TraceContext::from_headers(&headers);
+    let r = index_call!(st, &ctx, true, create_metadata_index, req)?;
+    Ok(cf::ok(MutationJson::from(r)))
+}
+
+async fn list_metadata_indexes(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap) -> Result<Response, CfError> {
+    let ctx = TraceContext::from_headers(&headers);
+    let r = index_call!(st, &ctx, true, list_metadata_indexes, p.index_ref())?;
+    let metadata_indexes = r
+        .metadata_indexes
+        .into_iter()
+        .map(|m| MetadataIndexJson { property_name: m.property_name, index_type: metadata_type_name(m.index_type) })
+        .collect();
+    Ok(cf::ok(MetadataIndexesJson { metadata_indexes }))
+}
+
+/// Lowercase, as the OpenAPI enum (spec §2.6).
+fn metadata_type_name(t: i32) -> &'static str {
+    match ipb::MetadataType::try_from(t) {
+        Ok(ipb::MetadataType::Number) => "number",
+        Ok(ipb::MetadataType::Boolean) => "boolean",
+        _ => "string",
+    }
+}
+
+/// `{propertyName}`; an unknown property is 40005 (spec §2.6). Not retried: a retry after a
+/// delete that did happen would answer 40005.
+async fn delete_metadata_index(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, body: Bytes) -> Result<Response, CfError> {
+    let obj = json_object(&headers, &body)?;
+    let property_name: String = required(&obj, "propertyName")?;
+    let req = ipb::MetadataIndexRequest { account: p.account_id, index: p.index_name, property_name, index_type: 0 };
+    let ctx = TraceContext::from_headers(&headers);
+    let r = index_call!(st, &ctx, false, delete_metadata_index, req)?;
+    Ok(cf::ok(MutationJson::from(r)))
+}
+
+// ------------------------------------------------------------------------------------------------
+// JSON ↔ google.protobuf.Struct
+// ------------------------------------------------------------------------------------------------
+
+/// Metadata and filters travel as `google.protobuf.Struct`, whose numbers are doubles; integral
+/// values below 2^53 come back as JSON integers so `{"year": 2024}` round-trips unchanged.
+mod pbjson {
+    use prost_types::value::Kind;
+    use serde_json::{Map, Number, Value};
+
+    /// 2^53: below it every integral f64 is an exact integer.
+    const EXACT_INT_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+    pub fn map_to_struct(m: &Map<String, Value>) -> prost_types::Struct {
+        prost_types::Struct { fields: m.iter().map(|(k, v)| (k.clone(), to_value(v))).collect() }
+    }
+
+    fn to_value(v: &Value) -> prost_types::Value {
+        let kind = match v {
+            Value::Null => Kind::NullValue(prost_types::NullValue::NullValue as i32),
+            Value::Bool(b) => Kind::BoolValue(*b),
+            Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
+            Value::String(s) => Kind::StringValue(s.clone()),
+            Value::Array(a) => Kind::ListValue(prost_types::ListValue { values: a.iter().map(to_value).collect() }),
+            Value::Object(m) => Kind::StructValue(map_to_struct(m)),
+        };
+        prost_types::Value { kind: Some(kind) }
+    }
+
+    pub fn struct_to_json(s: &prost_types::Struct) -> Value {
+        Value::Object(s.fields.iter().map(|(k, v)| (k.clone(), from_value(v))).collect())
+    }
+
+    fn from_value(v: &prost_types::Value) -> Value {
+        match &v.kind {
+            None | Some(Kind::NullValue(_)) => Value::Null,
+            Some(Kind::BoolValue(b)) => Value::Bool(*b),
+            Some(Kind::NumberValue(x)) => number(*x),
+            Some(Kind::StringValue(s)) => Value::String(s.clone()),
+            Some(Kind::ListValue(l)) => Value::Array(l.values.iter().map(from_value).collect()),
+            Some(Kind::StructValue(s)) => struct_to_json(s),
+        }
+    }
+
+    fn number(x: f64) -> Value {
+        if x.is_finite() && x.fract() == 0.0 && x.abs() < EXACT_INT_LIMIT {
+            let i = x as i64;
+            Value::from(i)
+        } else {
+            Number::from_f64(x).map_or(Value::Null, Value::Number)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use serde_json::json;
+
+        use super::*;
+
+        #[test]
+        fn round_trip_keeps_integers() {
+            let v = json!({"year": 2024, "price": 9.5, "tags": ["a", "b"], "nested": {"ok": true, "none": null}});
+            let Value::Object(m) = &v else { unreachable!() };
+            assert_eq!(struct_to_json(&map_to_struct(m)), v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[ipb::Vector]) -> Vec<&str> {
+        v.iter().map(|v| v.id.as_str()).collect()
+    }
+
+    #[test]
+    fn ndjson_accepts_crlf_blank_lines_and_trailing_newline() {
+        let body = b"{\"id\":\"a\",\"values\":[1,2]}\r\n\r\n{\"id\":\"b\",\"values\":[3,4],\"namespace\":\"n\",\"metadata\":{\"k\":1}}\n";
+        let v = parse_ndjson(body, Unparsable::Error).expect("parses");
+        assert_eq!(ids(&v), ["a", "b"]);
+        assert_eq!(v[1].namespace, "n");
+        assert!(v[1].metadata.is_some());
+    }
+
+    #[test]
+    fn ndjson_bad_line_errors_or_is_discarded() {
+        let body = b"{\"id\":\"a\",\"values\":[1]}\n\nnot json\n{\"id\":\"b\",\"values\":[2]}";
+        let e = parse_ndjson(body, Unparsable::Error).expect_err("bad line");
+        assert_eq!(e.code, cf::UNPARSABLE_VECTORS);
+        assert!(e.message.ends_with("line Some(2) was not expected format"), "{}", e.message);
+        let v = parse_ndjson(body, Unparsable::Discard).expect("discard");
+        assert_eq!(ids(&v), ["a", "b"]);
+    }
+
+    #[test]
+    fn multipart_finds_the_vectors_part() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nignored\r\n--XyZ\r\nContent-Disposition: form-data; name=\"vectors\"; filename=\"vectors.ndjson\"\r\nContent-Type: application/x-ndjson\r\n\r\n{\"id\":\"a\",\"values\":[1]}\n{\"id\":\"b\",\"values\":[2]}\r\n--XyZ--\r\n";
+        let part = multipart_part(body, "XyZ", "vectors").expect("part");
+        assert_eq!(part, b"{\"id\":\"a\",\"values\":[1]}\n{\"id\":\"b\",\"values\":[2]}");
+        assert!(multipart_part(body, "XyZ", "missing").is_err());
+    }
+
+    #[test]
+    fn json_uploads() {
+        let v = parse_json_upload(br#""{\"id\":\"a\",\"values\":[1]}\n""#, Unparsable::Error).expect("string");
+        assert_eq!(ids(&v), ["a"]);
+        let v = parse_json_upload(br#"{"vectors":[{"id":"a","values":[1]},{"id":"b","values":[2]}]}"#, Unparsable::Error).expect("object");
+        assert_eq!(ids(&v), ["a", "b"]);
+    }
+
+    #[test]
+    fn boolean_return_metadata_is_40026_with_a_position() {
+        let body = br#"{"vector":[1],"returnMetadata":true}"#;
+        let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else { unreachable!() };
+        let e = return_metadata(&obj, body).expect_err("boolean");
+        assert_eq!(e.code, cf::BAD_JSON);
+        assert_eq!(e.message, "Failed to parse the request body as JSON: returnMetadata: expected value at line 1 column 32");
+    }
+
+    #[test]
+    fn configs() {
+        assert!(index_config(None).is_err());
+        assert_eq!(index_config(Some(&serde_json::json!({"preset": "@cf/baai/bge-small-en-v1.5"}))).ok(), Some((384, ipb::Metric::Cosine)));
+        assert_eq!(index_config(Some(&serde_json::json!({"dimensions": 32, "metric": "dot-product"}))).ok(), Some((32, ipb::Metric::DotProduct)));
+        assert!(index_config(Some(&serde_json::json!({"dimensions": 32, "metric": "manhattan"}))).is_err());
+    }
+}

@@ -1,0 +1,90 @@
+//! Gateway benchmark: end-to-end latency of the tutorial's `/` (embed "orange cloud" + query
+//! topK 1) beside the embedder's and the index's own latency for the same work, measured in the
+//! same rounds (alternating, ≥ 3, medians), so the gateway's overhead shows as a share of the
+//! end-to-end p50; then throughput under a bounded load from a second process (wrk, loopback).
+//!
+//! Run: ./strato bench gateway   [env BENCH_REQUESTS (default 400), BENCH_ROUNDS (default 3)]
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use strato_proto::embedder::v1::{EmbedRequest, embedder_client::EmbedderClient};
+use strato_proto::index::v1::{QueryRequest, vector_index_client::VectorIndexClient};
+use strato_tests::bench::{fmt_us, median, percentile};
+use strato_tests::process::{start_embedder, start_gateway, start_index};
+use strato_tests::{QUERY, TEST_MODEL};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n: usize = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(3);
+    let embedder = start_embedder(&[])?;
+    let index = start_index(&[])?;
+    let gateway = start_gateway(&embedder.url(), &index.url(), &["--create-index"])?;
+    let base = format!("http://{}", gateway.addr);
+    let http = reqwest::Client::new();
+    anyhow::ensure!(http.get(format!("{base}/insert")).send().await?.status().is_success(), "insert failed");
+    let mut e = EmbedderClient::connect(embedder.url()).await?;
+    let mut ix = VectorIndexClient::connect(index.url()).await?;
+    let qv = e.embed(EmbedRequest { model: TEST_MODEL.into(), texts: vec![QUERY.into()], pooling: 0 }).await?.into_inner().data.remove(0).values;
+    println!("{n} sequential requests per contender per round, {rounds} rounds (loopback, 2-core host)");
+
+    let (mut e2e, mut emb, mut idx, mut share) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut order = [0, 1, 2];
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        let mut lat: [Vec<Duration>; 3] = Default::default();
+        for c in order {
+            for _ in 0..n {
+                let t = Instant::now();
+                match c {
+                    0 => {
+                        let r = http.get(format!("{base}/")).send().await?;
+                        anyhow::ensure!(r.status().is_success());
+                        r.bytes().await?;
+                    }
+                    1 => {
+                        e.embed(EmbedRequest { model: TEST_MODEL.into(), texts: vec![QUERY.into()], pooling: 0 }).await?;
+                    }
+                    _ => {
+                        ix.query(QueryRequest { index: "embeddings-index".into(), vector: qv.clone(), top_k: 1, ..Default::default() }).await?;
+                    }
+                }
+                lat[c].push(t.elapsed());
+            }
+        }
+        let p = |l: &Vec<Duration>| percentile(l, 0.5).as_secs_f64();
+        let overhead = p(&lat[0]) - p(&lat[1]) - p(&lat[2]);
+        println!(
+            "round {round}: / p50 {}  embed p50 {}  query p50 {}  → gateway overhead {} ({:.1}% of end-to-end)",
+            fmt_us(percentile(&lat[0], 0.5)),
+            fmt_us(percentile(&lat[1], 0.5)),
+            fmt_us(percentile(&lat[2], 0.5)),
+            fmt_us(Duration::from_secs_f64(overhead.max(0.0))),
+            100.0 * overhead / p(&lat[0])
+        );
+        share.push(overhead / p(&lat[0]));
+        e2e.push(lat[0].clone());
+        emb.push(lat[1].clone());
+        idx.push(lat[2].clone());
+    }
+    let med = |v: &Vec<Vec<Duration>>, q: f64| Duration::from_secs_f64(median(v.iter().map(|l| percentile(l, q).as_secs_f64()).collect()));
+    println!("\n== gateway ==");
+    println!("end-to-end GET /      p50 {}  p99 {}", fmt_us(med(&e2e, 0.5)), fmt_us(med(&e2e, 0.99)));
+    println!("embedder Embed alone  p50 {}  p99 {}", fmt_us(med(&emb, 0.5)), fmt_us(med(&emb, 0.99)));
+    println!("index Query alone     p50 {}  p99 {}", fmt_us(med(&idx, 0.5)), fmt_us(med(&idx, 0.99)));
+    println!("gateway overhead: {:.1}% of the end-to-end p50 (median of per-round shares; target ≤ 10%)", 100.0 * median(share));
+
+    match Command::new("wrk").args(["-t1", "-c8", "-d10s", "--latency", &format!("{base}/")]).output() {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            println!("\nwrk -t1 -c8 -d10s (second process, 8 connections, bounded to 10 s):");
+            for l in text.lines().filter(|l| l.contains("Requests/sec") || l.trim_start().starts_with("50%") || l.trim_start().starts_with("99%") || l.contains("Non-2xx")) {
+                println!("  {}", l.trim());
+            }
+        }
+        _ => println!("\nwrk not found: `apt-get install wrk` (./strato bench installs it) for the throughput figure"),
+    }
+    Ok(())
+}
