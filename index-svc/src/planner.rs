@@ -6,7 +6,7 @@
 //! filter during traversal, so when post-filtering leaves a segment short of topK, that segment is
 //! scanned exactly: results are always the true pre-filtered topK up to graph recall.
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use crate::config::EngineConfig;
@@ -157,10 +157,10 @@ fn estimate(st: &IndexState, pred: &Predicate) -> usize {
 }
 
 /// The k nearest seen so far; ties broken by id ascending (a total order, so results are stable).
+/// A seq lives in exactly one container and each container is visited once, so no dedup is needed.
 pub struct TopK {
     k: usize,
     heap: BinaryHeap<Entry>,
-    seqs: HashSet<u64>,
 }
 
 struct Entry {
@@ -188,7 +188,7 @@ impl Eq for Entry {}
 
 impl TopK {
     pub fn new(k: usize) -> Self {
-        Self { k, heap: BinaryHeap::with_capacity(k + 1), seqs: HashSet::new() }
+        Self { k, heap: BinaryHeap::with_capacity(k + 1) }
     }
 
     pub fn len(&self) -> usize {
@@ -196,7 +196,7 @@ impl TopK {
     }
 
     pub fn push(&mut self, distance: f32, seq: u64, id: &Arc<str>) {
-        if self.k == 0 || self.seqs.contains(&seq) {
+        if self.k == 0 {
             return;
         }
         if self.heap.len() == self.k {
@@ -206,11 +206,8 @@ impl TopK {
             {
                 return;
             }
-            if let Some(e) = self.heap.pop() {
-                self.seqs.remove(&e.seq);
-            }
+            self.heap.pop();
         }
-        self.seqs.insert(seq);
         self.heap.push(Entry { distance, id: id.clone(), seq });
     }
 

@@ -242,3 +242,17 @@ pub fn ai_status(code: Code, message: &str, model: &str) -> CfError {
 pub async fn no_route(uri: Uri) -> CfError {
     CfError::new(StatusCode::NOT_FOUND, NO_ROUTE, format!("No route for that URI: {}", uri.path()))
 }
+
+/// The whole Cloudflare-API surface: Vectorize REST (vectorize.rs), Workers AI and OpenAI
+/// embeddings (ai.rs), and envelope 404s for unknown paths under the API prefixes, all behind
+/// the token check (auth.rs). Merge it into the gateway's router before `.fallback(…)`:
+/// `Router::new().merge(routes::cf::api_routes(tokens)).route("/insert", …)…`.
+pub fn api_routes(tokens: std::sync::Arc<super::auth::Tokens>) -> axum::Router<crate::state::AppState> {
+    use axum::routing::any;
+    let api = super::vectorize::routes()
+        .merge(super::ai::routes())
+        .route("/client/v4/{*rest}", any(no_route))
+        .route("/client/v4/accounts/{account_id}/{*rest}", any(no_route))
+        .route("/accounts/{account_id}/{*rest}", any(no_route));
+    super::auth::protect(api, tokens)
+}

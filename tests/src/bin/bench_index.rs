@@ -55,7 +55,8 @@ async fn main() -> anyhow::Result<()> {
 
     // In-process: one sealed segment of all 45k, one graph copy per swept ef.
     let t = Instant::now();
-    let seg = Sealed::build(1, Metric::Cosine, DIMS, stored.iter().flatten().copied().collect(), (0..N as u64).collect(), SWEEP, 100)?;
+    let efc: usize = std::env::var("BENCH_EF_CONSTRUCTION").ok().and_then(|v| v.parse().ok()).unwrap_or(index_svc::EngineConfig::default().ef_construction);
+    let seg = Sealed::build(1, Metric::Cosine, DIMS, stored.iter().flatten().copied().collect(), (0..N as u64).collect(), SWEEP, efc)?;
     let build_s = t.elapsed().as_secs_f64();
     let graph_bytes = seg.graph().to_bytes()?.len();
     let arena_bytes = seg.rows.len() * 4 + seg.seqs.len() * 8;
@@ -72,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
     let mut line = String::new();
     py_out.read_line(&mut line)?;
     let hnswlib_build: f64 = serde_json::from_str::<serde_json::Value>(&line)?["build_s"].as_f64().unwrap_or(f64::NAN);
-    println!("build: instant-distance (M=32, ef_construction=100, 2 threads) {build_s:.1} s; hnswlib (M=16, ef_construction=200, 2 threads) {hnswlib_build:.1} s");
+    println!("build: instant-distance (M=32, ef_construction={efc}, 2 threads) {build_s:.1} s; hnswlib (M=16, ef_construction=200, 2 threads) {hnswlib_build:.1} s");
 
     let sweep_line = SWEEP.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
@@ -141,6 +142,9 @@ async fn main() -> anyhow::Result<()> {
         arena_bytes as f64 / N as f64
     );
 
+    if std::env::var_os("BENCH_SKIP_GRPC").is_some() {
+        return Ok(());
+    }
     grpc_section(base, queries, &truth, &seg, rounds).await
 }
 
