@@ -49,6 +49,16 @@ pub struct Config {
     #[arg(long, env = "STRATO_RPC_ATTEMPTS", default_value_t = 3)]
     pub rpc_attempts: u32,
 
+    /// API tokens accepted as `Authorization: Bearer …` on the Cloudflare and OpenAI routes
+    /// (comma separated). With none configured the API is open and the gateway refuses to listen
+    /// beyond loopback.
+    #[arg(long = "api-token", env = "STRATO_API_TOKENS", value_delimiter = ',')]
+    pub api_tokens: Vec<String>,
+
+    /// File of API tokens, one per line; `TOKEN accounts=a,b` limits a token to accounts.
+    #[arg(long, env = "STRATO_API_TOKENS_FILE")]
+    pub api_tokens_file: Option<PathBuf>,
+
     /// Write the bound address to this file once serving (tests use port 0).
     #[arg(long, env = "STRATO_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,

@@ -19,14 +19,16 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
+use axum::serve::{Listener, ListenerExt};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
 use state::AppState;
 
-pub fn router(st: AppState) -> Router {
+pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
     Router::new()
+        .merge(routes::cf::api_routes(Arc::new(tokens)))
         .route("/insert", get(routes::tutorial::insert_stories).post(routes::tutorial::insert_custom))
         .route("/__strato/status", get(routes::status::status))
         .fallback(routes::tutorial::query_or_favicon)
@@ -44,13 +46,29 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     if cfg.create_index {
         ensure_index(&st).await?;
     }
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("bind {}", cfg.listen))?;
-    let addr = listener.local_addr()?;
+    let joined = cfg.api_tokens.join(",");
+    let tokens = routes::auth::Tokens::load(cfg.api_tokens_file.as_deref(), Some(joined.as_str()))?;
+    if tokens.is_empty() {
+        anyhow::ensure!(
+            cfg.listen.ip().is_loopback(),
+            "no API token configured (--api-token / --api-tokens-file): refusing to serve the API on {} beyond loopback",
+            cfg.listen
+        );
+        tracing::warn!("no API token configured: the Cloudflare and OpenAI routes are open; serving on loopback only");
+    }
+    // Replies are small: no Nagle delay on accepted sockets.
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("bind {}", cfg.listen))?
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+    let addr = listener.local_addr().map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(p) = &cfg.addr_file {
         std::fs::write(p, addr.to_string())?;
     }
     tracing::info!(%addr, index = %cfg.binding_index, model = %cfg.ai_model, "gateway serving on http://{addr}");
-    axum::serve(listener, router(st)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router(st, tokens)).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 

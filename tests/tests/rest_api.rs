@@ -407,7 +407,7 @@ async fn query_errors() {
     upsert_ndjson(&name, &[line("a", &axis(0))]).await;
     let url = vz(&format!("/{name}/query"));
 
-    let (s, b) = post_json(&url, &json!({"vector": [0.5; 16]})).await;
+    let (s, b) = post_json(&url, &json!({"vector": vec![0.5; 16]})).await;
     assert_eq!(err(s, &b, 400, 40006), "invalid query vector, expected 32 dimensions, and got 16 dimensions");
     let (s, b) = post_json(&url, &json!({"topK": 3})).await;
     assert_eq!(err(s, &b, 400, 40006), "invalid query vector, expected 32 dimensions, and got 0 dimensions");

@@ -1,3 +1,7 @@
 //! HTTP routes, one file per API surface.
+pub mod ai;
+pub mod auth;
+pub mod cf;
 pub mod status;
 pub mod tutorial;
+pub mod vectorize;
