@@ -478,8 +478,20 @@ fn multipart_error(detail: &str) -> CfError {
     CfError::bad_request(cf::UNPARSABLE_VECTORS, format!("vectorize.upstream_error - failed to parse upsert vectors request in multipart format: {detail}"))
 }
 
+/// The Python SDK sends its NDJSON bytes labelled `application/json` (spec §6.2 notes the
+/// confusion): a body that is several JSON values, or a single vector object, is NDJSON.
 fn parse_json_upload(body: &[u8], behavior: Unparsable) -> Result<Vec<ipb::Vector>, CfError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| json_upload_error(&e.to_string()))?;
+    let v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) if e.is_syntax() && e.to_string().contains("trailing characters") => return parse_ndjson(body, behavior),
+        Err(e) => return Err(json_upload_error(&e.to_string())),
+    };
+    if let Value::Object(o) = &v
+        && o.contains_key("id")
+        && !o.contains_key("vectors")
+    {
+        return parse_ndjson(body, behavior);
+    }
     match v {
         Value::String(s) => parse_ndjson(s.as_bytes(), behavior),
         Value::Array(items) => json_vectors(items, behavior),

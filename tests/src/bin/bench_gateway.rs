@@ -76,6 +76,15 @@ async fn main() -> anyhow::Result<()> {
     println!("index Query alone     p50 {}  p99 {}", fmt_us(med(&idx, 0.5)), fmt_us(med(&idx, 0.99)));
     println!("gateway overhead: {:.1}% of the end-to-end p50 (median of per-round shares; target ≤ 10%)", 100.0 * median(share));
 
+    // The HTTP hop's floor: a route that calls no service.
+    let mut floor = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        http.get(format!("{base}/favicon.ico")).send().await?.bytes().await?;
+        floor.push(t.elapsed());
+    }
+    println!("HTTP floor (GET /favicon.ico, no service call): p50 {}", fmt_us(percentile(&floor, 0.5)));
+
     match Command::new("wrk").args(["-t1", "-c8", "-d10s", "--latency", &format!("{base}/")]).output() {
         Ok(out) if out.status.success() => {
             let text = String::from_utf8_lossy(&out.stdout);
