@@ -37,7 +37,11 @@ fn endpoint(url: &str, timeout: Duration) -> anyhow::Result<Endpoint> {
 impl Clients {
     pub fn new(cfg: &Config) -> anyhow::Result<Self> {
         let t = cfg.rpc_timeout();
-        let embedder = if cfg.embedder_urls.len() == 1 {
+        let embedder = if let [one] = cfg.embedder_urls.as_slice()
+            && let Some(target) = one.strip_prefix("dns://")
+        {
+            dns_balanced(target, t)?
+        } else if cfg.embedder_urls.len() == 1 {
             endpoint(&cfg.embedder_urls[0], t)?.connect_lazy()
         } else {
             let eps = cfg.embedder_urls.iter().map(|u| endpoint(u, t)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -83,6 +87,43 @@ impl Clients {
             }
         }
     }
+}
+
+/// `dns://host:port`: every address the name resolves to is an endpoint, re-resolved every 5 s
+/// (a Kubernetes headless Service lists one address per ready pod).
+fn dns_balanced(target: &str, timeout: Duration) -> anyhow::Result<Channel> {
+    use std::collections::HashSet;
+    use tonic::transport::channel::Change;
+    let (channel, tx) = Channel::balance_channel::<std::net::SocketAddr>(64);
+    let target = target.to_owned();
+    tokio::spawn(async move {
+        let mut known: HashSet<std::net::SocketAddr> = HashSet::new();
+        loop {
+            match tokio::net::lookup_host(target.as_str()).await {
+                Ok(addrs) => {
+                    let now: HashSet<_> = addrs.collect();
+                    for gone in known.difference(&now) {
+                        let _ = tx.send(Change::Remove(*gone)).await;
+                    }
+                    for new in now.difference(&known) {
+                        if let Ok(ep) = endpoint(&format!("http://{new}"), timeout) {
+                            let _ = tx.send(Change::Insert(*new, ep)).await;
+                        }
+                    }
+                    if now != known {
+                        tracing::info!(%target, endpoints = now.len(), "embedder endpoints from DNS");
+                    }
+                    known = now;
+                }
+                Err(e) => tracing::warn!(%target, "embedder DNS lookup failed: {e}"),
+            }
+            if tx.is_closed() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    Ok(channel)
 }
 
 /// Transport errors arrive as UNAVAILABLE with a terse text; say which service is down.

@@ -13,7 +13,8 @@ pub struct Config {
     #[arg(long, env = "STRATO_GATEWAY_LISTEN", default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
 
-    /// embedder-svc endpoints; several (comma separated) are load-balanced.
+    /// embedder-svc endpoints; several (comma separated) are load-balanced; `dns://host:port`
+    /// balances over every address the name resolves to (re-resolved every 5 s).
     #[arg(long = "embedder", env = "STRATO_EMBEDDER_URLS", value_delimiter = ',', default_value = "http://127.0.0.1:50051")]
     pub embedder_urls: Vec<String>,
 

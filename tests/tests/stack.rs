@@ -143,3 +143,27 @@ async fn embedder_down_is_a_quick_503() {
     assert!(body["error"].as_str().is_some_and(|e| e.contains("embedder")), "{body}");
     assert!(took < Duration::from_secs(3), "503 must come within the deadline, took {took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embedder_replicas_balanced_by_list_and_dns() {
+    let s = stack();
+    let mut second = start_embedder(&[]).expect("second embedder");
+    let list = format!("{},{}", s.embedder.url(), second.url());
+    let gw = start_gateway(&list, &s.index.url(), &[]).expect("gateway over two replicas");
+    let base = format!("http://{}", gw.addr);
+    for _ in 0..10 {
+        assert_eq!(http().get(format!("{base}/insert")).send().await.expect("insert").status(), 200);
+    }
+    // One replica dies: UNAVAILABLE is retried and the other answers.
+    second.kill();
+    for _ in 0..10 {
+        let r = http().get(format!("{base}/?text=llama")).send().await.expect("query");
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    }
+    // DNS discovery: every address of the name is an endpoint.
+    let port = s.embedder.addr.rsplit(':').next().expect("port");
+    let dns = format!("dns://localhost:{port}");
+    let gw = start_gateway(&dns, &s.index.url(), &[]).expect("gateway over DNS");
+    let r = http().get(format!("http://{}/", gw.addr)).send().await.expect("query");
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+}
