@@ -55,16 +55,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         let status = if m.loaded { ServingStatus::Serving } else { ServingStatus::NotServing };
         health.set_service_status(&m.name, status).await;
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(strato_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("reflection")?;
-    let reflection_alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(strato_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .context("reflection")?;
+    let (reflection, reflection_alpha) = strato_proto::serve::reflection().context("reflection")?;
 
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
     let addr = listener.local_addr()?;

@@ -1,5 +1,8 @@
-//! Strato's gRPC contract. One module per versioned package, plus the descriptor set that every
-//! service hands to gRPC reflection.
+//! Strato's gRPC contract. One module per versioned package, the descriptor set that every
+//! service hands to gRPC reflection, the JSON ↔ Struct conversion every crate shares, and the
+//! serving plumbing common to every binary.
+pub mod json;
+pub mod serve;
 
 pub mod embedder {
     pub mod v1 {

@@ -189,7 +189,7 @@ impl From<ipb::Vector> for VectorJson {
         VectorJson {
             id: v.id,
             values: widen(&v.values),
-            metadata: v.metadata.as_ref().map(pbjson::struct_to_json),
+            metadata: v.metadata.as_ref().map(pbjson::from_struct),
             namespace: non_empty(v.namespace),
         }
     }
@@ -647,7 +647,7 @@ async fn query(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: He
             id: m.id,
             score: m.score,
             values: with_values.then(|| widen(&m.values)),
-            metadata: if with_metadata { m.metadata.as_ref().map(pbjson::struct_to_json) } else { None },
+            metadata: if with_metadata { m.metadata.as_ref().map(pbjson::from_struct) } else { None },
             namespace: non_empty(m.namespace),
         })
         .collect();
@@ -813,73 +813,9 @@ async fn delete_metadata_index(State(st): State<AppState>, Path(p): Path<IndexPa
     Ok(cf::ok(MutationJson::from(r)))
 }
 
-// ------------------------------------------------------------------------------------------------
-// JSON ↔ google.protobuf.Struct
-// ------------------------------------------------------------------------------------------------
+/// Metadata and filters travel as `google.protobuf.Struct` (shared conversion).
+use strato_proto::json as pbjson;
 
-/// Metadata and filters travel as `google.protobuf.Struct`, whose numbers are doubles; integral
-/// values below 2^53 come back as JSON integers so `{"year": 2024}` round-trips unchanged.
-mod pbjson {
-    use prost_types::value::Kind;
-    use serde_json::{Map, Number, Value};
-
-    /// 2^53: below it every integral f64 is an exact integer.
-    const EXACT_INT_LIMIT: f64 = 9_007_199_254_740_992.0;
-
-    pub fn map_to_struct(m: &Map<String, Value>) -> prost_types::Struct {
-        prost_types::Struct { fields: m.iter().map(|(k, v)| (k.clone(), to_value(v))).collect() }
-    }
-
-    fn to_value(v: &Value) -> prost_types::Value {
-        let kind = match v {
-            Value::Null => Kind::NullValue(prost_types::NullValue::NullValue as i32),
-            Value::Bool(b) => Kind::BoolValue(*b),
-            Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
-            Value::String(s) => Kind::StringValue(s.clone()),
-            Value::Array(a) => Kind::ListValue(prost_types::ListValue { values: a.iter().map(to_value).collect() }),
-            Value::Object(m) => Kind::StructValue(map_to_struct(m)),
-        };
-        prost_types::Value { kind: Some(kind) }
-    }
-
-    pub fn struct_to_json(s: &prost_types::Struct) -> Value {
-        Value::Object(s.fields.iter().map(|(k, v)| (k.clone(), from_value(v))).collect())
-    }
-
-    fn from_value(v: &prost_types::Value) -> Value {
-        match &v.kind {
-            None | Some(Kind::NullValue(_)) => Value::Null,
-            Some(Kind::BoolValue(b)) => Value::Bool(*b),
-            Some(Kind::NumberValue(x)) => number(*x),
-            Some(Kind::StringValue(s)) => Value::String(s.clone()),
-            Some(Kind::ListValue(l)) => Value::Array(l.values.iter().map(from_value).collect()),
-            Some(Kind::StructValue(s)) => struct_to_json(s),
-        }
-    }
-
-    fn number(x: f64) -> Value {
-        if x.is_finite() && x.fract() == 0.0 && x.abs() < EXACT_INT_LIMIT {
-            let i = x as i64;
-            Value::from(i)
-        } else {
-            Number::from_f64(x).map_or(Value::Null, Value::Number)
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use serde_json::json;
-
-        use super::*;
-
-        #[test]
-        fn round_trip_keeps_integers() {
-            let v = json!({"year": 2024, "price": 9.5, "tags": ["a", "b"], "nested": {"ok": true, "none": null}});
-            let Value::Object(m) = &v else { unreachable!() };
-            assert_eq!(struct_to_json(&map_to_struct(m)), v);
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
