@@ -40,7 +40,7 @@ PY="$VENV/bin/python"
 
 # 1. Python venv: reference embeddings, the Python gRPC client test, the official Cloudflare and
 #    OpenAI SDK tests (hnswlib for benchmarks comes with --bench).
-PY_REQS="onnxruntime==$ORT_VERSION tokenizers==0.23.3 numpy grpcio grpcio-tools==1.85.1 protobuf cloudflare==5.9.0 openai==3.51.0"
+PY_REQS="onnxruntime==$ORT_VERSION tokenizers==0.23.3 numpy grpcio grpcio-tools==1.85.1 protobuf cloudflare==5.9.0 openai==3.51.0 schemathesis==4.32.5"
 STAMP="$VENV/.strato-reqs"
 if [ ! -x "$PY" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$PY_REQS" ]; then
   log "creating Python venv in $VENV"

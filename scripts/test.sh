@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/provision.sh --corpus
 # Tests start the services as real processes from this one release build.
 cargo build --release --workspace --bins
-cargo test --release --workspace "$@"
+cargo test --release --workspace --no-fail-fast "$@"

@@ -60,6 +60,11 @@ pub struct Config {
     #[arg(long, env = "STRATO_API_TOKENS_FILE")]
     pub api_tokens_file: Option<PathBuf>,
 
+    /// Browser origins allowed to call the gateway (CORS); repeat or comma separate; `*` = any.
+    /// None: no CORS headers.
+    #[arg(long = "cors-origin", env = "STRATO_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Write the bound address to this file once serving (tests use port 0).
     #[arg(long, env = "STRATO_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,

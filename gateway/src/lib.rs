@@ -27,15 +27,22 @@ pub use config::Config;
 use state::AppState;
 
 pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
-    Router::new()
+    // CORS outermost: preflights are answered before authentication.
+    let cors = routes::cors::layer(&st.cfg.cors_origins);
+    let router = Router::new()
         .merge(routes::cf::api_routes(Arc::new(tokens)))
         .route("/insert", get(routes::tutorial::insert_stories).post(routes::tutorial::insert_custom))
         .route("/__strato/status", get(routes::status::status))
+        .route("/openapi.json", get(routes::openapi::openapi))
         .fallback(routes::tutorial::query_or_favicon)
         .with_state(st)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+    match cors {
+        Some(l) => router.layer(l),
+        None => router,
+    }
 }
 
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {

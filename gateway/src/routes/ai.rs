@@ -35,7 +35,12 @@ pub fn routes() -> Router<AppState> {
         .route("/client/v4/accounts/{account_id}/ai/v1/embeddings", post(openai_embeddings))
         .route("/accounts/{account_id}/ai/v1/embeddings", post(openai_embeddings))
         .route("/v1/embeddings", post(openai_embeddings))
+        // 2048 inputs (OpenAI's array limit) of long texts outgrow axum's 2 MiB default.
+        .layer(axum::extract::DefaultBodyLimit::max(AI_BODY_LIMIT))
 }
+
+/// Largest embeddings request body: 2048 texts of ~8 KiB each, with JSON framing.
+const AI_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 /// embedder-svc `Embed`, idempotent (retried on UNAVAILABLE).
 async fn embed(st: &AppState, ctx: &TraceContext, model: &str, texts: Vec<String>, pooling: epb::Pooling) -> Result<epb::EmbedResponse, ApiError> {

@@ -2,6 +2,8 @@
 pub mod ai;
 pub mod auth;
 pub mod cf;
+pub mod cors;
+pub mod openapi;
 pub mod status;
 pub mod tutorial;
 pub mod vectorize;
