@@ -69,6 +69,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let drain_health = health.clone();
     tonic::transport::Server::builder()
+        .trace_fn(strato_proto::serve::request_span)
         .add_service(health_svc)
         .add_service(reflection)
         .add_service(reflection_alpha)

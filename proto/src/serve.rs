@@ -59,3 +59,15 @@ pub fn reflection() -> Result<
         .build_v1alpha()?;
     Ok((v1, v1alpha))
 }
+
+/// The span every gRPC request runs in: its method, and the caller's request id and W3C trace
+/// context (the gateway sends both), so one request's lines line up across the three services.
+pub fn request_span(req: &tonic::codegen::http::Request<()>) -> tracing::Span {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    tracing::info_span!(
+        "grpc",
+        method = %req.uri().path(),
+        request_id = %header("x-request-id"),
+        traceparent = %header("traceparent"),
+    )
+}
