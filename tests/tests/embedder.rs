@@ -190,11 +190,13 @@ async fn expired_deadline_is_not_computed() {
     let svc = embedder();
     let mut c = client(svc).await;
     // Keep the worker busy, then send a request whose deadline passes while it waits.
-    let busy: Vec<String> = (0..100).map(|i| format!("{i} {}", "busy text ".repeat(200))).collect();
+    // 100 texts of 512 tokens: seconds of work, so the late request surely waits behind it.
+    let busy: Vec<String> = (0..100).map(|i| format!("{i} {}", "busy text ".repeat(300))).collect();
     let mut bc = c.clone();
     let busy_req = pb::EmbedRequest { model: TEST_MODEL.into(), texts: busy, pooling: 0 };
     let busy_task = tokio::spawn(async move { bc.embed(busy_req).await });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Long enough for the busy request to be tokenized and queued, far shorter than its inference.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut r = tonic::Request::new(req(&["late"]));
     r.set_timeout(Duration::from_millis(5));
     let err = c.embed(r).await.expect_err("deadline");
