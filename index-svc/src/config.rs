@@ -18,6 +18,11 @@ pub struct Config {
     #[command(flatten)]
     pub engine: EngineConfig,
 
+    /// Async worker threads; 0 = one per core. Queries run on them (searches are short), so
+    /// fewer threads trade concurrent throughput for fewer cross-thread wake-ups per call.
+    #[arg(long, env = "STRATO_INDEX_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
+
     /// Write the bound address to this file once serving (lets tests and scripts use port 0).
     #[arg(long, env = "STRATO_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,

@@ -2,10 +2,13 @@ use clap::Parser;
 use index_svc::Config;
 use strato_proto::serve::{init_tracing, shutdown_signal};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     init_tracing("info");
     let config = Config::parse();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if config.worker_threads > 0 {
+        rt.worker_threads(config.worker_threads);
+    }
     let stdin_eof = config.exit_on_stdin_eof;
-    index_svc::run(config, shutdown_signal(stdin_eof)).await
+    rt.enable_all().build()?.block_on(index_svc::run(config, shutdown_signal(stdin_eof)))
 }

@@ -75,6 +75,11 @@ async fn main() -> anyhow::Result<()> {
     let hnswlib_build: f64 = serde_json::from_str::<serde_json::Value>(&line)?["build_s"].as_f64().unwrap_or(f64::NAN);
     println!("build: instant-distance (M=32, ef_construction={efc}, 2 threads) {build_s:.1} s; hnswlib (M=16, ef_construction=200, 2 threads) {hnswlib_build:.1} s");
 
+    if std::env::var_os("BENCH_ONLY_GRPC").is_some() {
+        drop(py_in);
+        let _ = py.wait();
+        return grpc_section(base, queries, &truth, &seg, rounds).await;
+    }
     let sweep_line = SWEEP.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
@@ -194,7 +199,9 @@ fn at_recall(points: &[Point], target: f64) -> Option<&Point> {
 async fn grpc_section(base: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<u32>], seg: &Sealed, rounds: usize) -> anyhow::Result<()> {
     println!("\n== index-svc over gRPC (one process, loopback) ==");
     let data = scratch_dir("bench-index-data");
-    let args = ["--seal-threshold", "45000"];
+    let extra = std::env::var("BENCH_INDEX_ARGS").unwrap_or_default();
+    let mut args = vec!["--seal-threshold", "45000"];
+    args.extend(extra.split_whitespace());
     let mut svc = start_index_on(&data, &args)?;
     let rss0 = rss_kib(svc.pid());
     let mut c = VectorIndexClient::connect(svc.url()).await?.max_decoding_message_size(64 << 20);
