@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod model;
 pub mod routes;
+pub mod shapes;
 pub mod state;
 pub mod trace;
 

@@ -3,7 +3,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
-use serde::Serialize;
+use crate::shapes::*;
 use serde_json::Value;
 use strato_proto::index::v1 as pb;
 
@@ -75,126 +75,8 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// JSON shapes (Cloudflare REST API / wrangler output), in their key order.
-
-#[derive(Serialize)]
-struct IndexJson {
-    name: String,
-    description: String,
-    config: ConfigJson,
-    created_on: String,
-    modified_on: String,
-}
-
-#[derive(Serialize)]
-struct ConfigJson {
-    dimensions: u32,
-    metric: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct InfoJson {
-    dimensions: u32,
-    vector_count: u64,
-    processed_up_to_mutation: Option<String>,
-    processed_up_to_datetime: Option<String>,
-}
-
-#[derive(Serialize)]
-struct VectorJson {
-    id: String,
-    values: Vec<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    namespace: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Value>,
-}
-
-#[derive(Serialize)]
-struct QueryJson {
-    count: u32,
-    matches: Vec<MatchJson>,
-}
-
-#[derive(Serialize)]
-struct MatchJson {
-    id: String,
-    score: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    values: Option<Vec<f32>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    namespace: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Value>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ListVectorsJson {
-    count: usize,
-    total_count: u64,
-    is_truncated: bool,
-    next_cursor: Option<String>,
-    cursor_expiration_timestamp: Option<String>,
-    vectors: Vec<IdJson>,
-}
-
-#[derive(Serialize)]
-struct IdJson {
-    id: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MetadataIndexesJson {
-    metadata_indexes: Vec<MetadataIndexJson>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MetadataIndexJson {
-    property_name: String,
-    index_type: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MutationJson {
-    mutation_id: String,
-}
-
-fn non_empty(s: String) -> Option<String> {
-    if s.is_empty() { None } else { Some(s) }
-}
-
-fn metric_name(m: i32) -> &'static str {
-    match pb::Metric::try_from(m) {
-        Ok(pb::Metric::Cosine) => "cosine",
-        Ok(pb::Metric::Euclidean) => "euclidean",
-        Ok(pb::Metric::DotProduct) => "dot-product",
-        _ => "unknown",
-    }
-}
-
-fn metadata_type_name(t: i32) -> &'static str {
-    match pb::MetadataType::try_from(t) {
-        Ok(pb::MetadataType::String) => "string",
-        Ok(pb::MetadataType::Number) => "number",
-        Ok(pb::MetadataType::Boolean) => "boolean",
-        _ => "unknown",
-    }
-}
-
 fn index_json(i: pb::IndexInfo) -> IndexJson {
-    IndexJson {
-        name: i.name,
-        description: i.description,
-        config: ConfigJson { dimensions: i.dimensions, metric: metric_name(i.metric) },
-        created_on: i.created_on,
-        modified_on: i.modified_on,
-    }
+    IndexJson::from(i)
 }
 
 fn index_table(indexes: &[IndexJson]) -> String {
@@ -215,12 +97,7 @@ fn index_table(indexes: &[IndexJson]) -> String {
 }
 
 fn vector_json(v: pb::Vector) -> VectorJson {
-    VectorJson {
-        id: v.id,
-        values: v.values,
-        namespace: non_empty(v.namespace),
-        metadata: v.metadata.as_ref().map(ndjson::struct_to_json),
-    }
+    VectorJson::from(v)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -511,20 +388,9 @@ async fn query(ctx: &Ctx, a: QueryArgs) -> Result<()> {
     for w in &resp.warnings {
         warn(w);
     }
-    let result = QueryJson {
-        count: resp.count,
-        matches: resp
-            .matches
-            .into_iter()
-            .map(|m| MatchJson {
-                id: m.id,
-                score: m.score,
-                values: if a.return_values { Some(m.values) } else { None },
-                namespace: non_empty(m.namespace),
-                metadata: m.metadata.as_ref().map(ndjson::struct_to_json),
-            })
-            .collect(),
-    };
+    let return_values = a.return_values;
+    let matches: Vec<MatchJson> = resp.matches.into_iter().map(|m| MatchJson::new(m, return_values, true)).collect();
+    let result = QueryJson { count: matches.len(), matches };
     if result.matches.is_empty() && !ctx.json {
         warn("Could not find any relevant vectors");
         return Ok(());

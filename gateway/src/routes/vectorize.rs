@@ -22,11 +22,12 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use strato_proto::index::v1 as ipb;
 
 use super::cf::{self, CfError};
+use crate::shapes::*;
 use crate::state::AppState;
 use crate::trace::TraceContext;
 
@@ -94,144 +95,6 @@ impl IndexPath {
     fn index_ref(&self) -> ipb::IndexRef {
         ipb::IndexRef { account: self.account_id.clone(), name: self.index_name.clone() }
     }
-}
-
-/// The index object (spec §4.3).
-#[derive(Serialize)]
-struct IndexJson {
-    name: String,
-    description: String,
-    config: ConfigJson,
-    created_on: String,
-    modified_on: String,
-}
-
-#[derive(Serialize)]
-struct ConfigJson {
-    dimensions: u32,
-    metric: &'static str,
-}
-
-impl From<ipb::IndexInfo> for IndexJson {
-    fn from(i: ipb::IndexInfo) -> Self {
-        IndexJson {
-            name: i.name,
-            description: i.description,
-            config: ConfigJson { dimensions: i.dimensions, metric: metric_name(i.metric) },
-            created_on: i.created_on,
-            modified_on: i.modified_on,
-        }
-    }
-}
-
-fn metric_name(m: i32) -> &'static str {
-    match ipb::Metric::try_from(m) {
-        Ok(ipb::Metric::Euclidean) => "euclidean",
-        Ok(ipb::Metric::DotProduct) => "dot-product",
-        _ => "cosine",
-    }
-}
-
-/// `describe()` / info (spec §1.4): processedUpTo* are null before the first mutation.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct InfoJson {
-    dimensions: u32,
-    vector_count: u64,
-    processed_up_to_mutation: Option<String>,
-    processed_up_to_datetime: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MutationJson {
-    mutation_id: String,
-}
-
-impl From<ipb::MutationResponse> for MutationJson {
-    fn from(r: ipb::MutationResponse) -> Self {
-        MutationJson { mutation_id: r.mutation_id }
-    }
-}
-
-/// One query match; optional fields are absent, not null (spec §1.4).
-#[derive(Serialize)]
-struct MatchJson {
-    id: String,
-    score: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    values: Option<Vec<f64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    namespace: Option<String>,
-}
-
-#[derive(Serialize)]
-struct QueryJson {
-    count: usize,
-    matches: Vec<MatchJson>,
-}
-
-/// A stored vector (get_by_ids).
-#[derive(Serialize)]
-struct VectorJson {
-    id: String,
-    values: Vec<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    namespace: Option<String>,
-}
-
-impl From<ipb::Vector> for VectorJson {
-    fn from(v: ipb::Vector) -> Self {
-        VectorJson {
-            id: v.id,
-            values: widen(&v.values),
-            metadata: v.metadata.as_ref().map(pbjson::from_struct),
-            namespace: non_empty(v.namespace),
-        }
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ListVectorsJson {
-    count: usize,
-    total_count: u64,
-    is_truncated: bool,
-    next_cursor: Option<String>,
-    cursor_expiration_timestamp: Option<String>,
-    vectors: Vec<IdJson>,
-}
-
-#[derive(Serialize)]
-struct IdJson {
-    id: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MetadataIndexJson {
-    property_name: String,
-    index_type: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MetadataIndexesJson {
-    metadata_indexes: Vec<MetadataIndexJson>,
-}
-
-/// Values are stored as float32 and answered widened to double, e.g. 58.79999923706055 for an
-/// inserted 58.8 (spec §1.4).
-fn widen(values: &[f32]) -> Vec<f64> {
-    values.iter().map(|&x| f64::from(x)).collect()
-}
-
-fn non_empty(s: String) -> Option<String> {
-    Some(s).filter(|s| !s.is_empty())
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -640,17 +503,7 @@ async fn query(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: He
     let (with_values, with_metadata) = (req.return_values, req.return_metadata != ipb::ReturnMetadata::None as i32);
     let ctx = TraceContext::from_headers(&headers);
     let r = index_call!(st, &ctx, true, query, req)?;
-    let matches: Vec<MatchJson> = r
-        .matches
-        .into_iter()
-        .map(|m| MatchJson {
-            id: m.id,
-            score: m.score,
-            values: with_values.then(|| widen(&m.values)),
-            metadata: if with_metadata { m.metadata.as_ref().map(pbjson::from_struct) } else { None },
-            namespace: non_empty(m.namespace),
-        })
-        .collect();
+    let matches: Vec<MatchJson> = r.matches.into_iter().map(|m| MatchJson::new(m, with_values, with_metadata)).collect();
     Ok(cf::ok_with_messages(QueryJson { count: matches.len(), matches }, r.warnings))
 }
 
@@ -794,13 +647,6 @@ async fn list_metadata_indexes(State(st): State<AppState>, Path(p): Path<IndexPa
 }
 
 /// Lowercase, as the OpenAPI enum (spec §2.6).
-fn metadata_type_name(t: i32) -> &'static str {
-    match ipb::MetadataType::try_from(t) {
-        Ok(ipb::MetadataType::Number) => "number",
-        Ok(ipb::MetadataType::Boolean) => "boolean",
-        _ => "string",
-    }
-}
 
 /// `{propertyName}`; an unknown property is 40005 (spec §2.6). Not retried: a retry after a
 /// delete that did happen would answer 40005.

@@ -1,0 +1,200 @@
+//! The JSON shapes of Cloudflare's Vectorize REST API (spec §1.4, §4.3–4.5), shared by the REST
+//! routes and the wrangler-style CLI so both print exactly what Cloudflare answers.
+use serde::Serialize;
+use serde_json::Value;
+use strato_proto::index::v1 as ipb;
+use strato_proto::json as pbjson;
+
+/// The index object (spec §4.3).
+#[derive(Serialize)]
+pub struct IndexJson {
+    pub name: String,
+    pub description: String,
+    pub config: ConfigJson,
+    pub created_on: String,
+    pub modified_on: String,
+}
+
+#[derive(Serialize)]
+pub struct ConfigJson {
+    pub dimensions: u32,
+    pub metric: &'static str,
+}
+
+impl From<ipb::IndexInfo> for IndexJson {
+    fn from(i: ipb::IndexInfo) -> Self {
+        IndexJson {
+            name: i.name,
+            description: i.description,
+            config: ConfigJson { dimensions: i.dimensions, metric: metric_name(i.metric) },
+            created_on: i.created_on,
+            modified_on: i.modified_on,
+        }
+    }
+}
+
+pub fn metric_name(m: i32) -> &'static str {
+    match ipb::Metric::try_from(m) {
+        Ok(ipb::Metric::Euclidean) => "euclidean",
+        Ok(ipb::Metric::DotProduct) => "dot-product",
+        _ => "cosine",
+    }
+}
+
+pub fn metadata_type_name(t: i32) -> &'static str {
+    match ipb::MetadataType::try_from(t) {
+        Ok(ipb::MetadataType::Number) => "number",
+        Ok(ipb::MetadataType::Boolean) => "boolean",
+        _ => "string",
+    }
+}
+
+/// `describe()` / info (spec §1.4): processedUpTo* are null before the first mutation.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InfoJson {
+    pub dimensions: u32,
+    pub vector_count: u64,
+    pub processed_up_to_mutation: Option<String>,
+    pub processed_up_to_datetime: Option<String>,
+}
+
+impl From<ipb::IndexStats> for InfoJson {
+    fn from(s: ipb::IndexStats) -> Self {
+        InfoJson {
+            dimensions: s.dimensions,
+            vector_count: s.vector_count,
+            processed_up_to_mutation: non_empty(s.processed_up_to_mutation),
+            processed_up_to_datetime: non_empty(s.processed_up_to_datetime),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MutationJson {
+    pub mutation_id: String,
+}
+
+impl From<ipb::MutationResponse> for MutationJson {
+    fn from(r: ipb::MutationResponse) -> Self {
+        MutationJson { mutation_id: r.mutation_id }
+    }
+}
+
+/// One query match; optional fields are absent, not null (spec §1.4).
+#[derive(Serialize)]
+pub struct MatchJson {
+    pub id: String,
+    pub score: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+impl MatchJson {
+    pub fn new(m: ipb::Match, with_values: bool, with_metadata: bool) -> Self {
+        MatchJson {
+            id: m.id,
+            score: m.score,
+            values: with_values.then(|| widen(&m.values)),
+            metadata: if with_metadata { m.metadata.as_ref().map(pbjson::from_struct) } else { None },
+            namespace: non_empty(m.namespace),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct QueryJson {
+    pub count: usize,
+    pub matches: Vec<MatchJson>,
+}
+
+/// A stored vector (get_by_ids).
+#[derive(Serialize)]
+pub struct VectorJson {
+    pub id: String,
+    pub values: Vec<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+impl From<ipb::Vector> for VectorJson {
+    fn from(v: ipb::Vector) -> Self {
+        VectorJson {
+            id: v.id,
+            values: widen(&v.values),
+            metadata: v.metadata.as_ref().map(pbjson::from_struct),
+            namespace: non_empty(v.namespace),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListVectorsJson {
+    pub count: usize,
+    pub total_count: u64,
+    pub is_truncated: bool,
+    pub next_cursor: Option<String>,
+    pub cursor_expiration_timestamp: Option<String>,
+    pub vectors: Vec<IdJson>,
+}
+
+impl From<ipb::ListVectorsResponse> for ListVectorsJson {
+    fn from(r: ipb::ListVectorsResponse) -> Self {
+        ListVectorsJson {
+            count: r.ids.len(),
+            total_count: r.total_count,
+            is_truncated: r.is_truncated,
+            next_cursor: non_empty(r.next_cursor),
+            cursor_expiration_timestamp: non_empty(r.cursor_expiration_timestamp),
+            vectors: r.ids.into_iter().map(|id| IdJson { id }).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct IdJson {
+    pub id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataIndexJson {
+    pub property_name: String,
+    pub index_type: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataIndexesJson {
+    pub metadata_indexes: Vec<MetadataIndexJson>,
+}
+
+impl From<ipb::ListMetadataIndexesResponse> for MetadataIndexesJson {
+    fn from(r: ipb::ListMetadataIndexesResponse) -> Self {
+        MetadataIndexesJson {
+            metadata_indexes: r
+                .metadata_indexes
+                .into_iter()
+                .map(|m| MetadataIndexJson { property_name: m.property_name, index_type: metadata_type_name(m.index_type) })
+                .collect(),
+        }
+    }
+}
+
+/// Values are stored as float32 and answered widened to double, e.g. 58.79999923706055 for an
+/// inserted 58.8 (spec §1.4).
+pub fn widen(values: &[f32]) -> Vec<f64> {
+    values.iter().map(|&x| f64::from(x)).collect()
+}
+
+pub fn non_empty(s: String) -> Option<String> {
+    Some(s).filter(|s| !s.is_empty())
+}
