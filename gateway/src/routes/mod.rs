@@ -6,4 +6,5 @@ pub mod cors;
 pub mod openapi;
 pub mod status;
 pub mod tutorial;
+pub mod upload;
 pub mod vectorize;
