@@ -58,11 +58,15 @@ pub struct EngineConfig {
     /// the matches instead of searching the graph (Qdrant's full-scan threshold, in vectors).
     #[arg(long, env = "STRATO_FILTER_EXACT_THRESHOLD", default_value_t = 20000)]
     pub filter_exact_threshold: usize,
+
+    /// Page cache of the embedded store, MiB (searches never read it; see store.rs).
+    #[arg(long, env = "STRATO_STORAGE_CACHE_MB", default_value_t = 64)]
+    pub storage_cache_mb: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { seal_threshold: 8192, ef_tiers: vec![64, 200], ef_construction: 100, max_segments: 8, filter_exact_threshold: 20000 }
+        Self { seal_threshold: 8192, ef_tiers: vec![64, 200], ef_construction: 100, max_segments: 8, filter_exact_threshold: 20000, storage_cache_mb: 64 }
     }
 }
 

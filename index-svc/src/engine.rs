@@ -88,7 +88,7 @@ pub struct Stats {
 impl Engine {
     /// Opens the data directory and loads every index (see `crate::recovery`).
     pub fn open(data_dir: &std::path::Path, cfg: EngineConfig) -> Result<Arc<Self>, IndexError> {
-        let store = Arc::new(Store::open(data_dir)?);
+        let store = Arc::new(Store::open(data_dir, cfg.storage_cache_mb << 20)?);
         let (loaded, seal_jobs) = crate::recovery::load(&store, &cfg)?;
         let next_uid = loaded.values().map(|h| h.read().meta.uid).max().unwrap_or(0) + 1;
         let optimizer = Optimizer::start(store.clone(), cfg.clone());

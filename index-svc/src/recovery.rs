@@ -66,10 +66,11 @@ fn rebuild(store: &Store, loaded: LoadedIndex, cfg: &EngineConfig) -> Result<(In
     }
     records.sort_by_key(|r| r.seq);
     let mut seal = Vec::new();
-    for r in &records {
+    // Consumed one by one, so each record's values are freed as soon as they are applied.
+    for r in records {
         let md = r.metadata_json()?;
         let in_segment = seg_of.get(&r.seq).copied();
-        state.apply_put(r, md.as_ref(), in_segment);
+        state.apply_put(&r, md.as_ref(), in_segment);
         if in_segment.is_none()
             && let Some(c) = state.maybe_freeze(cfg.seal_threshold)
         {

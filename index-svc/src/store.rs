@@ -44,9 +44,12 @@ pub fn catalog_key(account: &str, name: &str) -> String {
 }
 
 impl Store {
-    pub fn open(dir: &Path) -> Result<Self, IndexError> {
+    /// `cache_bytes`: redb's page cache. Searches never read redb (vectors live in segments), only
+    /// start-up, returnValues/returnMetadata=all and getByIds do, so a small cache suffices; redb's
+    /// 1 GiB default would keep every page read at start-up resident.
+    pub fn open(dir: &Path, cache_bytes: usize) -> Result<Self, IndexError> {
         std::fs::create_dir_all(dir.join("segments"))?;
-        let db = Database::create(dir.join("strato-index.redb"))?;
+        let db = redb::Builder::new().set_cache_size(cache_bytes).create(dir.join("strato-index.redb"))?;
         let txn = db.begin_write()?;
         txn.open_table(INDEXES)?;
         txn.open_table(VECTORS)?;
