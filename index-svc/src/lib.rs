@@ -11,6 +11,7 @@ pub mod error;
 pub mod filter;
 pub mod hnsw;
 pub mod kernel;
+pub mod memory;
 pub mod optimizer;
 pub mod planner;
 pub mod recovery;

@@ -32,6 +32,7 @@ impl Optimizer {
         let spawned = std::thread::Builder::new().name("optimizer".into()).spawn(move || {
             for job in rx {
                 run(&store, &cfg, job);
+                crate::memory::release_free_memory();
                 let (lock, cv) = &*p;
                 let mut n = lock.lock().unwrap_or_else(|e| e.into_inner());
                 *n = n.saturating_sub(1);

@@ -39,6 +39,7 @@ pub fn load(store: &Arc<Store>, cfg: &EngineConfig) -> Result<(HashMap<String, A
             }
         }
     }
+    crate::memory::release_free_memory();
     info!(indexes = map.len(), vectors, ms = started.elapsed().as_millis() as u64, "indexes loaded");
     Ok((map, jobs))
 }
