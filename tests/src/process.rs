@@ -111,6 +111,27 @@ pub fn start_gateway(embedder_url: &str, index_url: &str, extra: &[&str]) -> any
     Service::start("gateway", &args, Duration::from_secs(120))
 }
 
+/// The three services, started together: embedder, index, and a gateway in front of them.
+pub struct Stack {
+    pub embedder: Service,
+    pub index: Service,
+    pub gateway: Service,
+}
+
+impl Stack {
+    pub fn start(gateway_args: &[&str]) -> anyhow::Result<Self> {
+        let embedder = start_embedder(&[])?;
+        let index = start_index(&[])?;
+        let gateway = start_gateway(&embedder.url(), &index.url(), gateway_args)?;
+        Ok(Self { embedder, index, gateway })
+    }
+
+    /// The gateway's base URL, e.g. "http://127.0.0.1:PORT".
+    pub fn base(&self) -> String {
+        self.gateway.url()
+    }
+}
+
 pub fn scratch_dir(bin: &str) -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use strato_tests::process::{Service, scratch_dir, start_embedder, start_gateway, start_index};
+use strato_tests::process::{Stack, scratch_dir};
 
 const TOKEN: &str = "test-token";
 const ORIGIN: &str = "http://example.test";
@@ -23,21 +23,9 @@ const FUZZ_DEADLINE: Duration = Duration::from_secs(300);
 /// The exact spec that provision.sh installs into the venv.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
-struct Stack {
-    _embedder: Service,
-    _index: Service,
-    gateway: Service,
-}
-
 fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
-    STACK.get_or_init(|| {
-        let embedder = start_embedder(&[]).expect("embedder");
-        let index = start_index(&[]).expect("index");
-        let args = ["--create-index", "--api-token", TOKEN, "--cors-origin", ORIGIN];
-        let gateway = start_gateway(&embedder.url(), &index.url(), &args).expect("gateway");
-        Stack { _embedder: embedder, _index: index, gateway }
-    })
+    STACK.get_or_init(|| Stack::start(&["--create-index", "--api-token", TOKEN, "--cors-origin", ORIGIN]).expect("stack"))
 }
 
 fn base() -> String {

@@ -8,27 +8,16 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use strato_tests::TEST_MODEL;
-use strato_tests::process::{Service, scratch_dir, start_embedder, start_gateway, start_index};
+use strato_tests::process::{Stack, scratch_dir, start_gateway};
 
 const TOKEN: &str = "test-token";
 const ACCOUNT: &str = "acc-test";
 const DIM: usize = 32;
 const MODEL_DIM: usize = 384;
 
-struct Stack {
-    embedder: Service,
-    index: Service,
-    gateway: Service,
-}
-
 fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
-    STACK.get_or_init(|| {
-        let embedder = start_embedder(&[]).expect("embedder");
-        let index = start_index(&[]).expect("index");
-        let gateway = start_gateway(&embedder.url(), &index.url(), &["--api-token", TOKEN]).expect("gateway");
-        Stack { embedder, index, gateway }
-    })
+    STACK.get_or_init(|| Stack::start(&["--api-token", TOKEN]).expect("stack"))
 }
 
 fn http() -> reqwest::Client {

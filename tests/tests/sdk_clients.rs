@@ -1,6 +1,6 @@
 //! The official Python clients (PyPI `cloudflare`, `openai`) against a real stack, configured
 //! only with the gateway's base URL and an API token, as a team moving off Cloudflare would.
-use strato_tests::process::{start_embedder, start_gateway, start_index};
+use strato_tests::process::Stack;
 
 fn run(script: &str, args: &[&str]) {
     let out = std::process::Command::new(strato_tests::python())
@@ -15,10 +15,8 @@ fn run(script: &str, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn official_python_clients() {
-    let embedder = start_embedder(&[]).expect("embedder");
-    let index = start_index(&[]).expect("index");
-    let gateway = start_gateway(&embedder.url(), &index.url(), &["--api-token", "sdk-token"]).expect("gateway");
-    let base = format!("http://{}", gateway.addr);
+    let stack = Stack::start(&["--api-token", "sdk-token"]).expect("stack");
+    let base = stack.base();
     run("cloudflare_sdk.py", &[&base, "sdk-token", "acc123", "32", strato_tests::TEST_MODEL]);
     run("openai_sdk.py", &[&base, "sdk-token", "acc123", strato_tests::TEST_MODEL]);
 }

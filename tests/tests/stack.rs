@@ -3,23 +3,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use strato_tests::process::{Service, start_embedder, start_gateway, start_index};
+use strato_tests::process::{Stack, start_embedder, start_gateway};
 use strato_tests::{QUERY, STORIES, dot};
-
-struct Stack {
-    embedder: Service,
-    index: Service,
-    gateway: Service,
-}
 
 fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
-    STACK.get_or_init(|| {
-        let embedder = start_embedder(&[]).expect("embedder");
-        let index = start_index(&[]).expect("index");
-        let gateway = start_gateway(&embedder.url(), &index.url(), &["--create-index"]).expect("gateway");
-        Stack { embedder, index, gateway }
-    })
+    STACK.get_or_init(|| Stack::start(&["--create-index"]).expect("stack"))
 }
 
 fn http() -> reqwest::Client {
