@@ -17,8 +17,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use strato_proto::embedder::v1::embedder_server::EmbedderServer;
-use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 pub use config::Config;
@@ -55,27 +53,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         let status = if m.loaded { ServingStatus::Serving } else { ServingStatus::NotServing };
         health.set_service_status(&m.name, status).await;
     }
-    let (reflection, reflection_alpha) = strato_proto::serve::reflection().context("reflection")?;
 
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    if let Some(path) = &config.addr_file {
-        std::fs::write(path, addr.to_string()).with_context(|| format!("write {}", path.display()))?;
-    }
+    let (incoming, addr) = strato_proto::serve::bind(config.listen, config.addr_file.as_deref())
+        .await
+        .with_context(|| format!("bind {}", config.listen))?;
     tracing::info!(%addr, models = ?models.iter().filter(|m| m.loaded).map(|m| &m.name).collect::<Vec<_>>(), "embedder serving");
 
     let svc = EmbedderServer::new(service::EmbedderService::new(registry))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let drain_health = health.clone();
-    tonic::transport::Server::builder()
-        .trace_fn(strato_proto::serve::request_span)
-        .add_service(health_svc)
-        .add_service(reflection)
-        .add_service(reflection_alpha)
+    strato_proto::serve::grpc_server(health_svc)
+        .context("reflection")?
         .add_service(svc)
-        // Nagle + delayed ACK would add ~40 ms to every small reply: no delay on accepted sockets.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
+        .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             drain_health.set_not_serving::<EmbedderServer<service::EmbedderService>>().await;
             tracing::info!("shutting down");

@@ -26,8 +26,6 @@ use std::future::Future;
 
 use anyhow::Context;
 use strato_proto::index::v1::vector_index_server::VectorIndexServer;
-use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 
 pub use config::{Config, EngineConfig};
 
@@ -43,25 +41,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<VectorIndexServer<service::IndexService>>().await;
-    let (reflection, reflection_alpha) = strato_proto::serve::reflection().context("reflection")?;
 
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    if let Some(path) = &config.addr_file {
-        std::fs::write(path, addr.to_string()).with_context(|| format!("write {}", path.display()))?;
-    }
+    let (incoming, addr) = strato_proto::serve::bind(config.listen, config.addr_file.as_deref())
+        .await
+        .with_context(|| format!("bind {}", config.listen))?;
     tracing::info!(%addr, data = %config.data_dir.display(), "index serving");
     let svc = VectorIndexServer::new(service::IndexService::new(engine))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let drain = health.clone();
-    tonic::transport::Server::builder()
-        .trace_fn(strato_proto::serve::request_span)
-        .add_service(health_svc)
-        .add_service(reflection)
-        .add_service(reflection_alpha)
+    strato_proto::serve::grpc_server(health_svc)
+        .context("reflection")?
         .add_service(svc)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
+        .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             drain.set_not_serving::<VectorIndexServer<service::IndexService>>().await;
             tracing::info!("shutting down");
