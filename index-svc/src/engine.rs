@@ -248,6 +248,8 @@ impl Engine {
     }
 
     /// Durably records a mutation (with a fresh mutation id) and installs the new catalogue row.
+    /// Metadata-index definitions in memory are left to `IndexState::add/remove_metadata_index`,
+    /// which the metadata-index operations call after this (it also sets up their postings).
     async fn commit(&self, h: &Arc<IndexHandle>, mut meta: IndexMeta, puts: Vec<Record>, deletes: Vec<String>) -> Result<String, IndexError> {
         let mutation = uuid::Uuid::new_v4().to_string();
         meta.last_mutation = mutation.clone();
@@ -374,7 +376,7 @@ impl Engine {
             }
             meta.metadata_indexes.push(crate::types::MetadataIndexDef { property: property.to_owned(), kind, created_seq: meta.next_seq });
         }
-        let mutation = self.commit_meta(&h, meta).await?;
+        let mutation = self.commit(&h, meta, Vec::new(), Vec::new()).await?;
         h.write().add_metadata_index(property, kind);
         Ok(mutation)
     }
@@ -388,7 +390,7 @@ impl Engine {
         if meta.metadata_indexes.len() == before {
             return Err(IndexError::NotFound(format!("metadata index for property {property:?} not found")));
         }
-        let mutation = self.commit_meta(&h, meta).await?;
+        let mutation = self.commit(&h, meta, Vec::new(), Vec::new()).await?;
         h.write().remove_metadata_index(property);
         Ok(mutation)
     }
@@ -396,20 +398,6 @@ impl Engine {
     pub fn list_metadata_indexes(&self, account: &str, name: &str) -> Result<Vec<(String, MetaType)>, IndexError> {
         let h = self.handle(account, name)?;
         Ok(h.read().meta.metadata_indexes.iter().map(|d| (d.property.clone(), d.kind)).collect())
-    }
-
-    /// Commits a catalogue-only mutation (metadata index definitions).
-    async fn commit_meta(&self, h: &Arc<IndexHandle>, mut meta: IndexMeta) -> Result<String, IndexError> {
-        let mutation = uuid::Uuid::new_v4().to_string();
-        meta.last_mutation = mutation.clone();
-        meta.last_mutation_at = now_rfc3339();
-        let store = self.store.clone();
-        let m = meta.clone();
-        tokio::task::spawn_blocking(move || store.commit_mutation(&m, &[], &[])).await.map_err(join)??;
-        let mut st = h.write();
-        st.meta.last_mutation = meta.last_mutation;
-        st.meta.last_mutation_at = meta.last_mutation_at;
-        Ok(mutation)
     }
 
     /// Waits until no index has pending background work (tests and benchmarks).
