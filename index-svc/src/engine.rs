@@ -11,6 +11,7 @@ use tracing::{info, instrument};
 use crate::config::EngineConfig;
 use crate::error::IndexError;
 use crate::filter::Filter;
+use crate::group_commit::{GroupCommit, Ticket};
 use crate::optimizer::{Job, Optimizer};
 use crate::planner;
 use crate::segment;
@@ -41,6 +42,7 @@ pub struct Engine {
     indexes: RwLock<HashMap<String, Arc<IndexHandle>>>,
     next_uid: AtomicU64,
     optimizer: Optimizer,
+    group: GroupCommit,
 }
 
 /// A vector as a request carries it, metadata already parsed.
@@ -98,7 +100,8 @@ impl Engine {
         for h in loaded.values() {
             optimizer.submit(Job::Compact(h.clone()));
         }
-        Ok(Arc::new(Self { store, cfg, indexes: RwLock::new(loaded), next_uid: AtomicU64::new(next_uid), optimizer }))
+        let group = GroupCommit::new(store.clone());
+        Ok(Arc::new(Self { store, cfg, indexes: RwLock::new(loaded), next_uid: AtomicU64::new(next_uid), optimizer, group }))
     }
 
     fn handle(&self, account: &str, name: &str) -> Result<Arc<IndexHandle>, IndexError> {
@@ -234,7 +237,7 @@ impl Engine {
             records.push(Record { seq: meta.next_seq, id: v.id.clone(), namespace: v.namespace.clone().filter(|n| !n.is_empty()), metadata: metadata_text[i].clone(), values: v.values.clone() });
             meta.next_seq += 1;
         }
-        let mutation = self.commit(&h, meta, records.clone(), Vec::new()).await?;
+        let (mutation, ticket) = self.commit(&h, meta, records.clone(), Vec::new()).await?;
         {
             let mut st = h.write();
             for (r, &i) in records.iter().zip(&order) {
@@ -244,23 +247,29 @@ impl Engine {
                 }
             }
         }
+        drop(_w);
+        self.group.durable(ticket).await?;
         Ok((mutation, records.len()))
     }
 
-    /// Durably records a mutation (with a fresh mutation id) and installs the new catalogue row.
-    /// Metadata-index definitions in memory are left to `IndexState::add/remove_metadata_index`,
-    /// which the metadata-index operations call after this (it also sets up their postings).
-    async fn commit(&self, h: &Arc<IndexHandle>, mut meta: IndexMeta, puts: Vec<Record>, deletes: Vec<String>) -> Result<String, IndexError> {
+    /// Stages a mutation (with a fresh mutation id) and installs the new catalogue row. The caller
+    /// applies it in memory, releases the index's writer lock, and acknowledges only after
+    /// `self.group.durable(ticket)`: the next writer of the index need not wait for this fsync,
+    /// and may share it. Metadata-index definitions in memory are left to
+    /// `IndexState::add/remove_metadata_index`, which the metadata-index operations call after
+    /// this (it also sets up their postings).
+    async fn commit(&self, h: &Arc<IndexHandle>, mut meta: IndexMeta, puts: Vec<Record>, deletes: Vec<String>) -> Result<(String, Ticket), IndexError> {
         let mutation = uuid::Uuid::new_v4().to_string();
         meta.last_mutation = mutation.clone();
         meta.last_mutation_at = now_rfc3339();
         let store = self.store.clone();
         let m = meta.clone();
-        tokio::task::spawn_blocking(move || store.commit_mutation(&m, &puts, &deletes)).await.map_err(join)??;
+        tokio::task::spawn_blocking(move || store.stage_mutation(&m, &puts, &deletes)).await.map_err(join)??;
+        let ticket = self.group.staged();
         let mut st = h.write();
         let keep = std::mem::take(&mut st.meta.metadata_indexes);
         st.meta = IndexMeta { metadata_indexes: keep, ..meta };
-        Ok(mutation)
+        Ok((mutation, ticket))
     }
 
     pub async fn delete_ids(&self, account: &str, name: &str, ids: Vec<String>) -> Result<(String, usize), IndexError> {
@@ -274,11 +283,15 @@ impl Engine {
         present.sort();
         present.dedup();
         let meta = h.read().meta.clone();
-        let mutation = self.commit(&h, meta, Vec::new(), present.clone()).await?;
-        let mut st = h.write();
-        for id in &present {
-            st.apply_delete(id);
+        let (mutation, ticket) = self.commit(&h, meta, Vec::new(), present.clone()).await?;
+        {
+            let mut st = h.write();
+            for id in &present {
+                st.apply_delete(id);
+            }
         }
+        drop(_w);
+        self.group.durable(ticket).await?;
         Ok((mutation, present.len()))
     }
 
@@ -376,8 +389,10 @@ impl Engine {
             }
             meta.metadata_indexes.push(crate::types::MetadataIndexDef { property: property.to_owned(), kind, created_seq: meta.next_seq });
         }
-        let mutation = self.commit(&h, meta, Vec::new(), Vec::new()).await?;
+        let (mutation, ticket) = self.commit(&h, meta, Vec::new(), Vec::new()).await?;
         h.write().add_metadata_index(property, kind);
+        drop(_w);
+        self.group.durable(ticket).await?;
         Ok(mutation)
     }
 
@@ -390,8 +405,10 @@ impl Engine {
         if meta.metadata_indexes.len() == before {
             return Err(IndexError::NotFound(format!("metadata index for property {property:?} not found")));
         }
-        let mutation = self.commit(&h, meta, Vec::new(), Vec::new()).await?;
+        let (mutation, ticket) = self.commit(&h, meta, Vec::new(), Vec::new()).await?;
         h.write().remove_metadata_index(property);
+        drop(_w);
+        self.group.durable(ticket).await?;
         Ok(mutation)
     }
 

@@ -1,7 +1,8 @@
 //! index-svc: Cloudflare Vectorize-compatible indexes over gRPC.
 //!
 //! Request path: `service.rs` (gRPC ↔ domain, `convert.rs`) → `engine.rs` (validate with
-//! `validate.rs`/`filter.rs`, commit to `store.rs`, apply to `state.rs`) → `planner.rs` (exact
+//! `validate.rs`/`filter.rs`, stage in `store.rs`, apply to `state.rs`, wait for a shared fsync in
+//! `group_commit.rs`) → `planner.rs` (exact
 //! chunks + HNSW segments from `segment.rs`/`hnsw.rs`, kernels in `kernel.rs`). Background:
 //! `optimizer.rs` seals and compacts; `recovery.rs` rebuilds memory at start-up.
 pub mod config;
@@ -9,6 +10,7 @@ pub mod convert;
 pub mod engine;
 pub mod error;
 pub mod filter;
+pub mod group_commit;
 pub mod hnsw;
 pub mod kernel;
 pub mod memory;

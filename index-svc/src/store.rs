@@ -99,9 +99,11 @@ impl Store {
     }
 
     /// One atomic mutation: records written, ids removed, and the index row (sequence counter,
-    /// last mutation) rewritten, all in one fsynced transaction.
-    pub fn commit_mutation(&self, meta: &IndexMeta, puts: &[Record], deletes: &[String]) -> Result<(), IndexError> {
-        let txn = self.begin()?;
+    /// last mutation) rewritten, all in one transaction — staged, not yet fsynced: it becomes
+    /// durable with the next `sync` (or any other durable commit), all or nothing.
+    pub fn stage_mutation(&self, meta: &IndexMeta, puts: &[Record], deletes: &[String]) -> Result<(), IndexError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::None).map_err(|e| IndexError::Storage(e.to_string()))?;
         {
             let mut vectors = txn.open_table(VECTORS)?;
             for id in deletes {
@@ -184,6 +186,13 @@ impl Store {
             }
         }
         txn.commit()?;
+        Ok(())
+    }
+
+    /// Makes every staged mutation durable (one fsync): an empty durable commit persists the
+    /// non-durable ones before it.
+    pub fn sync(&self) -> Result<(), IndexError> {
+        self.begin()?.commit()?;
         Ok(())
     }
 
