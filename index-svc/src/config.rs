@@ -46,8 +46,11 @@ pub struct EngineConfig {
     #[arg(long, env = "STRATO_EF_TIERS", value_delimiter = ',', default_value = "64,200")]
     pub ef_tiers: Vec<usize>,
 
-    /// ef_construction of HNSW builds.
-    #[arg(long, env = "STRATO_EF_CONSTRUCTION", default_value_t = 100)]
+    /// ef_construction of HNSW builds. 400, not the usual 100–200: with instant-distance's 64
+    /// layer-0 links, a graph built wider reaches recall@10 0.99 at ef 64 instead of 96–128
+    /// (measured on 45k all-MiniLM vectors: build 1.3–1.5× longer, in the background; search
+    /// ≈ 1.5× faster at that recall). The build cost is paid once per segment, search forever.
+    #[arg(long, env = "STRATO_EF_CONSTRUCTION", default_value_t = 400)]
     pub ef_construction: usize,
 
     /// Sealed segments per index beyond which the two smallest are merged.
@@ -66,7 +69,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { seal_threshold: 8192, ef_tiers: vec![64, 200], ef_construction: 100, max_segments: 8, filter_exact_threshold: 20000, storage_cache_mb: 64 }
+        Self { seal_threshold: 8192, ef_tiers: vec![64, 200], ef_construction: 400, max_segments: 8, filter_exact_threshold: 20000, storage_cache_mb: 64 }
     }
 }
 

@@ -19,7 +19,7 @@ use strato_tests::process::{scratch_dir, start_index_on};
 const N: usize = 45_000;
 const Q: usize = 1_000;
 const K: usize = 10;
-const SWEEP: &[usize] = &[10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 200];
+const SWEEP: &[usize] = &[10, 12, 16, 20, 24, 32, 40, 48, 56, 64, 80, 96, 128, 160, 200];
 
 struct Point {
     ef: usize,
