@@ -2,6 +2,9 @@ use clap::Parser;
 use index_svc::Config;
 use strato_proto::serve::{init_tracing, shutdown_signal};
 
+#[global_allocator]
+static ALLOC: index_svc::memory::HugePageAlloc = index_svc::memory::HugePageAlloc;
+
 fn main() -> anyhow::Result<()> {
     init_tracing("info");
     let config = Config::parse();

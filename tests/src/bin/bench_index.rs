@@ -16,6 +16,10 @@ use strato_tests::bench::{fmt_us, median, percentile};
 use strato_tests::embeddings::{DIMS, synopsis_embeddings};
 use strato_tests::process::{scratch_dir, start_index_on};
 
+/// The engine in this process runs on the service's allocator (huge pages for big arenas).
+#[global_allocator]
+static ALLOC: index_svc::memory::HugePageAlloc = index_svc::memory::HugePageAlloc;
+
 const N: usize = 45_000;
 const Q: usize = 1_000;
 const K: usize = 10;
