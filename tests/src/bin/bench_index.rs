@@ -319,10 +319,11 @@ async fn grpc_section(base: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<u32>
         tiny.push(t0.elapsed());
     }
     println!(
-        "gRPC floor: DescribeIndex (no work) p50 {} back to back, {} after 250 µs idle; the same Query on a 1-vector index p50 {}",
+        "gRPC floor: DescribeIndex (no work) p50 {} back to back, {} after 250 µs idle; the same Query on a 1-vector index p50 {}; a bare TCP ping-pong between two threads p50 {}",
         fmt_us(percentile(&floor, 0.5)),
         fmt_us(percentile(&idle_floor, 0.5)),
-        fmt_us(percentile(&tiny, 0.5))
+        fmt_us(percentile(&tiny, 0.5)),
+        fmt_us(tcp_ping_pong()?)
     );
 
     // Start-up at 100k: top up with perturbed copies of real vectors, then restart.
@@ -397,6 +398,36 @@ async fn small_writes(c: &VectorIndexClient<tonic::transport::Channel>, base: &[
     );
     c0.delete_index(pb::IndexRef { account: String::new(), name: "small".into() }).await?;
     Ok(())
+}
+
+/// What one round trip over loopback costs on this host with no protocol at all: 100 bytes
+/// each way between two threads (p50 of 2000). Whatever gRPC adds sits on top of this.
+fn tcp_ping_pong() -> anyhow::Result<Duration> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        let (mut s, _) = listener.accept()?;
+        s.set_nodelay(true)?;
+        let mut buf = [0u8; 100];
+        while s.read_exact(&mut buf).is_ok() {
+            s.write_all(&buf)?;
+        }
+        Ok(())
+    });
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    let mut buf = [7u8; 100];
+    let mut lat = Vec::with_capacity(2000);
+    for _ in 0..2000 {
+        let t0 = Instant::now();
+        s.write_all(&buf)?;
+        s.read_exact(&mut buf)?;
+        lat.push(t0.elapsed());
+    }
+    drop(s);
+    let _ = echo.join();
+    Ok(percentile(&lat, 0.5))
 }
 
 fn rss_kib(pid: u32) -> u64 {
