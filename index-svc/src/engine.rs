@@ -259,6 +259,7 @@ impl Engine {
     /// `IndexState::add/remove_metadata_index`, which the metadata-index operations call after
     /// this (it also sets up their postings).
     async fn commit(&self, h: &Arc<IndexHandle>, mut meta: IndexMeta, puts: Vec<Record>, deletes: Vec<String>) -> Result<(String, Ticket), IndexError> {
+        self.group.check()?;
         let mutation = uuid::Uuid::new_v4().to_string();
         meta.last_mutation = mutation.clone();
         meta.last_mutation_at = now_rfc3339();
