@@ -11,7 +11,7 @@ use tracing::{info, instrument};
 use crate::config::EngineConfig;
 use crate::error::IndexError;
 use crate::filter::Filter;
-use crate::group_commit::{GroupCommit, Ticket};
+use crate::group_commit::GroupCommit;
 use crate::optimizer::{Job, Optimizer};
 use crate::planner;
 use crate::segment;
@@ -210,7 +210,7 @@ impl Engine {
                 None => None,
             });
         }
-        let _w = h.writer.lock().await;
+        let writer = h.writer.lock().await;
         // Decide what this batch writes: insert keeps existing ids and the first of duplicates;
         // upsert keeps the last of duplicates.
         let mut chosen: HashMap<&str, usize> = HashMap::new();
@@ -237,28 +237,33 @@ impl Engine {
             records.push(Record { seq: meta.next_seq, id: v.id.clone(), namespace: v.namespace.clone().filter(|n| !n.is_empty()), metadata: metadata_text[i].clone(), values: v.values.clone() });
             meta.next_seq += 1;
         }
-        let (mutation, ticket) = self.commit(&h, meta, records.clone(), Vec::new()).await?;
-        {
-            let mut st = h.write();
-            for (r, &i) in records.iter().zip(&order) {
-                st.apply_put(r, vectors[i].metadata.as_ref(), None);
-                if let Some(chunk) = st.maybe_freeze(self.cfg.seal_threshold) {
-                    self.optimizer.submit(crate::optimizer::Job::Seal(h.clone(), chunk));
+        let mutation = self
+            .commit(&h, writer, meta, records.clone(), Vec::new(), |st| {
+                for (r, &i) in records.iter().zip(&order) {
+                    st.apply_put(r, vectors[i].metadata.as_ref(), None);
+                    if let Some(chunk) = st.maybe_freeze(self.cfg.seal_threshold) {
+                        self.optimizer.submit(crate::optimizer::Job::Seal(h.clone(), chunk));
+                    }
                 }
-            }
-        }
-        drop(_w);
-        self.group.durable(ticket).await?;
+            })
+            .await?;
         Ok((mutation, records.len()))
     }
 
-    /// Stages a mutation (with a fresh mutation id) and installs the new catalogue row. The caller
-    /// applies it in memory, releases the index's writer lock, and acknowledges only after
-    /// `self.group.durable(ticket)`: the next writer of the index need not wait for this fsync,
-    /// and may share it. Metadata-index definitions in memory are left to
-    /// `IndexState::add/remove_metadata_index`, which the metadata-index operations call after
-    /// this (it also sets up their postings).
-    async fn commit(&self, h: &Arc<IndexHandle>, mut meta: IndexMeta, puts: Vec<Record>, deletes: Vec<String>) -> Result<(String, Ticket), IndexError> {
+    /// The one write path: stages a mutation (with a fresh mutation id), installs the new
+    /// catalogue row and `apply`s the mutation in memory under one state lock, releases the
+    /// index's `writer` lock, and returns once a shared fsync covers it — so the next writer of
+    /// the index need not wait for this fsync, and may share it. Metadata-index definitions in
+    /// memory are left to `apply` (`IndexState::add/remove_metadata_index` also set up postings).
+    async fn commit(
+        &self,
+        h: &Arc<IndexHandle>,
+        writer: tokio::sync::MutexGuard<'_, ()>,
+        mut meta: IndexMeta,
+        puts: Vec<Record>,
+        deletes: Vec<String>,
+        apply: impl FnOnce(&mut IndexState),
+    ) -> Result<String, IndexError> {
         self.group.check()?;
         let mutation = uuid::Uuid::new_v4().to_string();
         meta.last_mutation = mutation.clone();
@@ -267,16 +272,21 @@ impl Engine {
         let m = meta.clone();
         tokio::task::spawn_blocking(move || store.stage_mutation(&m, &puts, &deletes)).await.map_err(join)??;
         let ticket = self.group.staged();
-        let mut st = h.write();
-        let keep = std::mem::take(&mut st.meta.metadata_indexes);
-        st.meta = IndexMeta { metadata_indexes: keep, ..meta };
-        Ok((mutation, ticket))
+        {
+            let mut st = h.write();
+            let keep = std::mem::take(&mut st.meta.metadata_indexes);
+            st.meta = IndexMeta { metadata_indexes: keep, ..meta };
+            apply(&mut st);
+        }
+        drop(writer);
+        self.group.durable(ticket).await?;
+        Ok(mutation)
     }
 
     pub async fn delete_ids(&self, account: &str, name: &str, ids: Vec<String>) -> Result<(String, usize), IndexError> {
         validate::ids(&ids)?;
         let h = self.handle(account, name)?;
-        let _w = h.writer.lock().await;
+        let writer = h.writer.lock().await;
         let mut present: Vec<String> = {
             let st = h.read();
             ids.into_iter().filter(|id| st.by_id.contains_key(id.as_str())).collect()
@@ -284,15 +294,13 @@ impl Engine {
         present.sort();
         present.dedup();
         let meta = h.read().meta.clone();
-        let (mutation, ticket) = self.commit(&h, meta, Vec::new(), present.clone()).await?;
-        {
-            let mut st = h.write();
-            for id in &present {
-                st.apply_delete(id);
-            }
-        }
-        drop(_w);
-        self.group.durable(ticket).await?;
+        let mutation = self
+            .commit(&h, writer, meta, Vec::new(), present.clone(), |st| {
+                for id in &present {
+                    st.apply_delete(id);
+                }
+            })
+            .await?;
         Ok((mutation, present.len()))
     }
 
@@ -382,7 +390,7 @@ impl Engine {
     pub async fn create_metadata_index(&self, account: &str, name: &str, property: &str, kind: MetaType) -> Result<String, IndexError> {
         validate::property(property)?;
         let h = self.handle(account, name)?;
-        let _w = h.writer.lock().await;
+        let writer = h.writer.lock().await;
         let mut meta = h.read().meta.clone();
         if !meta.metadata_indexes.iter().any(|d| d.property == property) {
             if meta.metadata_indexes.len() >= validate::MAX_METADATA_INDEXES {
@@ -390,27 +398,25 @@ impl Engine {
             }
             meta.metadata_indexes.push(crate::types::MetadataIndexDef { property: property.to_owned(), kind, created_seq: meta.next_seq });
         }
-        let (mutation, ticket) = self.commit(&h, meta, Vec::new(), Vec::new()).await?;
-        h.write().add_metadata_index(property, kind);
-        drop(_w);
-        self.group.durable(ticket).await?;
-        Ok(mutation)
+        self.commit(&h, writer, meta, Vec::new(), Vec::new(), |st| {
+            st.add_metadata_index(property, kind);
+        })
+        .await
     }
 
     pub async fn delete_metadata_index(&self, account: &str, name: &str, property: &str) -> Result<String, IndexError> {
         let h = self.handle(account, name)?;
-        let _w = h.writer.lock().await;
+        let writer = h.writer.lock().await;
         let mut meta = h.read().meta.clone();
         let before = meta.metadata_indexes.len();
         meta.metadata_indexes.retain(|d| d.property != property);
         if meta.metadata_indexes.len() == before {
             return Err(IndexError::NotFound(format!("metadata index for property {property:?} not found")));
         }
-        let (mutation, ticket) = self.commit(&h, meta, Vec::new(), Vec::new()).await?;
-        h.write().remove_metadata_index(property);
-        drop(_w);
-        self.group.durable(ticket).await?;
-        Ok(mutation)
+        self.commit(&h, writer, meta, Vec::new(), Vec::new(), |st| {
+            st.remove_metadata_index(property);
+        })
+        .await
     }
 
     pub fn list_metadata_indexes(&self, account: &str, name: &str) -> Result<Vec<(String, MetaType)>, IndexError> {
