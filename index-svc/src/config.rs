@@ -27,6 +27,17 @@ pub struct Config {
     #[arg(long, env = "STRATO_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,
 
+    /// After a storage failure (a failed fsync or commit), how long to keep answering — reads
+    /// normally, writes UNAVAILABLE, health NOT_SERVING — before exiting non-zero so the
+    /// orchestrator restarts the process on what is really on disk.
+    #[arg(long, env = "STRATO_INDEX_FAIL_STOP_GRACE_MS", default_value_t = 2000)]
+    pub fail_stop_grace_ms: u64,
+
+    /// Test-only fault injection: while `<dir>/fsync` exists every durable commit fails; while
+    /// `<dir>/segment` exists writing a segment file fails (as on a full disk).
+    #[arg(long, hide = true)]
+    pub fault_dir: Option<PathBuf>,
+
     /// Exit when standard input closes: ties the process to a supervising parent (tests, dev script).
     #[arg(long, hide = true)]
     pub exit_on_stdin_eof: bool,

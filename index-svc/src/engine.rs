@@ -1,9 +1,15 @@
 //! The engine: every index of the service, the durable store, and the background optimizer.
-//! Each operation validates first, then (for mutations) commits durably, then applies to memory,
-//! then answers — so an acknowledged write is both durable and visible (read-your-writes).
+//!
+//! Every mutation runs in a task of its own (`mutate`), so a caller that goes away — a gRPC
+//! deadline, a reset connection — cannot stop it between its disk and memory steps: under the
+//! index's writer lock it decides against the staged view, stages in redb, queues its memory
+//! change, releases the lock; then it waits for a shared fsync and applies, in staging order, what
+//! that fsync made durable. So a reader sees only what is durable, an acknowledged write is
+//! visible to every later read (read-your-writes), and after a storage failure memory holds
+//! nothing that was not durable. A delete of an index takes the same writer lock, so no write can
+//! stage into an index after its delete.
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 use tracing::{info, instrument};
@@ -11,38 +17,33 @@ use tracing::{info, instrument};
 use crate::config::EngineConfig;
 use crate::error::IndexError;
 use crate::filter::Filter;
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{GroupCommit, Ticket};
+use crate::handle::{Apply, IndexHandle};
 use crate::optimizer::{Job, Optimizer};
 use crate::planner;
 use crate::segment;
 use crate::state::IndexState;
-use crate::store::{Store, catalog_key};
+use crate::store::{Faults, Store, catalog_key};
 use crate::types::{IndexMeta, MetaType, Metric, Record, ReturnMetadata, now_rfc3339};
 use crate::validate;
-
-pub struct IndexHandle {
-    pub state: RwLock<IndexState>,
-    /// Serialises mutations of one index (decide → commit → apply must not interleave).
-    pub writer: tokio::sync::Mutex<()>,
-    pub deleted: AtomicBool,
-}
-
-impl IndexHandle {
-    pub fn read(&self) -> RwLockReadGuard<'_, IndexState> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
-    }
-    pub fn write(&self) -> RwLockWriteGuard<'_, IndexState> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 pub struct Engine {
     store: Arc<Store>,
     cfg: EngineConfig,
     indexes: RwLock<HashMap<String, Arc<IndexHandle>>>,
-    next_uid: AtomicU64,
+    /// Serialises creates (name check → durable row → registration); never held by readers.
+    creating: tokio::sync::Mutex<()>,
     optimizer: Optimizer,
-    group: GroupCommit,
+    group: Arc<GroupCommit>,
+}
+
+/// What a mutation stages, and how memory changes once it is durable.
+struct Mutation {
+    /// The catalogue row after it (sequence counter, metadata-index definitions).
+    meta: IndexMeta,
+    puts: Vec<Record>,
+    deletes: Vec<String>,
+    apply: Apply,
 }
 
 /// A vector as a request carries it, metadata already parsed.
@@ -85,42 +86,58 @@ pub struct Stats {
     pub indexed: usize,
     pub pending: usize,
     pub sealed_segments: usize,
+    pub background_error: Option<String>,
 }
 
 impl Engine {
     /// Opens the data directory and loads every index (see `crate::recovery`).
     pub fn open(data_dir: &std::path::Path, cfg: EngineConfig) -> Result<Arc<Self>, IndexError> {
-        let store = Arc::new(Store::open(data_dir, cfg.storage_cache_mb << 20)?);
+        Self::open_with_faults(data_dir, cfg, Faults::default())
+    }
+
+    /// `faults`: test-only storage fault injection (see `store::Faults`).
+    pub fn open_with_faults(data_dir: &std::path::Path, cfg: EngineConfig, faults: Faults) -> Result<Arc<Self>, IndexError> {
+        let store = Arc::new(Store::open(data_dir, cfg.storage_cache_mb << 20, faults)?);
         let (loaded, seal_jobs) = crate::recovery::load(&store, &cfg)?;
-        let next_uid = loaded.values().map(|h| h.read().meta.uid).max().unwrap_or(0) + 1;
-        let optimizer = Optimizer::start(store.clone(), cfg.clone());
+        let group = Arc::new(GroupCommit::new(store.clone()));
+        let optimizer = Optimizer::start(store.clone(), group.clone(), cfg.clone());
         for job in seal_jobs {
             optimizer.submit(job);
         }
         for h in loaded.values() {
             optimizer.submit(Job::Compact(h.clone()));
         }
-        let group = GroupCommit::new(store.clone());
-        Ok(Arc::new(Self { store, cfg, indexes: RwLock::new(loaded), next_uid: AtomicU64::new(next_uid), optimizer, group }))
+        Ok(Arc::new(Self { store, cfg, indexes: RwLock::new(loaded), creating: Default::default(), optimizer, group }))
+    }
+
+    /// Resolves once storage has failed: the server then goes NOT_SERVING and exits.
+    pub fn failed(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.group.failed()
+    }
+
+    /// Stops background work: the job in progress finishes (its result is not installed),
+    /// queued ones are dropped (start-up redoes them). Call before exit, so redb closes cleanly.
+    pub fn shutdown(&self) {
+        self.optimizer.shutdown();
+    }
+
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<IndexHandle>>> {
+        self.indexes.read().unwrap_or_else(|e| e.into_inner())
     }
 
     fn handle(&self, account: &str, name: &str) -> Result<Arc<IndexHandle>, IndexError> {
-        let map = self.indexes.read().unwrap_or_else(|e| e.into_inner());
+        let map = self.registry();
         map.get(&catalog_key(account, name)).cloned().ok_or_else(|| IndexError::IndexNotFound(name.to_owned()))
     }
 
-    pub async fn create(&self, account: &str, name: &str, dims: usize, metric: Metric, description: &str) -> Result<IndexMeta, IndexError> {
+    pub async fn create(self: &Arc<Self>, account: &str, name: &str, dims: usize, metric: Metric, description: &str) -> Result<IndexMeta, IndexError> {
         validate_account(account)?;
         validate::index_name(name)?;
         validate::dimensions(dims)?;
         validate::description(description)?;
-        let key = catalog_key(account, name);
-        if self.indexes.read().unwrap_or_else(|e| e.into_inner()).contains_key(&key) {
-            return Err(IndexError::DuplicateIndex(name.to_owned()));
-        }
         let now = now_rfc3339();
         let meta = IndexMeta {
-            uid: self.next_uid.fetch_add(1, Ordering::Relaxed),
+            uid: 0, // the store assigns it
             account: account.to_owned(),
             name: name.to_owned(),
             description: description.to_owned(),
@@ -133,17 +150,21 @@ impl Engine {
             last_mutation_at: String::new(),
             metadata_indexes: Vec::new(),
         };
-        let store = self.store.clone();
-        let m = meta.clone();
-        // Hold the registry lock across the check-and-insert so two creates cannot both win.
-        let mut map = self.indexes.write().unwrap_or_else(|e| e.into_inner());
-        if map.contains_key(&key) {
-            return Err(IndexError::DuplicateIndex(name.to_owned()));
-        }
-        tokio::task::block_in_place(|| store.put_meta(&m))?;
-        map.insert(key, Arc::new(IndexHandle { state: RwLock::new(IndexState::new(meta.clone(), 1)), writer: Default::default(), deleted: AtomicBool::new(false) }));
-        info!(account, name, dims, ?metric, "index created");
-        Ok(meta)
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let key = catalog_key(&meta.account, &meta.name);
+            let _creating = engine.creating.lock().await;
+            if engine.registry().contains_key(&key) {
+                return Err(IndexError::DuplicateIndex(meta.name));
+            }
+            let (ticket, meta) = engine.stage(move |s| s.stage_create_index(meta)).await?;
+            engine.group.durable(ticket).await?;
+            engine.indexes.write().unwrap_or_else(|e| e.into_inner()).insert(key, IndexHandle::new(IndexState::new(meta.clone(), 1)));
+            info!(account = meta.account, name = meta.name, dims = meta.dimensions, metric = ?meta.metric, uid = meta.uid, "index created");
+            Ok(meta)
+        })
+        .await
+        .map_err(join)?
     }
 
     pub fn get(&self, account: &str, name: &str) -> Result<IndexMeta, IndexError> {
@@ -157,21 +178,31 @@ impl Engine {
         out
     }
 
-    pub async fn delete(&self, account: &str, name: &str) -> Result<(), IndexError> {
+    pub async fn delete(self: &Arc<Self>, account: &str, name: &str) -> Result<(), IndexError> {
         let h = self.handle(account, name)?;
-        let _w = h.writer.lock().await;
-        let meta = h.read().meta.clone();
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.delete_index(&meta)).await.map_err(join)??;
-        h.deleted.store(true, Ordering::Release);
-        self.indexes.write().unwrap_or_else(|e| e.into_inner()).remove(&catalog_key(account, name));
-        let uids: Vec<u64> = h.read().sealed.iter().map(|s| s.uid).collect();
-        let uid = h.read().meta.uid;
-        for s in uids {
-            let _ = std::fs::remove_file(self.store.segment_path(uid, s));
-        }
-        info!(account, name, "index deleted");
-        Ok(())
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let staged = h.writer.lock().await;
+            let meta = staged.meta.clone();
+            if h.is_deleted() {
+                return Err(IndexError::IndexNotFound(meta.name));
+            }
+            let m = meta.clone();
+            let (ticket, ()) = engine.stage(move |s| s.stage_delete_index(&m)).await?;
+            engine.group.durable(ticket).await?;
+            h.mark_deleted(&staged);
+            let key = catalog_key(&meta.account, &meta.name);
+            let mut map = engine.indexes.write().unwrap_or_else(|e| e.into_inner());
+            if map.get(&key).is_some_and(|x| Arc::ptr_eq(x, &h)) {
+                map.remove(&key);
+            }
+            drop(map);
+            engine.store.remove_segment_files(meta.uid, None);
+            info!(account = meta.account, name = meta.name, uid = meta.uid, "index deleted");
+            Ok(())
+        })
+        .await
+        .map_err(join)?
     }
 
     pub fn describe(&self, account: &str, name: &str) -> Result<Stats, IndexError> {
@@ -186,12 +217,13 @@ impl Engine {
             indexed,
             pending,
             sealed_segments: st.sealed.len(),
+            background_error: st.background_error.clone(),
         })
     }
 
     /// Insert or upsert one batch, atomically. Returns (mutation id, vectors written).
     #[instrument(skip_all, fields(index = name, n = vectors.len()))]
-    pub async fn write(&self, account: &str, name: &str, vectors: Vec<NewVector>, mode: WriteMode) -> Result<(String, usize), IndexError> {
+    pub async fn write(self: &Arc<Self>, account: &str, name: &str, vectors: Vec<NewVector>, mode: WriteMode) -> Result<(String, usize), IndexError> {
         let h = self.handle(account, name)?;
         let dims = h.read().meta.dimensions;
         validate::batch_size(vectors.len())?;
@@ -210,15 +242,18 @@ impl Engine {
                 None => None,
             });
         }
-        let writer = h.writer.lock().await;
-        // Decide what this batch writes: insert keeps existing ids and the first of duplicates;
-        // upsert keeps the last of duplicates.
-        let mut chosen: HashMap<&str, usize> = HashMap::new();
-        {
-            let st = h.read();
+        let threshold = self.cfg.seal_threshold;
+        self.mutate(h, move |h, mut meta| {
+            // Insert keeps existing ids (staged ones included) and the first of duplicates;
+            // upsert keeps the last of duplicates.
+            let exists = match mode {
+                WriteMode::Insert => h.exists_many(&vectors.iter().map(|v| v.id.as_str()).collect::<Vec<_>>()),
+                WriteMode::Upsert => vec![false; vectors.len()],
+            };
+            let mut chosen: HashMap<&str, usize> = HashMap::new();
             for (i, v) in vectors.iter().enumerate() {
                 match mode {
-                    WriteMode::Insert if st.by_id.contains_key(v.id.as_str()) => {}
+                    WriteMode::Insert if exists[i] => {}
                     WriteMode::Insert => {
                         chosen.entry(v.id.as_str()).or_insert(i);
                     }
@@ -227,81 +262,100 @@ impl Engine {
                     }
                 }
             }
-        }
-        let mut order: Vec<usize> = chosen.into_values().collect();
-        order.sort_unstable();
-        let mut meta = h.read().meta.clone();
-        let mut records = Vec::with_capacity(order.len());
-        for &i in &order {
-            let v = &vectors[i];
-            records.push(Record { seq: meta.next_seq, id: v.id.clone(), namespace: v.namespace.clone().filter(|n| !n.is_empty()), metadata: metadata_text[i].clone(), values: v.values.clone() });
-            meta.next_seq += 1;
-        }
-        let mutation = self
-            .commit(&h, writer, meta, records.clone(), Vec::new(), |st| {
-                for (r, &i) in records.iter().zip(&order) {
-                    st.apply_put(r, vectors[i].metadata.as_ref(), None);
-                    if let Some(chunk) = st.maybe_freeze(self.cfg.seal_threshold) {
-                        self.optimizer.submit(crate::optimizer::Job::Seal(h.clone(), chunk));
-                    }
+            let mut order: Vec<usize> = chosen.into_values().collect();
+            order.sort_unstable();
+            let mut puts = Vec::with_capacity(order.len());
+            let mut parsed = Vec::with_capacity(order.len());
+            let mut vectors: Vec<Option<NewVector>> = vectors.into_iter().map(Some).collect();
+            for &i in &order {
+                let Some(v) = vectors[i].take() else { continue };
+                puts.push(Record { seq: meta.next_seq, id: v.id, namespace: v.namespace.filter(|n| !n.is_empty()), metadata: metadata_text[i].take(), values: v.values });
+                parsed.push(v.metadata);
+                meta.next_seq += 1;
+            }
+            let n = puts.len();
+            let records = puts.clone();
+            let apply: Apply = Box::new(move |st, frozen| {
+                for (r, md) in records.iter().zip(&parsed) {
+                    st.apply_put(r, md.as_ref(), None);
+                    frozen.extend(st.maybe_freeze(threshold));
                 }
-            })
-            .await?;
-        Ok((mutation, records.len()))
+            });
+            Ok((Mutation { meta, puts, deletes: Vec::new(), apply }, n))
+        })
+        .await
     }
 
-    /// The one write path: stages a mutation (with a fresh mutation id), installs the new
-    /// catalogue row and `apply`s the mutation in memory under one state lock, releases the
-    /// index's `writer` lock, and returns once a shared fsync covers it — so the next writer of
-    /// the index need not wait for this fsync, and may share it. Metadata-index definitions in
-    /// memory are left to `apply` (`IndexState::add/remove_metadata_index` also set up postings).
-    async fn commit(
-        &self,
-        h: &Arc<IndexHandle>,
-        writer: tokio::sync::MutexGuard<'_, ()>,
-        mut meta: IndexMeta,
-        puts: Vec<Record>,
-        deletes: Vec<String>,
-        apply: impl FnOnce(&mut IndexState),
-    ) -> Result<String, IndexError> {
+    /// Runs one mutation of `h` to completion in a task of its own (see the module doc).
+    /// `decide` gets the handle (for `exists_many`) and the staged catalogue row, with the
+    /// index's writer lock held. Returns (mutation id, what `decide` returned).
+    async fn mutate<T: Send + 'static>(
+        self: &Arc<Self>,
+        h: Arc<IndexHandle>,
+        decide: impl FnOnce(&IndexHandle, IndexMeta) -> Result<(Mutation, T), IndexError> + Send + 'static,
+    ) -> Result<(String, T), IndexError> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut staged = h.writer.lock().await;
+            if h.is_deleted() {
+                return Err(IndexError::IndexNotFound(staged.meta.name.clone()));
+            }
+            engine.group.check()?;
+            let (m, out) = decide(&h, staged.meta.clone())?;
+            let Mutation { mut meta, puts, deletes, apply } = m;
+            let mutation = uuid::Uuid::new_v4().to_string();
+            meta.last_mutation = mutation.clone();
+            meta.last_mutation_at = now_rfc3339();
+            let ids: Vec<(String, bool)> = puts.iter().map(|r| (r.id.clone(), true)).chain(deletes.iter().map(|d| (d.clone(), false))).collect();
+            let row = meta.clone();
+            let (ticket, ()) = engine.stage(move |s| s.stage_mutation(&row, &puts, &deletes)).await?;
+            staged.meta = meta.clone();
+            h.enqueue(ticket, meta, ids, apply);
+            drop(staged);
+            let durable = engine.group.durable(ticket).await?;
+            engine.apply_durable(&h, durable);
+            Ok((mutation, out))
+        })
+        .await
+        .map_err(join)?
+    }
+
+    /// A staging commit on the blocking pool; a failure is a storage failure (fail-stop).
+    async fn stage<R: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<R, IndexError> + Send + 'static) -> Result<(Ticket, R), IndexError> {
         self.group.check()?;
-        let mutation = uuid::Uuid::new_v4().to_string();
-        meta.last_mutation = mutation.clone();
-        meta.last_mutation_at = now_rfc3339();
         let store = self.store.clone();
-        let m = meta.clone();
-        tokio::task::spawn_blocking(move || store.stage_mutation(&m, &puts, &deletes)).await.map_err(join)??;
-        let ticket = self.group.staged();
-        {
-            let mut st = h.write();
-            let keep = std::mem::take(&mut st.meta.metadata_indexes);
-            st.meta = IndexMeta { metadata_indexes: keep, ..meta };
-            apply(&mut st);
+        match tokio::task::spawn_blocking(move || f(&store)).await.map_err(join).and_then(|r| r) {
+            Ok(r) => Ok((self.group.staged(), r)),
+            Err(e) => Err(self.group.fail(&e)),
         }
-        drop(writer);
-        self.group.durable(ticket).await?;
-        Ok(mutation)
     }
 
-    pub async fn delete_ids(&self, account: &str, name: &str, ids: Vec<String>) -> Result<(String, usize), IndexError> {
+    /// Applies to memory what the fsync up to `durable` covered; full chunks go to be sealed.
+    fn apply_durable(&self, h: &Arc<IndexHandle>, durable: Ticket) {
+        for chunk in h.drain(durable) {
+            self.optimizer.submit(Job::Seal(h.clone(), chunk));
+        }
+    }
+
+    pub async fn delete_ids(self: &Arc<Self>, account: &str, name: &str, ids: Vec<String>) -> Result<(String, usize), IndexError> {
         validate::ids(&ids)?;
         let h = self.handle(account, name)?;
-        let writer = h.writer.lock().await;
-        let mut present: Vec<String> = {
-            let st = h.read();
-            ids.into_iter().filter(|id| st.by_id.contains_key(id.as_str())).collect()
-        };
-        present.sort();
-        present.dedup();
-        let meta = h.read().meta.clone();
-        let mutation = self
-            .commit(&h, writer, meta, Vec::new(), present.clone(), |st| {
-                for id in &present {
+        self.mutate(h, move |h, meta| {
+            let mut ids = ids;
+            ids.sort();
+            ids.dedup();
+            let exists = h.exists_many(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+            let present: Vec<String> = ids.into_iter().zip(exists).filter(|(_, e)| *e).map(|(id, _)| id).collect();
+            let n = present.len();
+            let gone = present.clone();
+            let apply: Apply = Box::new(move |st, _| {
+                for id in &gone {
                     st.apply_delete(id);
                 }
-            })
-            .await?;
-        Ok((mutation, present.len()))
+            });
+            Ok((Mutation { meta, puts: Vec::new(), deletes: present, apply }, n))
+        })
+        .await
     }
 
     #[instrument(skip_all, fields(index = name, k = p.top_k, path))]
@@ -387,36 +441,44 @@ impl Engine {
         Ok((ids, total, next))
     }
 
-    pub async fn create_metadata_index(&self, account: &str, name: &str, property: &str, kind: MetaType) -> Result<String, IndexError> {
+    pub async fn create_metadata_index(self: &Arc<Self>, account: &str, name: &str, property: &str, kind: MetaType) -> Result<String, IndexError> {
         validate::property(property)?;
         let h = self.handle(account, name)?;
-        let writer = h.writer.lock().await;
-        let mut meta = h.read().meta.clone();
-        if !meta.metadata_indexes.iter().any(|d| d.property == property) {
-            if meta.metadata_indexes.len() >= validate::MAX_METADATA_INDEXES {
-                return Err(IndexError::invalid(format!("at most {} metadata indexes per index", validate::MAX_METADATA_INDEXES)));
-            }
-            meta.metadata_indexes.push(crate::types::MetadataIndexDef { property: property.to_owned(), kind, created_seq: meta.next_seq });
-        }
-        self.commit(&h, writer, meta, Vec::new(), Vec::new(), |st| {
-            st.add_metadata_index(property, kind);
-        })
-        .await
+        let property = property.to_owned();
+        let (id, ()) = self
+            .mutate(h, move |_, mut meta| {
+                if !meta.metadata_indexes.iter().any(|d| d.property == property) {
+                    if meta.metadata_indexes.len() >= validate::MAX_METADATA_INDEXES {
+                        return Err(IndexError::invalid(format!("at most {} metadata indexes per index", validate::MAX_METADATA_INDEXES)));
+                    }
+                    meta.metadata_indexes.push(crate::types::MetadataIndexDef { property: property.clone(), kind, created_seq: meta.next_seq });
+                }
+                let apply: Apply = Box::new(move |st, _| {
+                    st.add_metadata_index(&property, kind);
+                });
+                Ok((Mutation { meta, puts: Vec::new(), deletes: Vec::new(), apply }, ()))
+            })
+            .await?;
+        Ok(id)
     }
 
-    pub async fn delete_metadata_index(&self, account: &str, name: &str, property: &str) -> Result<String, IndexError> {
+    pub async fn delete_metadata_index(self: &Arc<Self>, account: &str, name: &str, property: &str) -> Result<String, IndexError> {
         let h = self.handle(account, name)?;
-        let writer = h.writer.lock().await;
-        let mut meta = h.read().meta.clone();
-        let before = meta.metadata_indexes.len();
-        meta.metadata_indexes.retain(|d| d.property != property);
-        if meta.metadata_indexes.len() == before {
-            return Err(IndexError::NotFound(format!("metadata index for property {property:?} not found")));
-        }
-        self.commit(&h, writer, meta, Vec::new(), Vec::new(), |st| {
-            st.remove_metadata_index(property);
-        })
-        .await
+        let property = property.to_owned();
+        let (id, ()) = self
+            .mutate(h, move |_, mut meta| {
+                let before = meta.metadata_indexes.len();
+                meta.metadata_indexes.retain(|d| d.property != property);
+                if meta.metadata_indexes.len() == before {
+                    return Err(IndexError::NotFound(format!("metadata index for property {property:?} not found")));
+                }
+                let apply: Apply = Box::new(move |st, _| {
+                    st.remove_metadata_index(&property);
+                });
+                Ok((Mutation { meta, puts: Vec::new(), deletes: Vec::new(), apply }, ()))
+            })
+            .await?;
+        Ok(id)
     }
 
     pub fn list_metadata_indexes(&self, account: &str, name: &str) -> Result<Vec<(String, MetaType)>, IndexError> {

@@ -14,6 +14,9 @@ pub enum IndexError {
     NotFound(String),
     #[error("storage: {0}")]
     Storage(String),
+    /// Retryable: storage has failed and the service is restarting (fail-stop).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -30,6 +33,7 @@ impl From<IndexError> for Status {
             IndexError::InvalidArgument(_) => Code::InvalidArgument,
             IndexError::IndexNotFound(_) | IndexError::NotFound(_) => Code::NotFound,
             IndexError::DuplicateIndex(_) => Code::AlreadyExists,
+            IndexError::Unavailable(_) => Code::Unavailable,
             IndexError::Storage(_) | IndexError::Internal(_) => Code::Internal,
         };
         Status::new(code, e.to_string())

@@ -1,24 +1,28 @@
-//! Group commit: concurrent writers share fsyncs.
+//! Group commit: concurrent writers share fsyncs; and fail-stop when storage fails.
 //!
 //! A mutation is first *staged*: committed to redb without an fsync (`Durability::None`), so it
-//! is ordered and visible to later transactions. Its writer then waits in `durable` for one
-//! fsync that started after the staging; whoever holds the sync lock fsyncs everything staged
-//! so far, and the writers queued behind find themselves already covered. A lone writer pays
-//! one fsync as before; 32 writers of one vector each share a few (see `./strato bench index`,
-//! "small writes"). Staged but unsynced mutations are never acknowledged, so a crash that loses
-//! them loses nothing a client was told was written.
+//! is ordered after every earlier one. Its writer then waits in `durable` for one fsync that
+//! started after the staging; whoever holds the sync lock fsyncs everything staged so far, and
+//! the writers queued behind find themselves already covered. A lone writer pays one fsync; 32
+//! writers of one vector each share a few (see `./strato bench index`, "small writes"). Staged
+//! mutations are neither acknowledged nor visible to readers until an fsync covers them (readers
+//! go through `Store`'s durable snapshot and the index's memory, which is applied after the
+//! fsync), so a crash that loses them loses nothing anybody saw.
 //!
-//! A failed fsync is fail-stop for writes (as PostgreSQL learned to do): after one, the kernel may
-//! have dropped the dirty pages, so no later fsync can vouch for what was staged. Every write from
-//! then on is refused until a restart, which reloads from what is really on disk.
+//! A failed commit or fsync is fail-stop (as PostgreSQL learned to do): after one, the kernel
+//! may have dropped the dirty pages, so no later fsync can vouch for what was staged. Every write
+//! from then on answers UNAVAILABLE, and `failed()` tells the server to go NOT_SERVING and exit,
+//! so the orchestrator restarts it on what is really on disk.
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::watch;
 
 use crate::error::IndexError;
 use crate::store::Store;
 
 /// Identifies a staged mutation: staging order, starting at 1.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ticket(u64);
 
 pub struct GroupCommit {
@@ -26,20 +30,40 @@ pub struct GroupCommit {
     staged: AtomicU64,
     /// The last ticket known durable; held across an fsync so that only one runs at a time.
     synced: tokio::sync::Mutex<u64>,
-    failed: AtomicBool,
+    /// Why storage failed, once it has.
+    failed: watch::Sender<Option<String>>,
 }
 
 impl GroupCommit {
     pub fn new(store: Arc<Store>) -> Self {
-        Self { store, staged: AtomicU64::new(0), synced: tokio::sync::Mutex::new(0), failed: AtomicBool::new(false) }
+        Self { store, staged: AtomicU64::new(0), synced: tokio::sync::Mutex::new(0), failed: watch::Sender::new(None) }
     }
 
-    /// Refuses writes once an fsync has failed.
+    /// Refuses writes once storage has failed.
     pub fn check(&self) -> Result<(), IndexError> {
-        if self.failed.load(Ordering::SeqCst) {
-            return Err(IndexError::Storage("an earlier fsync failed; writes are refused until index-svc restarts".into()));
+        match &*self.failed.borrow() {
+            Some(why) => Err(IndexError::Unavailable(format!("storage failed ({why}); index-svc refuses writes and is restarting"))),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Records a storage failure (first one wins) and returns the error writers get from now on.
+    pub fn fail(&self, e: &IndexError) -> IndexError {
+        self.failed.send_if_modified(|f| {
+            if f.is_none() {
+                tracing::error!(error = %e, "storage failed: refusing writes; index-svc goes NOT_SERVING and exits");
+                *f = Some(e.to_string());
+                true
+            } else {
+                false
+            }
+        });
+        self.check().err().unwrap_or_else(|| IndexError::Unavailable(e.to_string()))
+    }
+
+    /// Resolves once storage has failed (the server then drains and exits).
+    pub fn failed(&self) -> watch::Receiver<Option<String>> {
+        self.failed.subscribe()
     }
 
     /// Called once the staging commit has returned.
@@ -47,12 +71,13 @@ impl GroupCommit {
         Ticket(self.staged.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
-    /// Returns once the mutation behind `ticket` is on disk.
+    /// Returns once the mutation behind `ticket` is on disk, with the last durable ticket (every
+    /// mutation staged up to it is durable too).
     #[tracing::instrument(skip_all, name = "fsync")]
-    pub async fn durable(&self, ticket: Ticket) -> Result<(), IndexError> {
+    pub async fn durable(&self, ticket: Ticket) -> Result<Ticket, IndexError> {
         let mut synced = self.synced.lock().await;
         if *synced >= ticket.0 {
-            return Ok(());
+            return Ok(Ticket(*synced));
         }
         self.check()?;
         // Every ticket up to here was staged before this fsync begins, so it covers them all.
@@ -60,11 +85,9 @@ impl GroupCommit {
         let store = self.store.clone();
         let result = tokio::task::spawn_blocking(move || store.sync()).await.map_err(|e| IndexError::Internal(e.to_string())).and_then(|r| r);
         if let Err(e) = result {
-            self.failed.store(true, Ordering::SeqCst);
-            tracing::error!(error = %e, "fsync failed; refusing writes until restart");
-            return Err(e);
+            return Err(self.fail(&e));
         }
         *synced = upto;
-        Ok(())
+        Ok(Ticket(upto))
     }
 }

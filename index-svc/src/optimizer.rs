@@ -1,58 +1,83 @@
 //! Background work, off the request path: sealing full chunks into HNSW segments, merging
 //! segments when there are too many, vacuuming ones full of tombstones. One worker thread runs
-//! jobs in order (instant-distance's build already uses every core through rayon). Each result is
-//! persisted (graph file, then manifest in one transaction) before it is swapped in.
-use std::sync::atomic::Ordering;
-use std::sync::mpsc;
+//! jobs in order (instant-distance's build already uses every core through rayon).
+//!
+//! Each job reads what it needs under the index's *read* lock (searches go on), builds with no
+//! lock held, writes the graph file, then — under the index's writer lock, so it cannot race a
+//! delete of the index — swaps the manifest durably and installs the segment in memory.
+//! A job that fails (disk full, say) keeps its input searchable exactly as before, is reported in
+//! the index's `describe` and the log, and is retried with backoff. A failed manifest commit is a
+//! storage failure: fail-stop, like a failed fsync of a write.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use tracing::{info, info_span, warn};
 
 use crate::config::EngineConfig;
-use crate::engine::IndexHandle;
 use crate::error::IndexError;
+use crate::group_commit::GroupCommit;
+use crate::handle::IndexHandle;
 use crate::segment::{Chunk, Sealed};
-use crate::store::{SegmentManifest, Store, write_atomic};
+use crate::store::{SegmentManifest, Store};
 
 pub enum Job {
     Seal(Arc<IndexHandle>, Arc<Chunk>),
     Compact(Arc<IndexHandle>),
 }
 
+impl Job {
+    fn handle(&self) -> &Arc<IndexHandle> {
+        match self {
+            Job::Seal(h, _) | Job::Compact(h) => h,
+        }
+    }
+}
+
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+const MAX_RETRY: Duration = Duration::from_secs(60);
+
 pub struct Optimizer {
-    tx: Mutex<mpsc::Sender<Job>>,
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
     pending: Arc<(Mutex<usize>, Condvar)>,
+    stopping: Arc<AtomicBool>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+struct Worker {
+    store: Arc<Store>,
+    group: Arc<GroupCommit>,
+    cfg: EngineConfig,
 }
 
 impl Optimizer {
-    pub fn start(store: Arc<Store>, cfg: EngineConfig) -> Self {
+    pub fn start(store: Arc<Store>, group: Arc<GroupCommit>, cfg: EngineConfig) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         let pending = Arc::new((Mutex::new(0usize), Condvar::new()));
-        let p = pending.clone();
-        let spawned = std::thread::Builder::new().name("optimizer".into()).spawn(move || {
-            for job in rx {
-                run(&store, &cfg, job);
-                crate::memory::release_free_memory();
-                let (lock, cv) = &*p;
-                let mut n = lock.lock().unwrap_or_else(|e| e.into_inner());
-                *n = n.saturating_sub(1);
-                cv.notify_all();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let worker = Worker { store, group, cfg };
+        let (p, stop) = (pending.clone(), stopping.clone());
+        let spawned = std::thread::Builder::new().name("optimizer".into()).spawn(move || worker.run(rx, &p, &stop));
+        let thread = match spawned {
+            Ok(t) => Some(t),
+            Err(e) => {
+                warn!("cannot start optimizer thread: {e}");
+                None
             }
-        });
-        if let Err(e) = spawned {
-            warn!("cannot start optimizer thread: {e}");
-        }
-        Self { tx: Mutex::new(tx), pending }
+        };
+        Self { tx: Mutex::new(Some(tx)), pending, stopping, thread: Mutex::new(thread) }
     }
 
     pub fn submit(&self, job: Job) {
         *self.pending.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        if tx.send(job).is_err() {
-            *self.pending.0.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        if tx.as_ref().is_none_or(|tx| tx.send(job).is_err()) {
+            done(&self.pending);
         }
     }
 
+    /// Waits until no job is queued, running or waiting to be retried (tests and benchmarks).
     pub fn wait_idle(&self) {
         let (lock, cv) = &*self.pending;
         let mut n = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -60,94 +85,175 @@ impl Optimizer {
             n = cv.wait(n).unwrap_or_else(|e| e.into_inner());
         }
     }
-}
 
-fn run(store: &Store, cfg: &EngineConfig, job: Job) {
-    let h = match &job {
-        Job::Seal(h, _) | Job::Compact(h) => h.clone(),
-    };
-    let result = match job {
-        Job::Seal(h, chunk) => seal(store, cfg, &h, &chunk),
-        Job::Compact(_) => Ok(()),
-    };
-    if let Err(e) = result {
-        warn!("optimizer: {e}");
-        return;
-    }
-    // After any change, keep compacting while there is a plan.
-    while !h.deleted.load(Ordering::Acquire) {
-        let plan = h.read().compaction_plan(cfg.max_segments);
-        let Some(segs) = plan else { break };
-        if let Err(e) = compact(store, cfg, &h, &segs) {
-            warn!("optimizer: compaction failed: {e}");
-            break;
+    /// The job in progress finishes; queued and retrying ones are dropped (start-up finds and
+    /// redoes them). Joins the thread.
+    pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
         }
     }
 }
 
-fn seal(store: &Store, cfg: &EngineConfig, h: &Arc<IndexHandle>, chunk: &Arc<Chunk>) -> Result<(), IndexError> {
-    let (rows, seqs, metric, dims, index_uid, seg_uid) = {
-        let mut st = h.write();
-        let (rows, seqs) = st.live_rows_of_chunk(chunk);
-        let uid = st.alloc_container();
-        (rows, seqs, st.meta.metric, st.meta.dimensions, st.meta.uid, uid)
-    };
-    let _span = info_span!("seal", index = index_uid, segment = seg_uid, vectors = rows.len()).entered();
-    if rows.is_empty() {
-        h.write().frozen.retain(|c| c.uid != chunk.uid);
-        return Ok(());
-    }
-    let started = std::time::Instant::now();
-    let seg = Sealed::build(seg_uid, metric, dims, rows, seqs, &cfg.ef_tiers, cfg.ef_construction)?;
-    let ms = started.elapsed().as_millis() as u64;
-    install(store, h, index_uid, seg, &[chunk.uid], &[])?;
-    info!(ms, "sealed");
-    Ok(())
+fn done(pending: &(Mutex<usize>, Condvar)) {
+    let (lock, cv) = pending;
+    let mut n = lock.lock().unwrap_or_else(|e| e.into_inner());
+    *n = n.saturating_sub(1);
+    cv.notify_all();
 }
 
-fn compact(store: &Store, cfg: &EngineConfig, h: &Arc<IndexHandle>, segs: &[Arc<Sealed>]) -> Result<(), IndexError> {
-    let (rows, seqs, metric, dims, index_uid, seg_uid) = {
-        let mut st = h.write();
-        let mut rows = Vec::new();
-        let mut seqs = Vec::new();
-        for s in segs {
-            s.collect_rows(&|seq| st.points.contains_key(&seq), &mut rows, &mut seqs);
+impl Worker {
+    fn run(&self, rx: mpsc::Receiver<Job>, pending: &(Mutex<usize>, Condvar), stopping: &AtomicBool) {
+        // (when due, attempts so far, job)
+        let mut retries: Vec<(Instant, u32, Job)> = Vec::new();
+        loop {
+            let wait = retries.iter().map(|r| r.0).min().map_or(Duration::from_secs(3600), |t| t.saturating_duration_since(Instant::now()));
+            let mut due: Vec<(u32, Job)> = Vec::new();
+            match rx.recv_timeout(wait) {
+                Ok(job) => due.push((0, job)),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let now = Instant::now();
+            let (ready, later): (Vec<_>, Vec<_>) = retries.drain(..).partition(|r| r.0 <= now);
+            retries = later;
+            due.extend(ready.into_iter().map(|(_, n, job)| (n, job)));
+            for (attempts, job) in due {
+                if stopping.load(Ordering::Acquire) {
+                    done(pending);
+                    continue;
+                }
+                match self.attempt(&job, attempts) {
+                    Some(delay) => retries.push((Instant::now() + delay, attempts + 1, job)),
+                    None => done(pending),
+                }
+                crate::memory::release_free_memory();
+            }
         }
-        let uid = st.alloc_container();
-        (rows, seqs, st.meta.metric, st.meta.dimensions, st.meta.uid, uid)
-    };
-    let old: Vec<u64> = segs.iter().map(|s| s.uid).collect();
-    let _span = info_span!("compact", index = index_uid, from = ?old, vectors = rows.len()).entered();
-    if rows.is_empty() {
-        store.swap_segments(index_uid, &[], &old)?;
-        let mut st = h.write();
-        st.sealed.retain(|s| !old.contains(&s.uid));
-        drop(st);
-        remove_files(store, index_uid, &old);
-        return Ok(());
+        for _ in retries {
+            done(pending);
+        }
     }
-    let seg = Sealed::build(seg_uid, metric, dims, rows, seqs, &cfg.ef_tiers, cfg.ef_construction)?;
-    install(store, h, index_uid, seg, &old, &old)?;
-    remove_files(store, index_uid, &old);
-    info!("compacted");
-    Ok(())
-}
 
-/// Graph file first, then the manifest swap (one transaction), then memory.
-fn install(store: &Store, h: &Arc<IndexHandle>, index_uid: u64, seg: Sealed, replaces: &[u64], removed_manifests: &[u64]) -> Result<(), IndexError> {
-    if h.deleted.load(Ordering::Acquire) {
-        return Ok(());
+    /// Runs a job; Some(delay) when it failed and should be retried after `delay`.
+    fn attempt(&self, job: &Job, attempts: u32) -> Option<Duration> {
+        let h = job.handle();
+        let result = match job {
+            Job::Seal(h, chunk) => self.seal(h, chunk),
+            Job::Compact(_) => Ok(()),
+        }
+        .and_then(|()| self.compact_while_planned(h));
+        match result {
+            Ok(()) => {
+                let had_error = h.read().background_error.is_some();
+                if had_error {
+                    let mut st = h.write();
+                    st.background_error = None;
+                    info!(index = %st.meta.name, "background work recovered");
+                }
+                None
+            }
+            Err(_) if h.is_deleted() || self.group.check().is_err() => None,
+            Err(e) => {
+                let delay = FIRST_RETRY.saturating_mul(1 << attempts.min(16)).min(MAX_RETRY);
+                let what = match job {
+                    Job::Seal(..) => "sealing a full chunk",
+                    Job::Compact(_) => "compacting segments",
+                };
+                let msg = format!("{what} failed (attempt {}), retrying in {:.1} s: {e}", attempts + 1, delay.as_secs_f32());
+                let mut st = h.write();
+                warn!(index = %st.meta.name, "{msg}");
+                st.background_error = Some(msg);
+                Some(delay)
+            }
+        }
     }
-    let path = store.segment_path(index_uid, seg.uid);
-    write_atomic(&path, &seg.to_bytes()?)?;
-    let manifest = SegmentManifest { uid: seg.uid, width: seg.graph().width(), metric: seg.metric, phi: seg.phi, count: seg.len() };
-    store.swap_segments(index_uid, &[manifest], removed_manifests)?;
-    h.write().install_sealed(Arc::new(seg), replaces);
-    Ok(())
-}
 
-fn remove_files(store: &Store, index_uid: u64, uids: &[u64]) {
-    for u in uids {
-        let _ = std::fs::remove_file(store.segment_path(index_uid, *u));
+    fn seal(&self, h: &Arc<IndexHandle>, chunk: &Arc<Chunk>) -> Result<(), IndexError> {
+        let (rows, seqs, metric, dims, index_uid) = {
+            let st = h.read();
+            if h.is_deleted() || !st.frozen.iter().any(|c| Arc::ptr_eq(c, chunk)) {
+                return Ok(()); // gone, or sealed by an earlier attempt
+            }
+            let (rows, seqs) = st.live_rows_of_chunk(chunk);
+            (rows, seqs, st.meta.metric, st.meta.dimensions, st.meta.uid)
+        };
+        if rows.is_empty() {
+            let _w = h.writer.blocking_lock();
+            h.write().frozen.retain(|c| c.uid != chunk.uid);
+            return Ok(());
+        }
+        let seg_uid = h.write().alloc_container();
+        let _span = info_span!("seal", index = index_uid, segment = seg_uid, vectors = rows.len()).entered();
+        let started = Instant::now();
+        let seg = Sealed::build(seg_uid, metric, dims, rows, seqs, &self.cfg.ef_tiers, self.cfg.ef_construction)?;
+        let ms = started.elapsed().as_millis() as u64;
+        self.install(h, index_uid, seg, &[chunk.uid], &[])?;
+        info!(ms, "sealed");
+        Ok(())
+    }
+
+    /// After any change, keep compacting while there is a plan.
+    fn compact_while_planned(&self, h: &Arc<IndexHandle>) -> Result<(), IndexError> {
+        while !h.is_deleted() {
+            let plan = h.read().compaction_plan(self.cfg.max_segments);
+            let Some(segs) = plan else { break };
+            self.compact(h, &segs)?;
+        }
+        Ok(())
+    }
+
+    fn compact(&self, h: &Arc<IndexHandle>, segs: &[Arc<Sealed>]) -> Result<(), IndexError> {
+        // Which rows are live, read under the read lock; the copy and the build need no lock
+        // (segments are immutable). Rows that die meanwhile are tombstones of the new segment.
+        let (live, metric, dims, index_uid) = {
+            let st = h.read();
+            let live: Vec<Vec<bool>> = segs.iter().map(|s| s.seqs.iter().map(|q| st.points.contains_key(q)).collect()).collect();
+            (live, st.meta.metric, st.meta.dimensions, st.meta.uid)
+        };
+        let (mut rows, mut seqs) = (Vec::new(), Vec::new());
+        for (s, live) in segs.iter().zip(&live) {
+            for ((seq, row), keep) in s.seqs.iter().zip(s.rows.chunks_exact(dims.max(1))).zip(live) {
+                if *keep {
+                    rows.extend_from_slice(row);
+                    seqs.push(*seq);
+                }
+            }
+        }
+        let old: Vec<u64> = segs.iter().map(|s| s.uid).collect();
+        let seg_uid = h.write().alloc_container();
+        let _span = info_span!("compact", index = index_uid, from = ?old, vectors = seqs.len()).entered();
+        if rows.is_empty() {
+            let _w = h.writer.blocking_lock();
+            if h.is_deleted() {
+                return Ok(());
+            }
+            self.store.swap_segments(index_uid, &[], &old).map_err(|e| self.group.fail(&e))?;
+            h.write().sealed.retain(|s| !old.contains(&s.uid));
+            self.store.remove_segment_files(index_uid, Some(&old));
+            return Ok(());
+        }
+        let seg = Sealed::build(seg_uid, metric, dims, rows, seqs, &self.cfg.ef_tiers, self.cfg.ef_construction)?;
+        self.install(h, index_uid, seg, &old, &old)?;
+        self.store.remove_segment_files(index_uid, Some(&old));
+        info!("compacted");
+        Ok(())
+    }
+
+    /// Graph file first, then — under the writer lock, unless the index is gone — the manifest
+    /// swap (one durable transaction), then memory.
+    fn install(&self, h: &Arc<IndexHandle>, index_uid: u64, seg: Sealed, replaces: &[u64], removed_manifests: &[u64]) -> Result<(), IndexError> {
+        self.store.write_segment(index_uid, seg.uid, &seg.to_bytes()?)?;
+        let _w = h.writer.blocking_lock();
+        if h.is_deleted() {
+            self.store.remove_segment_files(index_uid, Some(&[seg.uid]));
+            return Ok(());
+        }
+        let manifest = SegmentManifest { uid: seg.uid, width: seg.graph().width(), metric: seg.metric, phi: seg.phi, count: seg.len() };
+        self.store.swap_segments(index_uid, &[manifest], removed_manifests).map_err(|e| self.group.fail(&e))?;
+        h.write().install_sealed(Arc::new(seg), replaces);
+        Ok(())
     }
 }

@@ -1,36 +1,44 @@
 //! Start-up: rebuilds every index from the store. Records are the truth; persisted graphs are
 //! reused for the records they still hold at the same sequence number (anything else in them is
-//! a tombstone), records no graph holds go back into chunks to be sealed again, and files no
-//! manifest names (an optimisation cut short by a crash) are removed.
+//! a tombstone), records no graph holds go back into chunks to be sealed again. Manifests whose
+//! graph file is unreadable are dropped (their vectors are re-indexed), files no manifest names
+//! (an optimisation cut short by a crash) are removed, and so are rows of index uids no
+//! catalogue row names. Records stream one at a time, so memory peaks at one copy of the data.
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use tracing::{info, warn};
 
 use crate::config::EngineConfig;
-use crate::engine::IndexHandle;
 use crate::error::IndexError;
+use crate::handle::IndexHandle;
 use crate::optimizer::Job;
-use crate::segment::Sealed;
+use crate::segment::{Chunk, Sealed};
 use crate::state::IndexState;
-use crate::store::{LoadedIndex, Store, catalog_key};
+use crate::store::{SegmentManifest, Store, catalog_key};
+use crate::types::IndexMeta;
 
 pub fn load(store: &Arc<Store>, cfg: &EngineConfig) -> Result<(HashMap<String, Arc<IndexHandle>>, Vec<Job>), IndexError> {
     let started = std::time::Instant::now();
     let mut map = HashMap::new();
     let mut jobs = Vec::new();
     let mut referenced = HashSet::new();
+    let mut known = HashSet::new();
     let mut vectors = 0usize;
-    for loaded in store.load_all()? {
-        let uid = loaded.meta.uid;
-        let key = catalog_key(&loaded.meta.account, &loaded.meta.name);
-        vectors += loaded.records.len();
-        let (state, seal, kept) = rebuild(store, loaded, cfg)?;
+    for (meta, segments) in store.catalogue()? {
+        let uid = meta.uid;
+        known.insert(uid);
+        let key = catalog_key(&meta.account, &meta.name);
+        let (state, seal, kept) = rebuild(store, meta, segments, cfg)?;
+        vectors += state.live_count();
         referenced.extend(kept.into_iter().map(|s| store.segment_path(uid, s)));
-        let handle = Arc::new(IndexHandle { state: std::sync::RwLock::new(state), writer: Default::default(), deleted: AtomicBool::new(false) });
+        let handle = IndexHandle::new(state);
         jobs.extend(seal.into_iter().map(|c| Job::Seal(handle.clone(), c)));
         map.insert(key, handle);
+    }
+    let orphans = store.remove_orphans(&known)?;
+    if orphans > 0 {
+        warn!(orphans, "removed rows of deleted indexes");
     }
     if let Ok(dir) = std::fs::read_dir(store.segments_dir()) {
         for entry in dir.flatten() {
@@ -45,19 +53,22 @@ pub fn load(store: &Arc<Store>, cfg: &EngineConfig) -> Result<(HashMap<String, A
 }
 
 /// Returns the state, chunks to seal, and the uids of the persisted segments kept.
-fn rebuild(store: &Store, loaded: LoadedIndex, cfg: &EngineConfig) -> Result<(IndexState, Vec<Arc<crate::segment::Chunk>>, Vec<u64>), IndexError> {
-    let LoadedIndex { meta, mut records, segments } = loaded;
+fn rebuild(store: &Store, meta: IndexMeta, segments: Vec<SegmentManifest>, cfg: &EngineConfig) -> Result<(IndexState, Vec<Arc<Chunk>>, Vec<u64>), IndexError> {
     let uid = meta.uid;
     let mut sealed = Vec::new();
+    let mut dropped = Vec::new();
     for m in &segments {
         let path = store.segment_path(uid, m.uid);
         let seg = std::fs::read(&path).map_err(IndexError::from).and_then(|b| Sealed::from_bytes(m.uid, m.metric, &b, &cfg.ef_tiers));
         match seg {
             Ok(s) => sealed.push(s),
-            Err(e) => warn!(index = %meta.name, segment = m.uid, "segment unreadable, its vectors will be re-indexed: {e}"),
+            Err(e) => {
+                warn!(index = %meta.name, segment = m.uid, "segment unreadable, its vectors will be re-indexed: {e}");
+                dropped.push(m.uid);
+            }
         }
     }
-    let first_container = sealed.iter().map(|s| s.uid).max().unwrap_or(0) + 1;
+    let first_container = segments.iter().map(|s| s.uid).max().unwrap_or(0) + 1;
     let mut state = IndexState::new(meta, first_container);
     let mut seg_of: HashMap<u64, u64> = HashMap::new();
     for s in &sealed {
@@ -65,21 +76,17 @@ fn rebuild(store: &Store, loaded: LoadedIndex, cfg: &EngineConfig) -> Result<(In
             seg_of.insert(seq, s.uid);
         });
     }
-    records.sort_by_key(|r| r.seq);
     let mut seal = Vec::new();
-    // Consumed one by one, so each record's values are freed as soon as they are applied.
-    for r in records {
+    store.for_each_record(uid, &mut |r| {
         let md = r.metadata_json()?;
         let in_segment = seg_of.get(&r.seq).copied();
         state.apply_put(&r, md.as_ref(), in_segment);
-        if in_segment.is_none()
-            && let Some(c) = state.maybe_freeze(cfg.seal_threshold)
-        {
-            seal.push(c);
+        if in_segment.is_none() {
+            seal.extend(state.maybe_freeze(cfg.seal_threshold));
         }
-    }
+        Ok(())
+    })?;
     let mut kept = Vec::new();
-    let mut dropped = Vec::new();
     for s in sealed {
         let mut live = 0;
         s.for_each(&mut |seq, _| {

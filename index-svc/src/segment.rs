@@ -83,8 +83,11 @@ pub struct Sealed {
     pub seqs: Vec<u64>,
     /// Largest norm in the segment (dot-product's extra coordinate), else 0.
     pub phi: f32,
-    /// Quantisation scale: the largest |coordinate| of the graph-form points.
+    /// Quantisation scale: see `robust_scale`.
     pub scale: f32,
+    /// Rows clipped by `scale` or `phi` (at most ~0.1 %): scored exactly on every search, since
+    /// the graph only knows them approximately. Derived from the rows, not persisted.
+    pub outliers: Vec<u32>,
     /// (ef_search, graph) ascending by ef; every tier is the same graph.
     pub tiers: Vec<(usize, Graph)>,
 }
@@ -115,7 +118,8 @@ impl Sealed {
         ef_tiers: &[usize],
         ef_construction: usize,
     ) -> Result<Self, IndexError> {
-        let (quantized, width, phi, scale) = graph_points(metric, dims, &rows);
+        let (phi, scale) = ranges(metric, dims, &rows);
+        let (quantized, width) = graph_points(metric, dims, &rows, phi, scale);
         let first = ef_tiers.first().copied().unwrap_or(64);
         let graph = hnsw::build(&quantized, width, (0..seqs.len() as u32).collect(), first, ef_construction)?;
         drop(quantized);
@@ -140,7 +144,8 @@ impl Sealed {
             tiers.push((*ef, hnsw::with_ef(&graph, *ef)?));
         }
         tiers.insert(0, (ef_tiers.first().copied().unwrap_or(64), graph));
-        Ok(Self { uid, metric, dims, rows, seqs, phi, scale, tiers })
+        let outliers = outlier_rows(metric, dims, &rows, phi, scale);
+        Ok(Self { uid, metric, dims, rows, seqs, phi, scale, outliers, tiers })
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>, IndexError> {
@@ -179,10 +184,18 @@ impl Sealed {
             q.push(0.0);
         }
         let q = hnsw::quantize(&q, self.scale);
+        let mut seen_outliers = Vec::new();
         graph.search(&q, &mut |row| {
+            if !self.outliers.is_empty() && self.outliers.binary_search(&row).is_ok() {
+                seen_outliers.push(row);
+            }
             let r = row as usize;
             f(self.seqs[r], &self.rows[r * self.dims..(r + 1) * self.dims]);
         });
+        for &row in self.outliers.iter().filter(|r| !seen_outliers.contains(r)) {
+            let r = row as usize;
+            f(self.seqs[r], &self.rows[r * self.dims..(r + 1) * self.dims]);
+        }
     }
 
     /// Every point, in arena order (contiguous: the fast path of exact scans).
@@ -204,26 +217,66 @@ impl Sealed {
     }
 }
 
+/// The dot-product lift's `phi` (0 for other metrics) and the quantisation scale, both robust
+/// to outliers (see `robust_scale`).
+fn ranges(metric: Metric, dims: usize, rows: &[f32]) -> (f32, f32) {
+    let dims = dims.max(1);
+    let phi = if metric == Metric::DotProduct { robust_scale(rows.chunks_exact(dims).map(kernel::norm).collect()) } else { 0.0 };
+    let scale = robust_scale(rows.chunks_exact(dims).map(|r| row_max(metric, r, phi)).collect());
+    (phi, scale)
+}
+
+/// The dot-product extra coordinate (MIPS→L2): sqrt(phi² − |r|²), 0 for rows longer than phi.
+fn lift(r: &[f32], phi: f32) -> f32 {
+    (phi * phi - kernel::dot(r, r)).max(0.0).sqrt()
+}
+
+/// The largest |coordinate| of a row in graph form.
+fn row_max(metric: Metric, r: &[f32], phi: f32) -> f32 {
+    let m = r.iter().fold(0f32, |m, x| m.max(x.abs()));
+    if metric == Metric::DotProduct { m.max(lift(r, phi)) } else { m }
+}
+
+/// Rows the graph holds only approximately: clipped by the scale, or (dot product) longer
+/// than phi, so their lift is wrong.
+fn outlier_rows(metric: Metric, dims: usize, rows: &[f32], phi: f32, scale: f32) -> Vec<u32> {
+    let extra = metric == Metric::DotProduct;
+    (0u32..)
+        .zip(rows.chunks_exact(dims.max(1)))
+        .filter(|(_, r)| row_max(metric, r, phi) > scale || (extra && kernel::norm(r) > phi))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// The graph's points, quantised and flat (`width` apart), with the dot-product extra
-/// coordinate (MIPS→L2) when needed: (points, width, phi, scale).
-fn graph_points(metric: Metric, dims: usize, rows: &[f32]) -> (Vec<i8>, usize, f32, f32) {
+/// coordinate when needed: (points, width).
+fn graph_points(metric: Metric, dims: usize, rows: &[f32], phi: f32, scale: f32) -> (Vec<i8>, usize) {
     let dims = dims.max(1);
     let extra = metric == Metric::DotProduct;
-    let phi = if extra { rows.chunks_exact(dims).map(kernel::norm).fold(0f32, f32::max) } else { 0.0 };
-    let lift = |r: &[f32]| (phi * phi - kernel::dot(r, r)).max(0.0).sqrt();
-    let mut scale = rows.iter().fold(0f32, |m, x| m.max(x.abs()));
-    if extra {
-        scale = rows.chunks_exact(dims).map(lift).fold(scale, f32::max);
-    }
     let width = dims + usize::from(extra);
     let mut out = Vec::with_capacity(rows.len() / dims * width);
     for r in rows.chunks_exact(dims) {
         out.extend(hnsw::quantize(r, scale));
         if extra {
-            out.extend(hnsw::quantize(&[lift(r)], scale));
+            out.extend(hnsw::quantize(&[lift(r, phi)], scale));
         }
     }
-    (out, width, phi, scale)
+    (out, width)
+}
+
+/// The largest of `per_row` but the top 0.1 %. With the plain maximum, one vector with a huge
+/// coordinate in a euclidean or dot-product index would quantise every other point to zero and
+/// graph recall would silently collapse; with this, only the outliers are clipped (`quantize`
+/// saturates at ±127), and they are scored exactly on every search (`Sealed::outliers`).
+fn robust_scale(mut per_row: Vec<f32>) -> f32 {
+    if per_row.is_empty() {
+        return 0.0;
+    }
+    let clip = per_row.len() / 1000;
+    let at = per_row.len() - 1 - clip;
+    let (_, v, _) = per_row.select_nth_unstable_by(at, f32::total_cmp);
+    let v = *v;
+    if v.is_finite() { v } else { 0.0 }
 }
 
 #[cfg(test)]
@@ -262,6 +315,43 @@ mod tests {
             }
             let recall = found as f64 / 500.0;
             assert!(recall >= 0.9, "{metric:?}: recall@10 {recall}");
+        }
+    }
+
+    /// A few vectors with one huge coordinate must not flatten everybody else's quantised
+    /// points (the scale used to be the segment's largest |coordinate|: recall fell to ~0.1).
+    #[test]
+    fn outliers_do_not_collapse_graph_recall() {
+        let (n, dims) = (3000usize, 32usize);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 20_000) as f32 / 10_000.0 - 1.0
+        };
+        let mut raw: Vec<Vec<f32>> = (0..n).map(|_| (0..dims).map(|_| rnd()).collect()).collect();
+        for i in [5usize, 777, 2024] {
+            raw[i][i % dims] = 1.0e6;
+        }
+        for metric in [Metric::Euclidean, Metric::DotProduct] {
+            let rows: Vec<f32> = raw.iter().flat_map(|r| stored_form(metric, r)).collect();
+            let seg = Sealed::build(1, metric, dims, rows, (0..n as u64).collect(), &[64], 100).expect("build");
+            let mut found = 0;
+            let queries: Vec<usize> = (0..50).map(|i| i * 37 + 1).collect();
+            for &qi in &queries {
+                let q = query_form(metric, &raw[qi]);
+                let mut exact: Vec<(f32, u64)> = Vec::new();
+                seg.for_each(&mut |s, p| exact.push((distance(metric, &q, p), s)));
+                exact.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let truth: Vec<u64> = exact.iter().take(10).map(|e| e.1).collect();
+                let mut got: Vec<(f32, u64)> = Vec::new();
+                seg.search(seg.tier_for(10).expect("tier"), &q, &mut |s, p| got.push((distance(metric, &q, p), s)));
+                got.sort_by(|a, b| a.0.total_cmp(&b.0));
+                found += got.iter().take(10).filter(|g| truth.contains(&g.1)).count();
+            }
+            let recall = found as f64 / (10 * queries.len()) as f64;
+            assert!(recall >= 0.9, "{metric:?} with outliers: recall@10 {recall}");
         }
     }
 }

@@ -82,6 +82,7 @@ impl pb::vector_index_server::VectorIndex for IndexService {
             indexed_vector_count: s.indexed as u64,
             pending_vector_count: s.pending as u64,
             sealed_segments: s.sealed_segments as u32,
+            background_error: s.background_error.unwrap_or_default(),
         }))
     }
 

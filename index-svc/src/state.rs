@@ -1,6 +1,7 @@
 //! One index in memory: which sequence number is live for each id, the metadata and namespace
-//! postings, and the segments that hold the vectors. Mutations reach it only after they are
-//! durable (store.rs); searches read it under a shared lock (planner.rs).
+//! postings, and the segments that hold the vectors. Mutations reach it only once they are
+//! durable (`handle.rs` queues them until their fsync); searches read it under a shared lock
+//! (planner.rs).
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -39,6 +40,8 @@ pub struct IndexState {
     /// property → value → live seqs.
     pub postings: HashMap<Arc<str>, BTreeMap<IVal, BTreeSet<u64>>>,
     pub namespaces: HashMap<Arc<str>, BTreeSet<u64>>,
+    /// The last failure of background work on this index, while it is being retried.
+    pub background_error: Option<String>,
     next_container: u64,
 }
 
@@ -56,6 +59,7 @@ impl IndexState {
             dead: HashMap::new(),
             postings,
             namespaces: HashMap::new(),
+            background_error: None,
             next_container: first_container + 1,
         }
     }

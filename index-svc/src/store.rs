@@ -1,10 +1,13 @@
 //! Durable storage on redb: the catalogue, every vector record, and the manifests of persisted
-//! HNSW segments. A mutation is acknowledged only after its write transaction has committed with
-//! `Durability::Immediate` (fsync), so `kill -9` loses nothing acknowledged; a transaction that did
-//! not commit leaves no trace, so a rejected or interrupted batch never shows in part.
+//! HNSW segments. Mutations are *staged* (committed without fsync) and become durable, all or
+//! nothing, with the next `sync` (see `group_commit.rs`); a transaction that did not commit leaves
+//! no trace, so a rejected or interrupted batch never shows in part. Readers of records go through
+//! the snapshot taken at the last `sync`, so they never see a staged, not yet durable mutation.
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::error::IndexError;
@@ -16,6 +19,10 @@ const INDEXES: TableDefinition<&str, &[u8]> = TableDefinition::new("indexes");
 const VECTORS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("vectors");
 /// (index uid, segment uid) → postcard SegmentManifest.
 const SEGMENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("segments");
+/// Counters that must never go back: "next_index_uid" (a deleted index's uid is never reused,
+/// so rows it left behind can never be taken over by another index).
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+const NEXT_INDEX_UID: &str = "next_index_uid";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentManifest {
@@ -27,16 +34,31 @@ pub struct SegmentManifest {
     pub count: usize,
 }
 
+/// Test-only fault injection (`--fault-dir`): while the file `<dir>/<point>` exists, that
+/// point fails as the disk would. Points: `fsync` (a durable commit), `segment` (writing a
+/// sealed segment's file, as when the disk is full).
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Option<PathBuf>);
+
+impl Faults {
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Self(dir)
+    }
+
+    fn check(&self, point: &str) -> Result<(), IndexError> {
+        match &self.0 {
+            Some(dir) if dir.join(point).exists() => Err(IndexError::Storage(format!("injected fault: {point} failed"))),
+            _ => Ok(()),
+        }
+    }
+}
+
 pub struct Store {
     db: Database,
     dir: PathBuf,
-}
-
-/// Everything stored about one index, as loaded at start-up.
-pub struct LoadedIndex {
-    pub meta: IndexMeta,
-    pub records: Vec<Record>,
-    pub segments: Vec<SegmentManifest>,
+    faults: Faults,
+    /// What readers see: a read transaction begun just before the last successful fsync.
+    durable: RwLock<Arc<ReadTransaction>>,
 }
 
 pub fn catalog_key(account: &str, name: &str) -> String {
@@ -47,15 +69,22 @@ impl Store {
     /// `cache_bytes`: redb's page cache. Searches never read redb (vectors live in segments), only
     /// start-up, returnValues/returnMetadata=all and getByIds do, so a small cache suffices; redb's
     /// 1 GiB default would keep every page read at start-up resident.
-    pub fn open(dir: &Path, cache_bytes: usize) -> Result<Self, IndexError> {
+    pub fn open(dir: &Path, cache_bytes: usize, faults: Faults) -> Result<Self, IndexError> {
         std::fs::create_dir_all(dir.join("segments"))?;
         let db = redb::Builder::new().set_cache_size(cache_bytes).create(dir.join("strato-index.redb"))?;
         let txn = db.begin_write()?;
         txn.open_table(INDEXES)?;
         txn.open_table(VECTORS)?;
         txn.open_table(SEGMENTS)?;
+        txn.open_table(COUNTERS)?;
         txn.commit()?;
-        Ok(Self { db, dir: dir.to_path_buf() })
+        // Everything on disk at start-up is durable.
+        let durable = RwLock::new(Arc::new(db.begin_read()?));
+        Ok(Self { db, dir: dir.to_path_buf(), faults, durable })
+    }
+
+    fn snapshot(&self) -> Arc<ReadTransaction> {
+        self.durable.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn segment_path(&self, index_uid: u64, seg_uid: u64) -> PathBuf {
@@ -66,44 +95,102 @@ impl Store {
         self.dir.join("segments")
     }
 
-    pub fn load_all(&self) -> Result<Vec<LoadedIndex>, IndexError> {
+    /// Every index's catalogue row with its segment manifests (start-up).
+    pub fn catalogue(&self) -> Result<Vec<(IndexMeta, Vec<SegmentManifest>)>, IndexError> {
         let txn = self.db.begin_read()?;
         let indexes = txn.open_table(INDEXES)?;
-        let vectors = txn.open_table(VECTORS)?;
         let segments = txn.open_table(SEGMENTS)?;
         let mut out = Vec::new();
         for row in indexes.iter()? {
             let (_, v) = row?;
             let meta: IndexMeta = serde_json::from_slice(v.value())?;
-            let mut records = Vec::new();
-            for r in vectors.range((meta.uid, "")..(meta.uid + 1, ""))? {
-                let (_, v) = r?;
-                records.push(postcard::from_bytes::<Record>(v.value())?);
-            }
             let mut segs = Vec::new();
             for s in segments.range((meta.uid, 0)..=(meta.uid, u64::MAX))? {
                 let (_, v) = s?;
                 segs.push(postcard::from_bytes::<SegmentManifest>(v.value())?);
             }
-            out.push(LoadedIndex { meta, records, segments: segs });
+            out.push((meta, segs));
         }
         Ok(out)
     }
 
-    /// Creates or rewrites an index's catalogue row.
-    pub fn put_meta(&self, meta: &IndexMeta) -> Result<(), IndexError> {
-        let txn = self.begin()?;
-        txn.open_table(INDEXES)?.insert(catalog_key(&meta.account, &meta.name).as_str(), serde_json::to_vec(meta)?.as_slice())?;
-        txn.commit()?;
+    /// Streams an index's records, one decoded at a time (start-up memory stays at one copy of
+    /// the data set, not two).
+    pub fn for_each_record(&self, index_uid: u64, f: &mut dyn FnMut(Record) -> Result<(), IndexError>) -> Result<(), IndexError> {
+        let txn = self.db.begin_read()?;
+        let vectors = txn.open_table(VECTORS)?;
+        for r in vectors.range((index_uid, "")..(index_uid + 1, ""))? {
+            let (_, v) = r?;
+            f(postcard::from_bytes::<Record>(v.value())?)?;
+        }
         Ok(())
+    }
+
+    /// Removes vector rows and segment manifests of index uids no catalogue row names (left by
+    /// versions before deletes were atomic with writes). One seek per distinct uid.
+    pub fn remove_orphans(&self, known: &HashSet<u64>) -> Result<usize, IndexError> {
+        let txn = self.begin()?;
+        let mut removed = 0;
+        {
+            let mut vectors = txn.open_table(VECTORS)?;
+            let mut next = 0u64;
+            loop {
+                let first = vectors.range((next, "")..)?.next().transpose()?.map(|(k, _)| k.value().0);
+                let Some(uid) = first else { break };
+                if !known.contains(&uid) {
+                    vectors.retain_in((uid, "")..(uid + 1, ""), |_, _| false)?;
+                    removed += 1;
+                }
+                let Some(n) = uid.checked_add(1) else { break };
+                next = n;
+            }
+            let mut segs = txn.open_table(SEGMENTS)?;
+            let mut next = 0u64;
+            loop {
+                let first = segs.range((next, 0)..)?.next().transpose()?.map(|(k, _)| k.value().0);
+                let Some(uid) = first else { break };
+                if !known.contains(&uid) {
+                    segs.retain_in((uid, 0)..=(uid, u64::MAX), |_, _| false)?;
+                    removed += 1;
+                }
+                let Some(n) = uid.checked_add(1) else { break };
+                next = n;
+            }
+        }
+        txn.commit()?;
+        Ok(removed)
+    }
+
+    /// Stages a new index's catalogue row, taking its uid from the persisted counter.
+    pub fn stage_create_index(&self, mut meta: IndexMeta) -> Result<IndexMeta, IndexError> {
+        let txn = self.begin_staged()?;
+        {
+            let mut counters = txn.open_table(COUNTERS)?;
+            let floor = counters.get(NEXT_INDEX_UID)?.map(|v| v.value()).unwrap_or(1);
+            // Also past any uid still present in the tables (data from before the counter).
+            let mut indexes = txn.open_table(INDEXES)?;
+            let mut uid = floor;
+            for row in indexes.iter()? {
+                let (_, v) = row?;
+                uid = uid.max(serde_json::from_slice::<IndexMeta>(v.value())?.uid + 1);
+            }
+            let vectors = txn.open_table(VECTORS)?;
+            if let Some((k, _)) = vectors.last()? {
+                uid = uid.max(k.value().0 + 1);
+            }
+            meta.uid = uid;
+            counters.insert(NEXT_INDEX_UID, uid + 1)?;
+            indexes.insert(catalog_key(&meta.account, &meta.name).as_str(), serde_json::to_vec(&meta)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(meta)
     }
 
     /// One atomic mutation: records written, ids removed, and the index row (sequence counter,
     /// last mutation) rewritten, all in one transaction — staged, not yet fsynced: it becomes
     /// durable with the next `sync` (or any other durable commit), all or nothing.
     pub fn stage_mutation(&self, meta: &IndexMeta, puts: &[Record], deletes: &[String]) -> Result<(), IndexError> {
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::None).map_err(|e| IndexError::Storage(e.to_string()))?;
+        let txn = self.begin_staged()?;
         {
             let mut vectors = txn.open_table(VECTORS)?;
             for id in deletes {
@@ -120,7 +207,7 @@ impl Store {
     }
 
     pub fn get(&self, index_uid: u64, id: &str) -> Result<Option<Record>, IndexError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.snapshot();
         let table = txn.open_table(VECTORS)?;
         match table.get((index_uid, id))? {
             Some(v) => Ok(Some(postcard::from_bytes(v.value())?)),
@@ -129,7 +216,7 @@ impl Store {
     }
 
     pub fn get_many(&self, index_uid: u64, ids: &[&str]) -> Result<Vec<Option<Record>>, IndexError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.snapshot();
         let table = txn.open_table(VECTORS)?;
         ids.iter()
             .map(|id| match table.get((index_uid, *id))? {
@@ -141,7 +228,7 @@ impl Store {
 
     /// Ids after `after` (exclusive), in byte order, at most `limit`.
     pub fn list_ids(&self, index_uid: u64, after: Option<&str>, limit: usize) -> Result<Vec<String>, IndexError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.snapshot();
         let table = txn.open_table(VECTORS)?;
         let start = after.unwrap_or("");
         let mut out = Vec::with_capacity(limit);
@@ -159,9 +246,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes an index with all its vectors and segment manifests.
-    pub fn delete_index(&self, meta: &IndexMeta) -> Result<(), IndexError> {
-        let txn = self.begin()?;
+    /// Stages the removal of an index with all its vectors and segment manifests.
+    pub fn stage_delete_index(&self, meta: &IndexMeta) -> Result<(), IndexError> {
+        let txn = self.begin_staged()?;
         {
             txn.open_table(INDEXES)?.remove(catalog_key(&meta.account, &meta.name).as_str())?;
             let mut vectors = txn.open_table(VECTORS)?;
@@ -191,20 +278,56 @@ impl Store {
 
     /// Makes every staged mutation durable (one fsync): an empty durable commit persists the
     /// non-durable ones before it.
+    /// Readers then see every mutation committed before it (taken first: all durable after).
     pub fn sync(&self) -> Result<(), IndexError> {
+        let snapshot = self.db.begin_read()?;
+        self.faults.check("fsync")?;
         self.begin()?.commit()?;
+        *self.durable.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
         Ok(())
     }
 
     fn begin(&self) -> Result<redb::WriteTransaction, IndexError> {
+        self.faults.check("fsync")?;
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate).map_err(|e| IndexError::Storage(e.to_string()))?;
         Ok(txn)
     }
+
+    fn begin_staged(&self) -> Result<redb::WriteTransaction, IndexError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::None).map_err(|e| IndexError::Storage(e.to_string()))?;
+        Ok(txn)
+    }
+
+    /// Writes a sealed segment's graph file (atomically: wholly there or absent after a crash).
+    pub fn write_segment(&self, index_uid: u64, seg_uid: u64, bytes: &[u8]) -> Result<(), IndexError> {
+        self.faults.check("segment")?;
+        write_atomic(&self.segment_path(index_uid, seg_uid), bytes)
+    }
+
+    /// Removes the graph files of `index_uid` (all of them when `only` is None).
+    pub fn remove_segment_files(&self, index_uid: u64, only: Option<&[u64]>) {
+        match only {
+            Some(uids) => {
+                for u in uids {
+                    let _ = std::fs::remove_file(self.segment_path(index_uid, *u));
+                }
+            }
+            None => {
+                let prefix = format!("{index_uid}-");
+                for entry in std::fs::read_dir(self.segments_dir()).into_iter().flatten().flatten() {
+                    if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Writes a file so that it is either wholly there or absent after a crash.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     {

@@ -1,5 +1,5 @@
 //! JSON ↔ `google.protobuf.Struct`, the one conversion every crate uses for metadata and filters.
-//! Struct numbers are doubles; integral values below 2^53 come back as JSON integers, so
+//! Struct numbers are doubles; integral values up to 2^53 come back as JSON integers, so
 //! `{"year": 2024}` round-trips unchanged.
 use prost_types::value::Kind;
 use prost_types::{ListValue, Struct, Value};
@@ -47,9 +47,9 @@ pub fn from_value(v: &Value) -> Json {
     }
 }
 
-/// An f64 as JSON: an integer when exactly integral and |x| < 2^53, else a float (null if not finite).
+/// An f64 as JSON: an integer when exactly integral and |x| <= 2^53, else a float (null if not finite).
 pub fn number(x: f64) -> Json {
-    if x.is_finite() && x.fract() == 0.0 && x.abs() < EXACT_INT_LIMIT {
+    if x.is_finite() && x.fract() == 0.0 && x.abs() <= EXACT_INT_LIMIT {
         Json::from(x as i64)
     } else {
         Number::from_f64(x).map_or(Json::Null, Json::Number)
