@@ -381,7 +381,8 @@ impl Engine {
             _ => return Err(IndexError::invalid("give exactly one of vector or vectorId")),
         };
         let ns = p.namespace.filter(|n| !n.is_empty());
-        let planned = planner::search(&st, &vector, k, filter.as_ref(), ns.as_deref(), &self.cfg);
+        let plan = planner::plan(&st, k, filter.as_ref(), ns.as_deref(), &self.cfg);
+        let planned = if plan.scan_rows >= HEAVY_SCAN_ROWS { off_async_workers(|| planner::execute(&st, &vector, plan)) } else { planner::execute(&st, &vector, plan) };
         tracing::Span::current().record("path", tracing::field::debug(planned.path));
         let records = if heavy {
             let ids: Vec<&str> = planned.hits.iter().map(|h| &*h.id).collect();
@@ -532,6 +533,18 @@ fn validate_account(a: &str) -> Result<(), IndexError> {
         Ok(())
     } else {
         Err(IndexError::invalid(format!("invalid account id {a:?}")))
+    }
+}
+
+/// Exact scans at least this long (≈ 10 ms at 384 dims) leave the async workers.
+const HEAVY_SCAN_ROWS: usize = 50_000;
+
+/// Runs `f` where it does not hold up other requests: on a multi-threaded runtime, this worker
+/// hands its queued tasks to another thread first (`block_in_place`); elsewhere, inline.
+fn off_async_workers<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

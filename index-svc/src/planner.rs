@@ -1,8 +1,9 @@
 //! Query planning and execution over one index (read lock held by the caller).
 //!
-//! Like Qdrant's planner: a filter (or namespace) whose estimated matches, read off the metadata
-//! postings, are few is answered by scoring exactly the vectors that pass it; otherwise each sealed
-//! segment is searched through its graph and the hits are post-filtered. instant-distance cannot
+//! Like Qdrant's planner: a filter (or namespace) whose posting list — the namespace's, or a
+//! metadata index's — is short is answered by scoring exactly the vectors on it, where they live
+//! (an impossible filter scores nothing); otherwise each sealed segment is searched through its
+//! graph and the hits are post-filtered. instant-distance cannot
 //! filter during traversal, so when post-filtering leaves a segment short of topK, that segment is
 //! scanned exactly: results are always the true pre-filtered topK up to graph recall.
 use std::cmp::Ordering;
@@ -55,16 +56,20 @@ impl Predicate<'_> {
     }
 }
 
-pub fn search(
-    st: &IndexState,
-    query: &[f32],
+/// What the planner decided before any vector is touched.
+pub struct Plan<'a> {
+    pred: Predicate<'a>,
+    /// Exactly-scored candidates read off a posting list (namespace or metadata index), when
+    /// the filter is selective; None: search the graphs and post-filter.
+    candidates: Option<Vec<u64>>,
     k: usize,
-    filter: Option<&Filter>,
-    namespace: Option<&str>,
-    cfg: &EngineConfig,
-) -> Planned {
-    let metric = st.meta.metric;
-    let q = segment::query_form(metric, query);
+    pub warnings: Vec<String>,
+    /// Rows this query scores exactly, as far as known up front (the engine moves big scans off
+    /// the async workers).
+    pub scan_rows: usize,
+}
+
+pub fn plan<'a>(st: &IndexState, k: usize, filter: Option<&'a Filter>, namespace: Option<&'a str>, cfg: &EngineConfig) -> Plan<'a> {
     let mut warnings = Vec::new();
     let clauses: Vec<(&str, &Cond)> = filter.map(|f| f.clauses.iter().map(|c| (c.key.as_str(), &c.cond)).collect()).unwrap_or_default();
     for (key, _) in &clauses {
@@ -75,9 +80,19 @@ pub fn search(
         }
     }
     let pred = Predicate { namespace, clauses };
-    let estimate = if pred.is_trivial() { None } else { Some(estimate(st, &pred)) };
-    let exact = estimate.is_some_and(|e| e <= cfg.filter_exact_threshold);
+    let candidates = if pred.is_trivial() { None } else { candidates(st, &pred).filter(|c| c.len() <= cfg.filter_exact_threshold) };
+    let tail = st.active.len() + st.frozen.iter().map(|c| c.len()).sum::<usize>();
+    let scan_rows = match &candidates {
+        Some(c) => c.len(),
+        None => tail + st.sealed.iter().filter(|s| s.tier_for(k).is_none()).map(|s| s.len()).sum::<usize>(),
+    };
+    Plan { pred, candidates, k, warnings, scan_rows }
+}
 
+pub fn execute(st: &IndexState, query: &[f32], plan: Plan) -> Planned {
+    let metric = st.meta.metric;
+    let q = segment::query_form(metric, query);
+    let Plan { pred, candidates, k, warnings, .. } = plan;
     let mut top = TopK::new(k);
     let consider = |seq: u64, point: &[f32], top: &mut TopK| {
         if let Some(p) = st.points.get(&seq)
@@ -86,18 +101,32 @@ pub fn search(
             top.push(segment::distance(metric, &q, point), seq, &p.id);
         }
     };
-
+    if let Some(candidates) = candidates {
+        // Score the posting list's candidates where they live; nothing else is touched.
+        let mut rows: std::collections::HashMap<u64, &[f32]> = std::collections::HashMap::new();
+        for c in std::iter::once(&st.active).chain(st.frozen.iter().map(|c| &**c)) {
+            rows.insert(c.uid, &c.data);
+        }
+        for s in &st.sealed {
+            rows.insert(s.uid, &s.rows);
+        }
+        let dims = st.meta.dimensions;
+        for seq in candidates {
+            let Some(p) = st.points.get(&seq) else { continue };
+            let at = p.row as usize * dims;
+            if let Some(row) = rows.get(&p.container).and_then(|r| r.get(at..at + dims)) {
+                consider(seq, row, &mut top);
+            }
+        }
+        return Planned { hits: top.into_sorted(), path: Path::ExactFiltered, warnings };
+    }
     for chunk in std::iter::once(&st.active).chain(st.frozen.iter().map(|c| &**c)) {
         chunk.for_each(&mut |seq, row| consider(seq, row, &mut top));
     }
     for seg in &st.sealed {
-        if exact {
-            seg.for_each(&mut |seq, p| consider(seq, p, &mut top));
-        } else {
-            search_segment(seg, &q, k, &mut |seq, p, top| consider(seq, p, top), &mut top);
-        }
+        search_segment(seg, &q, k, &mut |seq, p, top| consider(seq, p, top), &mut top);
     }
-    Planned { hits: top.into_sorted(), path: if exact { Path::ExactFiltered } else { Path::Graph }, warnings }
+    Planned { hits: top.into_sorted(), path: Path::Graph, warnings }
 }
 
 /// Graph search of one segment; falls back to an exact scan when the graph's hits that pass the
@@ -126,34 +155,52 @@ fn search_segment(
     }
 }
 
-/// Upper bound of the vectors that can pass: the smallest count among clauses that need the
-/// property present (read off the postings) and the namespace; the live count otherwise.
-fn estimate(st: &IndexState, pred: &Predicate) -> usize {
-    let mut best = st.live_count();
+/// The smallest posting list every passing vector must be in: the namespace's, or a clause's
+/// that needs its property present (the union of the matching values' lists). An unindexed
+/// property has no postings, so a clause needing it gives the empty list: nothing can pass,
+/// and nothing is scanned. None when no clause narrows the set.
+fn candidates(st: &IndexState, pred: &Predicate) -> Option<Vec<u64>> {
+    type Sets<'s> = Vec<&'s std::collections::BTreeSet<u64>>;
+    fn size(sets: &Sets) -> usize {
+        sets.iter().map(|s| s.len()).sum()
+    }
+    fn offer<'s>(best: &mut Option<Sets<'s>>, sets: Sets<'s>) {
+        if best.as_ref().is_none_or(|b| size(&sets) < size(b)) {
+            *best = Some(sets);
+        }
+    }
+    let mut best: Option<Sets> = None;
     if let Some(ns) = pred.namespace {
-        best = best.min(st.namespaces.get(ns).map_or(0, |s| s.len()));
+        offer(&mut best, st.namespaces.get(ns).into_iter().collect());
     }
     for (key, cond) in &pred.clauses {
         if cond.matches_missing() {
             continue;
         }
         let Some(map) = st.postings.get(*key) else {
-            return 0; // unindexed property: nothing has it, so nothing passes
+            offer(&mut best, Vec::new()); // unindexed property: nothing has it, so nothing passes
+            continue;
         };
-        let n: usize = match cond {
-            Cond::Eq(crate::filter::Operand::Val(v)) => map.get(v).map_or(0, |s| s.len()),
+        let sets: Vec<_> = match cond {
+            Cond::Eq(crate::filter::Operand::Val(v)) => map.get(v).into_iter().collect(),
             Cond::In(list) => list
                 .iter()
-                .map(|o| match o {
-                    crate::filter::Operand::Val(v) => map.get(v).map_or(0, |s| s.len()),
-                    crate::filter::Operand::Null => 0,
+                .filter_map(|o| match o {
+                    crate::filter::Operand::Val(v) => map.get(v),
+                    crate::filter::Operand::Null => None,
                 })
-                .sum(),
-            _ => map.iter().filter(|(v, _)| cond.matches(std::iter::once(*v))).map(|(_, s)| s.len()).sum(),
+                .collect(),
+            _ => map.iter().filter(|(v, _)| cond.matches(std::iter::once(*v))).map(|(_, s)| s).collect(),
         };
-        best = best.min(n);
+        offer(&mut best, sets);
     }
-    best
+    // A value listed twice in `$in`, or an array holding both, puts a seq in two lists.
+    best.map(|sets| {
+        let mut all: Vec<u64> = sets.into_iter().flatten().copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    })
 }
 
 /// The k nearest seen so far; ties broken by id ascending (a total order, so results are stable).

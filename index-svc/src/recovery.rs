@@ -70,11 +70,11 @@ fn rebuild(store: &Store, meta: IndexMeta, segments: Vec<SegmentManifest>, cfg: 
     }
     let first_container = segments.iter().map(|s| s.uid).max().unwrap_or(0) + 1;
     let mut state = IndexState::new(meta, first_container);
-    let mut seg_of: HashMap<u64, u64> = HashMap::new();
+    let mut seg_of: HashMap<u64, (u64, u32)> = HashMap::new();
     for s in &sealed {
-        s.for_each(&mut |seq, _| {
-            seg_of.insert(seq, s.uid);
-        });
+        for (row, seq) in (0u32..).zip(&s.seqs) {
+            seg_of.insert(*seq, (s.uid, row));
+        }
     }
     let mut seal = Vec::new();
     store.for_each_record(uid, &mut |r| {

@@ -15,8 +15,10 @@ use crate::types::{IndexMeta, MetaType, MetadataIndexDef, Record};
 pub struct PointInfo {
     pub id: Arc<str>,
     pub namespace: Option<Arc<str>>,
-    /// Uid of the chunk or sealed segment holding its vector.
+    /// Uid of the chunk or sealed segment holding its vector, and its row there (filtered
+    /// queries score posting-list candidates without scanning the container).
     pub container: u64,
+    pub row: u32,
     /// (property, value, came from an array) per metadata index that covered it when written;
     /// arrays give several.
     pub indexed: Vec<(Arc<str>, IVal, bool)>,
@@ -78,18 +80,19 @@ impl IndexState {
         self.points.len()
     }
 
-    /// Puts a durable record into memory; `in_segment` names the sealed segment already holding
-    /// its vector (start-up), else it goes to the active chunk. Replaces any older version.
-    pub fn apply_put(&mut self, rec: &Record, metadata: Option<&Value>, in_segment: Option<u64>) {
+    /// Puts a durable record into memory; `in_segment` names the sealed segment and row already
+    /// holding its vector (start-up), else it goes to the active chunk. Replaces any older version.
+    pub fn apply_put(&mut self, rec: &Record, metadata: Option<&Value>, in_segment: Option<(u64, u32)>) {
         if let Some(old) = self.by_id.get(rec.id.as_str()).copied() {
             self.remove_seq(old);
         }
-        let container = match in_segment {
-            Some(uid) => uid,
+        let (container, row) = match in_segment {
+            Some(at) => at,
             None => {
                 let stored = segment::stored_form(self.meta.metric, &rec.values);
+                let row = self.active.len() as u32;
                 self.active.push(rec.seq, &stored);
-                self.active.uid
+                (self.active.uid, row)
             }
         };
         let id: Arc<str> = Arc::from(rec.id.as_str());
@@ -104,7 +107,7 @@ impl IndexState {
             self.namespaces.entry(ns.clone()).or_default().insert(rec.seq);
         }
         self.by_id.insert(id.clone(), rec.seq);
-        self.points.insert(rec.seq, PointInfo { id, namespace, container, indexed });
+        self.points.insert(rec.seq, PointInfo { id, namespace, container, row, indexed });
     }
 
     /// Removes an id; true when it existed.
@@ -224,10 +227,15 @@ impl IndexState {
             self.dead.remove(uid);
         }
         let mut dead = 0;
-        seg.for_each(&mut |seq, _| match self.points.get_mut(&seq) {
-            Some(p) => p.container = seg.uid,
-            None => dead += 1,
-        });
+        for (row, seq) in (0u32..).zip(&seg.seqs) {
+            match self.points.get_mut(seq) {
+                Some(p) => {
+                    p.container = seg.uid;
+                    p.row = row;
+                }
+                None => dead += 1,
+            }
+        }
         self.dead.insert(seg.uid, dead);
         self.bump_container(seg.uid);
         self.sealed.push(seg);
