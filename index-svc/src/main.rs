@@ -13,5 +13,10 @@ fn main() -> anyhow::Result<()> {
         rt.worker_threads(config.worker_threads);
     }
     let stdin_eof = config.exit_on_stdin_eof;
-    rt.enable_all().build()?.block_on(index_svc::run(config, shutdown_signal(stdin_eof)))
+    let rt = rt.enable_all().build()?;
+    let result = rt.block_on(index_svc::run(config, shutdown_signal(stdin_eof)));
+    // Don't wait on blocking threads that never end (tokio's stdin reader, when exiting for
+    // another reason than stdin closing); `run` has already closed the store.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    result
 }

@@ -186,7 +186,7 @@ impl Worker {
             return Ok(());
         }
         let seg_uid = h.write().alloc_container();
-        let _span = info_span!("seal", index = index_uid, segment = seg_uid, vectors = rows.len()).entered();
+        let _span = info_span!("seal", index = index_uid, segment = seg_uid, vectors = seqs.len()).entered();
         let started = Instant::now();
         let seg = Sealed::build(seg_uid, metric, dims, rows, seqs, &self.cfg.ef_tiers, self.cfg.ef_construction)?;
         let ms = started.elapsed().as_millis() as u64;

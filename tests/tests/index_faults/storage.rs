@@ -1,0 +1,166 @@
+//! Deterministic faults, one at a time: storage that fails (through index-svc's test-only
+//! `--fault-dir`), and a delete racing writes followed by a crash.
+use std::time::Duration;
+
+use serde_json::json;
+use strato_proto::index::v1::{self as pb, vector_index_client::VectorIndexClient};
+use strato_tests::json::to_struct;
+use strato_tests::process::{Service, scratch_dir, start_index_on};
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+
+const DIMS: usize = 32;
+
+fn vector(id: &str, x: f32) -> pb::Vector {
+    pb::Vector { id: id.into(), values: (0..DIMS).map(|d| x + d as f32 * 0.01).collect(), namespace: String::new(), metadata: Some(to_struct(&json!({"x": x}))) }
+}
+
+fn upsert(index: &str, vectors: Vec<pb::Vector>) -> pb::WriteRequest {
+    pb::WriteRequest { account: String::new(), index: index.into(), vectors }
+}
+
+fn iref(name: &str) -> pb::IndexRef {
+    pb::IndexRef { account: String::new(), name: name.into() }
+}
+
+async fn client(svc: &Service) -> VectorIndexClient<Channel> {
+    VectorIndexClient::connect(svc.url()).await.expect("connect")
+}
+
+async fn create(c: &mut VectorIndexClient<Channel>, name: &str) {
+    c.create_index(pb::CreateIndexRequest { account: String::new(), name: name.into(), dimensions: DIMS as u32, metric: pb::Metric::Cosine as i32, description: String::new() })
+        .await
+        .expect("create");
+}
+
+async fn ids(c: &mut VectorIndexClient<Channel>, index: &str, ids: &[&str]) -> Vec<String> {
+    let req = pb::IdsRequest { account: String::new(), index: index.into(), ids: ids.iter().map(|s| s.to_string()).collect() };
+    c.get_by_ids(req).await.expect("get").into_inner().vectors.into_iter().map(|v| v.id).collect()
+}
+
+async fn health(svc: &Service) -> Option<ServingStatus> {
+    let channel = Channel::from_shared(svc.url()).ok()?.connect().await.ok()?;
+    let mut h = tonic_health::pb::health_client::HealthClient::new(channel);
+    let r = h.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.ok()?;
+    ServingStatus::try_from(r.into_inner().status).ok()
+}
+
+/// A failed fsync: the write answers UNAVAILABLE (retryable), is not visible to readers, health
+/// goes NOT_SERVING, the process exits non-zero; after a restart every acknowledged write is
+/// there and the failed one is there whole or not at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_fsync_is_fail_stop() {
+    let (data, faults) = (scratch_dir("failstop-data"), scratch_dir("failstop-faults"));
+    let args = ["--fault-dir", faults.to_str().expect("utf-8"), "--fail-stop-grace-ms", "3000"];
+    let mut svc = start_index_on(&data, &args).expect("start");
+    let mut c = client(&svc).await;
+    create(&mut c, "fs").await;
+    c.upsert(upsert("fs", vec![vector("a", 0.1), vector("b", 0.2)])).await.expect("acknowledged write");
+    assert_eq!(health(&svc).await, Some(ServingStatus::Serving));
+
+    std::fs::write(faults.join("fsync"), b"").expect("arm fault");
+    let err = c.upsert(upsert("fs", vec![vector("c", 0.3), vector("d", 0.4)])).await.expect_err("write during a failed fsync");
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    // Never durable, so never visible; reads still work during the grace period.
+    assert_eq!(ids(&mut c, "fs", &["a", "b", "c", "d"]).await, ["a", "b"]);
+    let q = c
+        .query(pb::QueryRequest { account: String::new(), index: "fs".into(), vector: vector("q", 0.35).values, top_k: 10, ..Default::default() })
+        .await
+        .expect("query")
+        .into_inner();
+    let mut seen: Vec<String> = q.matches.into_iter().map(|m| m.id).collect();
+    seen.sort();
+    assert_eq!(seen, ["a", "b"], "a query must not see a write that never became durable");
+    let again = c.upsert(upsert("fs", vec![vector("e", 0.5)])).await.expect_err("writes after the failure");
+    assert_eq!(again.code(), Code::Unavailable);
+    assert_eq!(health(&svc).await, Some(ServingStatus::NotServing));
+    let status = svc.wait_exit(Duration::from_secs(20)).expect("index-svc exits after a storage failure");
+    assert!(!status.success(), "exit status {status}");
+
+    std::fs::remove_file(faults.join("fsync")).expect("disarm");
+    let svc = start_index_on(&data, &args).expect("restart");
+    let mut c = client(&svc).await;
+    let found = ids(&mut c, "fs", &["a", "b", "c", "d", "e"]).await;
+    assert!(found == ["a", "b"] || found == ["a", "b", "c", "d"], "after restart: {found:?}");
+    c.upsert(upsert("fs", vec![vector("f", 0.6)])).await.expect("writes work again after the restart");
+}
+
+/// A seal that fails (the segment file can't be written, as on a full disk) keeps the vectors
+/// searchable exactly, says so in describe, and is retried until it succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_seal_is_reported_and_retried() {
+    let (data, faults) = (scratch_dir("seal-data"), scratch_dir("seal-faults"));
+    std::fs::write(faults.join("segment"), b"").expect("arm fault");
+    let args = ["--fault-dir", faults.to_str().expect("utf-8"), "--seal-threshold", "16"];
+    let svc = start_index_on(&data, &args).expect("start");
+    let mut c = client(&svc).await;
+    create(&mut c, "seal").await;
+    let vectors: Vec<pb::Vector> = (0..40).map(|i| vector(&format!("v{i}"), i as f32 * 0.1)).collect();
+    c.upsert(upsert("seal", vectors)).await.expect("write");
+    let describe = |mut c: VectorIndexClient<Channel>| async move { c.describe_index(iref("seal")).await.expect("describe").into_inner() };
+    let mut stats = describe(c.clone()).await;
+    for _ in 0..100 {
+        if !stats.background_error.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stats = describe(c.clone()).await;
+    }
+    assert!(stats.background_error.contains("injected fault"), "describe reports the failing seal: {stats:?}");
+    assert_eq!((stats.vector_count, stats.indexed_vector_count), (40, 0), "{stats:?}");
+    let q = pb::QueryRequest { account: String::new(), index: "seal".into(), vector: vector("q", 1.0).values, top_k: 40, ..Default::default() };
+    assert_eq!(c.query(q.clone()).await.expect("query").into_inner().matches.len(), 40, "unsealed vectors are searched exactly");
+
+    std::fs::remove_file(faults.join("segment")).expect("disarm");
+    for _ in 0..300 {
+        stats = describe(c.clone()).await;
+        if stats.background_error.is_empty() && stats.indexed_vector_count == 32 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stats.background_error.is_empty() && stats.indexed_vector_count == 32, "the retry seals both full chunks: {stats:?}");
+    assert_eq!(c.query(q).await.expect("query").into_inner().matches.len(), 40);
+}
+
+/// DELETE index racing concurrent upserts, then kill -9 and restart: the index stays deleted,
+/// and the same name created again starts empty. (It used to come back, holding the batch that
+/// staged after the delete.)
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_racing_writes_stays_deleted_after_a_crash() {
+    let data = scratch_dir("delete-race-data");
+    let mut svc = start_index_on(&data, &[]).expect("start");
+    for round in 0..5 {
+        let mut c = client(&svc).await;
+        create(&mut c, "race").await;
+        let mut writers = Vec::new();
+        for w in 0..6 {
+            let mut c = client(&svc).await;
+            writers.push(tokio::spawn(async move {
+                for b in 0.. {
+                    let batch = (0..20).map(|i| vector(&format!("r{round}-w{w}-b{b}-{i}"), (w * 100 + b) as f32 * 0.001)).collect();
+                    if let Err(s) = c.upsert(upsert("race", batch)).await {
+                        assert_eq!(s.code(), Code::NotFound, "a write after the delete: {s:?}");
+                        return;
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(30 + round * 20)).await;
+        c.delete_index(iref("race")).await.expect("delete");
+        for w in writers {
+            w.await.expect("writer");
+        }
+        svc.kill();
+        svc = start_index_on(&data, &[]).expect("restart");
+        let mut c = client(&svc).await;
+        let listed = c.list_indexes(pb::ListIndexesRequest { account: String::new() }).await.expect("list").into_inner().indexes;
+        assert!(listed.is_empty(), "round {round}: a deleted index came back: {listed:?}");
+        assert_eq!(c.get_index(iref("race")).await.expect_err("get").code(), Code::NotFound);
+        create(&mut c, "race").await;
+        let stats = c.describe_index(iref("race")).await.expect("describe").into_inner();
+        assert_eq!(stats.vector_count, 0, "round {round}: the re-created index holds old vectors");
+        c.delete_index(iref("race")).await.expect("delete");
+    }
+}
