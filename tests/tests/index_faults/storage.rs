@@ -164,3 +164,29 @@ async fn delete_racing_writes_stays_deleted_after_a_crash() {
         c.delete_index(iref("race")).await.expect("delete");
     }
 }
+
+/// Metadata survives storage and a restart bit for bit (Struct → stored JSON text → Struct).
+#[tokio::test(flavor = "multi_thread")]
+async fn metadata_round_trips_across_a_restart() {
+    use strato_tests::json::{assert_bits_equal, from_struct, tricky_metadata};
+    let data = scratch_dir("roundtrip-data");
+    let mut svc = start_index_on(&data, &[]).expect("start");
+    let mut c = client(&svc).await;
+    create(&mut c, "rt").await;
+    let vectors = (0..30u64).map(|i| pb::Vector { metadata: Some(to_struct(&tricky_metadata(i))), ..vector(&format!("m{i}"), i as f32) }).collect();
+    c.upsert(upsert("rt", vectors)).await.expect("write");
+    for restart in [false, true] {
+        if restart {
+            svc.kill();
+            svc = start_index_on(&data, &[]).expect("restart");
+            c = client(&svc).await;
+        }
+        let ids: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
+        let got = c.get_by_ids(pb::IdsRequest { account: String::new(), index: "rt".into(), ids }).await.expect("get").into_inner().vectors;
+        assert_eq!(got.len(), 30);
+        for v in got {
+            let i: u64 = v.id[1..].parse().expect("id");
+            assert_bits_equal(&from_struct(v.metadata.as_ref().expect("metadata")), &tricky_metadata(i), &format!("{} (restarted: {restart})", v.id));
+        }
+    }
+}
