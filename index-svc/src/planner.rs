@@ -268,3 +268,67 @@ impl TopK {
         self.heap.into_sorted_vec().into_iter().map(|e| Hit { seq: e.seq, id: e.id, distance: e.distance }).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::types::{IndexMeta, MetaType, Metric, Record};
+
+    /// 1000 vectors, 10 of them in namespace "small", a string index on "tag" (5 have tag "rare").
+    fn state() -> IndexState {
+        let meta = IndexMeta {
+            uid: 1,
+            account: String::new(),
+            name: "t".into(),
+            description: String::new(),
+            dimensions: 4,
+            metric: Metric::Euclidean,
+            created_on: String::new(),
+            modified_on: String::new(),
+            next_seq: 1,
+            last_mutation: String::new(),
+            last_mutation_at: String::new(),
+            metadata_indexes: Vec::new(),
+        };
+        let mut st = IndexState::new(meta, 1);
+        st.add_metadata_index("tag", MetaType::String);
+        for i in 0..1000u64 {
+            let md = json!({"tag": if i % 200 == 7 { "rare" } else { "common" }});
+            let rec = Record { seq: i + 1, id: format!("v{i}"), namespace: (i % 100 == 3).then(|| "small".to_owned()), metadata: None, values: vec![i as f32, 0.0, 1.0, 2.0] };
+            st.apply_put(&rec, Some(&md), None);
+        }
+        st
+    }
+
+    /// A namespace or a selective filter scores only its posting list; a filter on an unindexed
+    /// property (which matches nothing) scores nothing — and the answers are the exact ones.
+    #[test]
+    fn selective_queries_score_only_their_posting_list() {
+        let st = state();
+        let cfg = EngineConfig::default();
+        let q = [500.0, 0.0, 1.0, 2.0];
+
+        let p = plan(&st, 3, None, Some("small"), &cfg);
+        assert_eq!(p.scan_rows, 10);
+        let hits: Vec<String> = execute(&st, &q, p).hits.iter().map(|h| h.id.to_string()).collect();
+        assert_eq!(hits, ["v503", "v403", "v603"]);
+
+        let rare = Filter::parse(&json!({"tag": "rare"})).expect("filter");
+        let p = plan(&st, 10, Some(&rare), None, &cfg);
+        assert_eq!(p.scan_rows, 5);
+        assert_eq!(execute(&st, &q, p).hits.len(), 5);
+
+        let unindexed = Filter::parse(&json!({"color": "red"})).expect("filter");
+        let p = plan(&st, 10, Some(&unindexed), None, &cfg);
+        assert_eq!(p.scan_rows, 0);
+        let out = execute(&st, &q, p);
+        assert!(out.hits.is_empty() && !out.warnings.is_empty());
+
+        // Both: the shorter list (5) is scored, and no vector is both rare and in "small".
+        let p = plan(&st, 10, Some(&rare), Some("small"), &cfg);
+        assert_eq!(p.scan_rows, 5);
+        assert!(execute(&st, &q, p).hits.is_empty());
+    }
+}
