@@ -1,10 +1,11 @@
 //! index-svc: Cloudflare Vectorize-compatible indexes over gRPC.
 //!
-//! Request path: `service.rs` (gRPC ↔ domain, `convert.rs`) → `engine.rs` (validate with
-//! `validate.rs`/`filter.rs`, stage in `store.rs`, apply to `state.rs`, wait for a shared fsync in
-//! `group_commit.rs`) → `planner.rs` (exact
-//! chunks + HNSW segments from `segment.rs`/`hnsw.rs`, kernels in `kernel.rs`). Background:
-//! `optimizer.rs` seals and compacts; `recovery.rs` rebuilds memory at start-up.
+//! Request path: `service.rs` (gRPC ↔ domain, `convert.rs`) → `engine.rs`. A mutation: validate
+//! (`validate.rs`/`filter.rs`), then in a task no caller can cancel: decide under the index's
+//! writer lock (`handle.rs`), stage in `store.rs`, wait for a shared fsync (`group_commit.rs`),
+//! apply to `state.rs`. A query: `planner.rs` over exact chunks and HNSW segments
+//! (`segment.rs`/`hnsw.rs`, kernels in `kernel.rs`). Background: `optimizer.rs` seals and
+//! compacts; `recovery.rs` rebuilds memory at start-up.
 pub mod config;
 pub mod convert;
 pub mod engine;
