@@ -112,6 +112,10 @@ impl Filter {
         if map.is_empty() {
             return Err(bad("filter must not be empty"));
         }
+        // {"key": {"$in": [...]}} is as deep as a valid filter goes.
+        if strato_proto::json::json_depth(v) > 3 {
+            return Err(bad("filter nests too deep: values are scalars, or arrays of scalars under $in/$nin"));
+        }
         let size = serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX);
         if size >= MAX_FILTER_BYTES {
             return Err(bad(&format!("filter too large: {size} bytes of JSON, must be under {MAX_FILTER_BYTES}")));

@@ -8,6 +8,33 @@ use serde_json::{Map, Number, Value as Json};
 /// 2^53: below it every integral f64 is an exact integer.
 const EXACT_INT_LIMIT: f64 = 9_007_199_254_740_992.0;
 
+/// Deepest nesting of objects and arrays accepted in metadata and filters (`{"a": 1}` is 1).
+/// Cloudflare documents one nested object level of metadata; Strato accepts up to 8 so data that
+/// nests a little deeper still loads. Without a bound a request could nest until prost's decoder
+/// (100 message levels; each JSON level is two, Value and Struct) failed with INTERNAL.
+pub const MAX_JSON_DEPTH: usize = 8;
+
+/// Nesting depth of a JSON value: 0 for a scalar, 1 + the deepest child for objects and arrays.
+pub fn json_depth(v: &Json) -> usize {
+    match v {
+        Json::Object(m) => 1 + m.values().map(json_depth).max().unwrap_or(0),
+        Json::Array(a) => 1 + a.iter().map(json_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The same depth, of a `Struct` (what `to_struct` of a JSON object of that depth gives).
+pub fn struct_depth(s: &Struct) -> usize {
+    fn value(v: &Value) -> usize {
+        match &v.kind {
+            Some(Kind::StructValue(s)) => struct_depth(s),
+            Some(Kind::ListValue(l)) => 1 + l.values.iter().map(value).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    1 + s.fields.values().map(value).max().unwrap_or(0)
+}
+
 /// A JSON object as a `Struct`; None for anything else.
 pub fn to_struct(v: &Json) -> Option<Struct> {
     match v {
@@ -65,5 +92,14 @@ mod tests {
         let v = json!({"year": 2024, "score": 0.5, "tags": ["a", "b"], "n": {"x": null, "ok": true}});
         assert_eq!(super::from_struct(&super::to_struct(&v).expect("object")), v);
         assert!(super::to_struct(&json!([1])).is_none());
+    }
+
+    #[test]
+    fn depths_agree() {
+        for v in [json!({}), json!({"a": 1}), json!({"a": {"b": [1, {"c": []}]}}), json!({"x": [[[[]]]]})] {
+            let s = super::to_struct(&v).expect("object");
+            assert_eq!(super::struct_depth(&s), super::json_depth(&v), "{v}");
+        }
+        assert_eq!(super::json_depth(&json!({"a": {"b": [1]}})), 3);
     }
 }

@@ -661,3 +661,20 @@ async fn metadata_round_trips_bit_for_bit() {
     assert_eq!(m["id"], "m3", "{b}");
     assert_bits_equal(&m["metadata"], &tricky_metadata(3), "query m3");
 }
+
+/// Metadata or a filter nested 40 levels deep is a 400 (code 40003) in the envelope, never a
+/// 500 with the protobuf decoder's internals; 8 levels of metadata are accepted.
+#[tokio::test(flavor = "multi_thread")]
+async fn deep_json_is_a_clear_400() {
+    let name = unique("deep");
+    create_index(&name, DIM, "cosine").await;
+    let nest = |levels: usize| (0..levels).fold(json!(1), |inner, _| json!({ "k": inner }));
+    let (s, b) = upload(&name, "upsert", "", "application/x-ndjson", line_with("deep", &axis(0), json!({"metadata": nest(40)}))).await;
+    let msg = err(s, &b, 400, 40003);
+    assert!(msg.contains("nests 40 levels"), "{msg}");
+    let (s, b) = upload(&name, "upsert", "", "application/x-ndjson", line_with("ok", &axis(0), json!({"metadata": nest(8)}))).await;
+    assert_mutation(ok(s, &b));
+    let (s, b) = post_json(&vz(&format!("/{name}/query")), &json!({"vector": axis(0), "filter": {"k": nest(40)}})).await;
+    err(s, &b, 400, 40003);
+    assert_eq!(vector_count(&name).await, 1, "the rejected batch wrote nothing");
+}

@@ -209,8 +209,7 @@ async fn insert(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, CfError> {
-    let vectors = upload_vectors(&q, &headers, &body)?;
-    let req = ipb::WriteRequest { account: p.account_id, index: p.index_name, vectors };
+    let req = write_request(p, upload_vectors(&q, &headers, &body)?)?;
     let ctx = TraceContext::from_headers(&headers);
     // Not retried: an attempt that landed before UNAVAILABLE would make the retry a no-op
     // insert under a new mutation id; the caller's own retry is the clearer path.
@@ -225,11 +224,25 @@ async fn upsert(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, CfError> {
-    let vectors = upload_vectors(&q, &headers, &body)?;
-    let req = ipb::WriteRequest { account: p.account_id, index: p.index_name, vectors };
+    let req = write_request(p, upload_vectors(&q, &headers, &body)?)?;
     let ctx = TraceContext::from_headers(&headers);
     let r = index_call!(st, &ctx, true, upsert, req)?;
     Ok(cf::ok(MutationJson::from(r)))
+}
+
+/// The write, once no vector's metadata nests deeper than index-svc accepts (checked here too,
+/// so that no depth reaches the gRPC decoder's limit).
+fn write_request(p: IndexPath, vectors: Vec<ipb::Vector>) -> Result<ipb::WriteRequest, CfError> {
+    for v in &vectors {
+        let depth = v.metadata.as_ref().map_or(0, pbjson::struct_depth);
+        if depth > pbjson::MAX_JSON_DEPTH {
+            return Err(CfError::bad_request(
+                cf::BAD_REQUEST,
+                format!("metadata of id=\"{}\" nests {depth} levels deep; at most {} are allowed", v.id, pbjson::MAX_JSON_DEPTH),
+            ));
+        }
+    }
+    Ok(ipb::WriteRequest { account: p.account_id, index: p.index_name, vectors })
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -296,7 +309,10 @@ fn query_request(p: &IndexPath, obj: &Map<String, Value>, body: &[u8]) -> Result
         None | Some(Value::Null) => None,
         // Guess (spec §2.7): an empty filter is no filter rather than an error.
         Some(Value::Object(m)) if m.is_empty() => None,
-        Some(Value::Object(m)) => Some(pbjson::map_to_struct(m)),
+        Some(f @ Value::Object(m)) if pbjson::json_depth(f) <= 3 => Some(pbjson::map_to_struct(m)),
+        Some(Value::Object(_)) => {
+            return Err(CfError::bad_request(cf::BAD_REQUEST, "invalid filter: filter nests too deep: values are scalars, or arrays of scalars under $in/$nin"));
+        }
         Some(other) => return Err(CfError::bad_json(format!("filter: invalid type: {}, expected a map", type_name(other)))),
     };
     Ok(ipb::QueryRequest {

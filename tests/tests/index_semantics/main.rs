@@ -346,6 +346,7 @@ fn bad_vectors() -> Vec<(&'static str, pb::Vector)> {
         ("nested key with '.'", v("bad", vals(2), "", json!({"n": {"a.b": 1}}))),
         ("nested key starting with '$'", v("bad", vals(2), "", json!({"n": {"$x": 1}}))),
         ("nested empty key", v("bad", vals(2), "", json!({"n": {"": 1}}))),
+        ("metadata nested 9 levels", v("bad", vals(2), "", (0..9).fold(json!(1), |inner, _| json!({ "k": inner })))),
     ]
 }
 
