@@ -54,6 +54,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         health.set_service_status(&m.name, status).await;
     }
 
+    let token = strato_proto::auth::ServiceToken::new(config.service_token.as_deref());
+    token.check_listen("embedder-svc", config.listen).map_err(anyhow::Error::msg)?;
     let (incoming, addr) = strato_proto::serve::bind(config.listen, config.addr_file.as_deref())
         .await
         .with_context(|| format!("bind {}", config.listen))?;
@@ -62,6 +64,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let svc = EmbedderServer::new(service::EmbedderService::new(registry))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let svc = tonic::service::interceptor::InterceptedService::new(svc, token.interceptor());
     let drain_health = health.clone();
     strato_proto::serve::grpc_server(health_svc)
         .context("reflection")?

@@ -23,6 +23,11 @@ pub struct Config {
     #[arg(long, env = "STRATO_INDEX_WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
 
+    /// Shared service token: callers must send `authorization: Bearer <token>` (health and
+    /// reflection stay open). Without one the service refuses to listen beyond loopback.
+    #[arg(long, env = "STRATO_SERVICE_TOKEN", hide_env_values = true)]
+    pub service_token: Option<String>,
+
     /// Write the bound address to this file once serving (lets tests and scripts use port 0).
     #[arg(long, env = "STRATO_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,

@@ -40,6 +40,8 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// answer UNAVAILABLE, exit with an error after `--fail-stop-grace-ms`, so the orchestrator
 /// restarts the process on what is really on disk).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let token = strato_proto::auth::ServiceToken::new(config.service_token.as_deref());
+    token.check_listen("index-svc", config.listen).map_err(anyhow::Error::msg)?;
     let data = config.data_dir.clone();
     let engine_cfg = config.engine.clone();
     let faults = store::Faults::new(config.fault_dir.clone());
@@ -57,6 +59,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let svc = VectorIndexServer::new(service::IndexService::new(engine.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let svc = tonic::service::interceptor::InterceptedService::new(svc, token.interceptor());
     let mut failed = engine.failed();
     let grace = std::time::Duration::from_millis(config.fail_stop_grace_ms);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<Option<String>>();

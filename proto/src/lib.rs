@@ -1,6 +1,7 @@
 //! Strato's gRPC contract. One module per versioned package, the descriptor set that every
 //! service hands to gRPC reflection, the JSON ↔ Struct conversion every crate shares, and the
 //! serving plumbing common to every binary.
+pub mod auth;
 pub mod json;
 pub mod serve;
 
