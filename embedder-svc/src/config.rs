@@ -60,6 +60,12 @@ pub struct Config {
     #[arg(long, env = "STRATO_MAX_QUEUED_TEXTS", default_value_t = 4096)]
     pub max_queued_texts: usize,
 
+    /// Bytes of text admitted at once, over all requests (after each text is cut to what its
+    /// model can read, see `model::text_byte_cap`); beyond it → RESOURCE_EXHAUSTED. Tokenizing
+    /// and queueing cost grows with bytes, not with the number of texts.
+    #[arg(long, env = "STRATO_MAX_QUEUED_BYTES", default_value_t = 64 << 20)]
+    pub max_queued_bytes: usize,
+
     /// Shared service token: callers must send `authorization: Bearer <token>` (health and
     /// reflection stay open). Without one the service refuses to listen beyond loopback.
     #[arg(long, env = "STRATO_SERVICE_TOKEN", hide_env_values = true)]

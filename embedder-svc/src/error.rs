@@ -9,8 +9,8 @@ pub enum EmbedError {
     UnknownModel(String),
     #[error("model {0:?} is known but not loaded on this server (its files are missing)")]
     ModelNotLoaded(String),
-    #[error("the embedder is overloaded: {queued} texts queued, limit {limit}; retry later")]
-    Overloaded { queued: usize, limit: usize },
+    #[error("the embedder is overloaded: {queued} {unit} queued, limit {limit}; retry later")]
+    Overloaded { queued: usize, limit: usize, unit: &'static str },
     #[error("deadline passed before the text was computed")]
     DeadlineExceeded,
     #[error("failed to load model: {0}")]

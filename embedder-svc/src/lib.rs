@@ -35,7 +35,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     };
     let limits = batcher::BatchLimits { max_batch_tokens: config.max_batch_tokens, max_batch_texts: config.max_batch_texts };
     let registry = tokio::task::block_in_place(|| {
-        model::Registry::load(&runtime, &dirs, &config.models, backend, limits, config.max_queued_texts)
+        model::Registry::load(&runtime, &dirs, &config.models, backend, limits, model::Admission::new(config.max_queued_texts, config.max_queued_bytes))
     });
     let models = registry.models();
     if !models.iter().any(|m| m.loaded) {

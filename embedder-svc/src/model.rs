@@ -56,8 +56,49 @@ pub struct Registry {
     loaded: BTreeMap<String, LoadedModel>,
     /// Catalogue entries that are not loaded, with the reason.
     missing: BTreeMap<String, ModelInfo>,
-    admission: Arc<Semaphore>,
-    max_queued: usize,
+    admission: Admission,
+}
+
+/// What a request holds while it is tokenized, queued and computed: one permit per text and one
+/// per byte of (capped) text, so neither many short texts nor a few huge ones queue unboundedly.
+pub struct Admission {
+    texts: Arc<Semaphore>,
+    bytes: Arc<Semaphore>,
+    max_texts: usize,
+    max_bytes: usize,
+}
+
+impl Admission {
+    pub fn new(max_texts: usize, max_bytes: usize) -> Self {
+        let max_bytes = max_bytes.min(Semaphore::MAX_PERMITS);
+        Self { texts: Arc::new(Semaphore::new(max_texts)), bytes: Arc::new(Semaphore::new(max_bytes)), max_texts, max_bytes }
+    }
+
+    fn admit(&self, texts: usize, bytes: usize) -> Result<(tokio::sync::OwnedSemaphorePermit, tokio::sync::OwnedSemaphorePermit), EmbedError> {
+        let over = |sem: &Semaphore, limit: usize, unit| EmbedError::Overloaded { queued: limit - sem.available_permits(), limit, unit };
+        let t = self.texts.clone().try_acquire_many_owned(texts as u32).map_err(|_| over(&self.texts, self.max_texts, "texts"))?;
+        let b = u32::try_from(bytes).ok().and_then(|n| self.bytes.clone().try_acquire_many_owned(n).ok()).ok_or_else(|| over(&self.bytes, self.max_bytes, "bytes"))?;
+        Ok((t, b))
+    }
+}
+
+/// Bytes of one text worth tokenizing: the model reads `max_tokens` tokens, and a WordPiece token
+/// spans at most 100 characters (longer words are one [UNK]) of at most 4 bytes, plus a
+/// separator; whatever lies beyond can't reach the model, so it is cut (at a character boundary)
+/// before the tokenizer spends time on it. 512 tokens → 205 KB.
+pub fn text_byte_cap(max_tokens: usize) -> usize {
+    max_tokens.max(1) * 401
+}
+
+fn cap_text(mut t: String, cap: usize) -> String {
+    if t.len() > cap {
+        let mut end = cap;
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        t.truncate(end);
+    }
+    t
 }
 
 impl Registry {
@@ -69,7 +110,7 @@ impl Registry {
         wanted: &[String],
         backend: BackendOptions,
         limits: BatchLimits,
-        max_queued: usize,
+        admission: Admission,
     ) -> Self {
         let mut loaded = BTreeMap::new();
         let mut missing = BTreeMap::new();
@@ -117,7 +158,7 @@ impl Registry {
                 }
             }
         }
-        Self { loaded, missing, admission: Arc::new(Semaphore::new(max_queued)), max_queued }
+        Self { loaded, missing, admission }
     }
 
     /// Every model, loaded first, then the rest of the catalogue.
@@ -136,16 +177,13 @@ impl Registry {
             None => EmbedError::UnknownModel(p.model.clone()),
         })?;
         let n = p.texts.len();
-        let _permit = self
-            .admission
-            .clone()
-            .try_acquire_many_owned(n as u32)
-            .map_err(|_| EmbedError::Overloaded { queued: self.max_queued - self.admission.available_permits(), limit: self.max_queued })?;
+        let cap = text_byte_cap(model.info.max_tokens);
+        let texts: Vec<String> = p.texts.into_iter().map(|t| cap_text(t, cap)).collect();
+        let _permits = self.admission.admit(n, texts.iter().map(String::len).sum())?;
         let pooling = p.pooling.unwrap_or(model.info.default_pooling);
 
         let t0 = Instant::now();
         let tokenizer = model.tokenizer.clone();
-        let texts = p.texts;
         let chars: usize = texts.iter().map(String::len).sum();
         let ids = if chars <= INLINE_TOKENIZE_BYTES {
             // A short request tokenizes in ~100 µs: cheaper here than a hop to the blocking pool.

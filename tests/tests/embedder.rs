@@ -256,3 +256,25 @@ async fn python_grpcio_client_through_the_socket() {
     }
     assert_eq!(v["not_found_code"], "NOT_FOUND");
 }
+
+/// A text far beyond what the model reads costs what its first 512 tokens cost: it is cut before
+/// tokenizing, and embeds exactly as the same text cut short does (both truncate at 512 tokens).
+/// Admission counts bytes too: a request whose bytes exceed `--max-queued-bytes` is refused with
+/// RESOURCE_EXHAUSTED, however few texts it has.
+#[tokio::test(flavor = "multi_thread")]
+async fn huge_texts_are_capped_and_admitted_by_bytes() {
+    let svc = start_embedder(&["--max-queued-bytes", "300000"]).expect("embedder");
+    let mut c = client(&svc).await;
+    let huge = "orange cloud over a quiet hill ".repeat(200_000); // 6.2 MB
+    let short = "orange cloud over a quiet hill ".repeat(200);
+    let started = std::time::Instant::now();
+    let got = embed(&mut c, req(&[huge.as_str(), short.as_str()])).await.expect("huge text embeds");
+    let took = started.elapsed();
+    assert_eq!(got.data[0].values, got.data[1].values, "both read the same first 512 tokens");
+    assert_eq!(got.tokens_per_text, [512, 512]);
+    eprintln!("6.2 MB text embedded in {took:?}");
+    let many: Vec<String> = (0..3).map(|i| format!("{i} {}", "x".repeat(150_000))).collect();
+    let refused = c.embed(pb::EmbedRequest { model: TEST_MODEL.into(), texts: many, pooling: 0 }).await.expect_err("over the byte budget");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("bytes"), "{refused:?}");
+}
