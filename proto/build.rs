@@ -1,7 +1,7 @@
 //! Compiles every contract with the vendored `protoc` (no system protoc needed).
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["strato/embedder/v1/embedder.proto", "strato/index/v1/index.proto"];
+const PROTOS: &[&str] = &["strato/embedder/v1/embedder.proto", "strato/errors/v1/errors.proto", "strato/index/v1/index.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;

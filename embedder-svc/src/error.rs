@@ -1,4 +1,6 @@
-//! The embedder's typed errors and their one mapping to gRPC status.
+//! The embedder's typed errors and their one mapping to gRPC status: a code, and the reason
+//! (`strato.errors.v1.ErrorReason`) in the status details.
+use strato_proto::errors::ErrorReason;
 use tonic::{Code, Status};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,15 +27,15 @@ pub enum EmbedError {
 
 impl From<EmbedError> for Status {
     fn from(e: EmbedError) -> Status {
-        let code = match &e {
-            EmbedError::InvalidArgument(_) => Code::InvalidArgument,
-            EmbedError::UnknownModel(_) => Code::NotFound,
-            EmbedError::ModelNotLoaded(_) => Code::FailedPrecondition,
-            EmbedError::Overloaded { .. } => Code::ResourceExhausted,
-            EmbedError::DeadlineExceeded => Code::DeadlineExceeded,
-            EmbedError::Load(_) | EmbedError::Inference(_) | EmbedError::Tokenizer(_) => Code::Internal,
-            EmbedError::WorkerGone => Code::Unavailable,
+        let (code, reason) = match &e {
+            EmbedError::InvalidArgument(_) => (Code::InvalidArgument, ErrorReason::InvalidRequest),
+            EmbedError::UnknownModel(_) => (Code::NotFound, ErrorReason::ModelNotFound),
+            EmbedError::ModelNotLoaded(_) => (Code::FailedPrecondition, ErrorReason::ModelNotLoaded),
+            EmbedError::Overloaded { .. } => (Code::ResourceExhausted, ErrorReason::Overloaded),
+            EmbedError::DeadlineExceeded => (Code::DeadlineExceeded, ErrorReason::DeadlinePassed),
+            EmbedError::Load(_) | EmbedError::Inference(_) | EmbedError::Tokenizer(_) => (Code::Internal, ErrorReason::Internal),
+            EmbedError::WorkerGone => (Code::Unavailable, ErrorReason::ServiceUnavailable),
         };
-        Status::new(code, e.to_string())
+        strato_proto::errors::status(code, reason, e.to_string())
     }
 }

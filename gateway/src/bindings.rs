@@ -14,7 +14,7 @@ pub async fn embed(st: &AppState, ctx: &TraceContext, texts: Vec<String>) -> Res
     let model = st.model.get(&st.clients, ctx).await?;
     let resp = st
         .clients
-        .call("embedder", true, |d| {
+        .call("embedder", ctx, true, |d| {
             let mut c = st.clients.embedder.clone();
             let r = st.clients.request(ctx, epb::EmbedRequest { model: model.serving.clone(), texts: texts.clone(), pooling: 0 }, d);
             async move { c.embed(r).await }
@@ -30,7 +30,7 @@ pub async fn upsert(st: &AppState, ctx: &TraceContext, vectors: Vec<ipb::Vector>
     // Upsert is idempotent (same ids, same values): safe to retry.
     let r = st
         .clients
-        .call("index", true, |d| {
+        .call("index", ctx, true, |d| {
             let mut c = st.clients.index.clone();
             let r = st.clients.request(ctx, req.clone(), d);
             async move { c.upsert(r).await }
@@ -45,7 +45,7 @@ pub async fn query(st: &AppState, ctx: &TraceContext, vector: Vec<f32>, top_k: u
     let req = ipb::QueryRequest { account: st.cfg.binding_account.clone(), index: st.cfg.binding_index.clone(), vector, top_k, ..Default::default() };
     let r = st
         .clients
-        .call("index", true, |d| {
+        .call("index", ctx, true, |d| {
             let mut c = st.clients.index.clone();
             let r = st.clients.request(ctx, req.clone(), d);
             async move { c.query(r).await }

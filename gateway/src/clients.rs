@@ -24,6 +24,8 @@ pub struct Clients {
     pub index: VectorIndexClient<Channel>,
     timeout: Duration,
     attempts: u32,
+    /// `authorization` for the services (strato_proto::auth), when a service token is set.
+    token: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
 }
 
 fn endpoint(url: &str, timeout: Duration) -> anyhow::Result<Endpoint> {
@@ -53,6 +55,7 @@ impl Clients {
             index: VectorIndexClient::new(index).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
             timeout: t,
             attempts: cfg.rpc_attempts.max(1),
+            token: strato_proto::auth::bearer_metadata(cfg.service_token.as_deref()),
         })
     }
 
@@ -61,12 +64,16 @@ impl Clients {
         let mut req = Request::new(msg);
         req.set_timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
         ctx.inject(&mut req);
+        if let Some(t) = &self.token {
+            req.metadata_mut().insert("authorization", t.clone());
+        }
         req
     }
 
     /// Runs `call` (which must build its request with `request`) until it succeeds, fails with
     /// something other than UNAVAILABLE, or the deadline passes. Only idempotent calls retry.
-    pub async fn call<T, F, Fut>(&self, service: &'static str, idempotent: bool, mut call: F) -> Result<T, ApiError>
+    /// An internal failure's message is logged with the request id, never passed on.
+    pub async fn call<T, F, Fut>(&self, service: &'static str, ctx: &TraceContext, idempotent: bool, mut call: F) -> Result<T, ApiError>
     where
         F: FnMut(Instant) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
@@ -82,6 +89,11 @@ impl Clients {
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;
                     attempt += 1;
+                }
+                Err(s) if matches!(s.code(), Code::Internal | Code::Unknown | Code::DataLoss) => {
+                    tracing::error!(service, request_id = %ctx.request_id, code = ?s.code(), reason = ?strato_proto::errors::reason_of(&s), "{}", s.message());
+                    let hidden = Status::new(s.code(), format!("Internal error (request id {})", ctx.request_id));
+                    return Err(ApiError::upstream(service, hidden));
                 }
                 Err(s) => return Err(ApiError::upstream(service, unavailable_message(service, s))),
             }
@@ -132,5 +144,29 @@ fn unavailable_message(service: &'static str, s: Status) -> Status {
         Status::new(s.code(), format!("{service} unavailable: {}", s.message()))
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// An internal error's text (paths, internals) is logged, never passed on: the caller gets
+    /// the request id instead. Other errors keep their message and reason.
+    #[tokio::test]
+    async fn internal_messages_stay_in_the_log() {
+        let clients = Clients::new(&Config::parse_from(["gateway"])).expect("clients");
+        let ctx = TraceContext { request_id: "req-42".into(), traceparent: String::new() };
+        let e = clients
+            .call("index", &ctx, true, |_| async { Err::<Response<()>, _>(Status::internal("redb: /var/lib/strato/secret.redb corrupt")) })
+            .await
+            .expect_err("internal");
+        assert_eq!(e.to_string(), "Internal error (request id req-42)");
+        let s = strato_proto::errors::status(Code::NotFound, strato_proto::errors::ErrorReason::IndexNotFound, "vectorize.index.not_found");
+        let e = clients.call("index", &ctx, true, |_| { let s = s.clone(); async move { Err::<Response<()>, _>(s) } }).await.expect_err("not found");
+        assert!(matches!(e, ApiError::Upstream { reason: strato_proto::errors::ErrorReason::IndexNotFound, .. }), "{e:?}");
+        assert_eq!(crate::routes::cf::index_error(e).code, crate::routes::cf::INDEX_NOT_FOUND);
     }
 }

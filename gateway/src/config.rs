@@ -60,10 +60,25 @@ pub struct Config {
     #[arg(long, env = "STRATO_API_TOKENS_FILE")]
     pub api_tokens_file: Option<PathBuf>,
 
+    /// With API tokens configured, leave the tutorial's routes (`/`, `/insert`, any other path)
+    /// and `/__strato/status` open to callers without a token, as a deployed Worker is public.
+    /// Status then shows internal addresses only to a valid token. Logged at start.
+    #[arg(long, env = "STRATO_PUBLIC_TUTORIAL")]
+    pub public_tutorial: bool,
+
+    /// Requests served at once; beyond it a request is answered at once with 503 (code 1503,
+    /// `Retry-After: 1`), never queued.
+    #[arg(long, env = "STRATO_MAX_CONCURRENT_REQUESTS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+
     /// Browser origins allowed to call the gateway (CORS); repeat or comma separate; `*` = any.
     /// None: no CORS headers.
     #[arg(long = "cors-origin", env = "STRATO_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    /// Token sent to index-svc and embedder-svc (their --service-token).
+    #[arg(long, env = "STRATO_SERVICE_TOKEN", hide_env_values = true)]
+    pub service_token: Option<String>,
 
     /// Write the bound address to this file once serving (tests use port 0).
     #[arg(long, env = "STRATO_ADDR_FILE")]

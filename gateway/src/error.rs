@@ -1,15 +1,19 @@
-//! The gateway's errors and their one mapping to HTTP: a JSON body with the message, and the
-//! status a client can act on (a service that is down is a quick 503, never a hang).
+//! The gateway's errors. A service's error arrives with its reason (`strato.errors.v1`); its
+//! HTTP status and message come from the one Cloudflare table in `routes/cf.rs` (OpenAI routes:
+//! `routes/ai.rs`, keyed on the same reasons), so a service that is down is a quick 503, never a
+//! hang, and an internal error's text never leaves the gateway's log.
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use strato_proto::errors::ErrorReason;
 use tonic::Code;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
+    /// A service's error: its code, and the reason it put in the status details.
     #[error("{message}")]
-    Upstream { code: Code, message: String, service: &'static str },
+    Upstream { code: Code, reason: ErrorReason, message: String, service: &'static str },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -18,46 +22,24 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn upstream(service: &'static str, s: tonic::Status) -> Self {
-        ApiError::Upstream { code: s.code(), message: s.message().to_owned(), service }
+        ApiError::Upstream { code: s.code(), reason: strato_proto::errors::reason_of(&s), message: s.message().to_owned(), service }
     }
 
+    /// The HTTP status: the Cloudflare table's (`routes::cf::upstream_error`), so every route
+    /// answers a failure with the same status.
     pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Upstream { code, .. } => http_status(*code),
-        }
+        crate::routes::cf::upstream_error(self.clone(), None).status
     }
 }
 
-/// gRPC code → HTTP status, for every route.
-pub fn http_status(code: Code) -> StatusCode {
-    match code {
-        Code::Ok => StatusCode::OK,
-        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => StatusCode::BAD_REQUEST,
-        Code::NotFound => StatusCode::NOT_FOUND,
-        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
-        Code::PermissionDenied => StatusCode::FORBIDDEN,
-        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
-        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
+/// The tutorial's routes answer `{"error", "code", "service"}` with the Cloudflare table's status
+/// and message (so a hidden internal error stays hidden here too).
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
+        let cf = crate::routes::cf::upstream_error(self.clone(), None);
+        let status = cf.status;
         let body = match &self {
-            ApiError::Upstream { code, message, service } => {
-                let message = if status == StatusCode::SERVICE_UNAVAILABLE && message.is_empty() {
-                    format!("{service} is unavailable")
-                } else {
-                    message.clone()
-                };
-                json!({ "error": message, "code": format!("{code:?}"), "service": service })
-            }
+            ApiError::Upstream { code, service, .. } => json!({ "error": cf.message, "code": format!("{code:?}"), "service": service }),
             other => json!({ "error": other.to_string() }),
         };
         (status, Json(body)).into_response()

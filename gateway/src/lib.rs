@@ -27,16 +27,37 @@ use tower_http::trace::TraceLayer;
 pub use config::Config;
 use state::AppState;
 
+/// The whole HTTP surface. Layers, outermost first: CORS (preflights answered before anything
+/// else), request id and trace, then the edge (`routes/edge.rs`): load shedding, the open mode's
+/// loopback-and-no-cross-site rules (only without tokens), account-id syntax, and axum's
+/// rejections re-said in each surface's error shape. Auth sits with the routes (`routes/auth.rs`).
 pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
-    // CORS outermost: preflights are answered before authentication.
+    use axum::middleware::{from_fn, from_fn_with_state};
+    use routes::{auth, edge};
+    let tokens = Arc::new(tokens);
+    let open = tokens.is_empty();
     let cors = routes::cors::layer(&st.cfg.cors_origins);
-    let router = Router::new()
-        .merge(routes::cf::api_routes(Arc::new(tokens)))
+    let in_flight = edge::InFlight::new(st.cfg.max_concurrent_requests);
+    let mut tutorial = Router::new()
         .route("/insert", get(routes::tutorial::insert_stories).post(routes::tutorial::insert_custom))
-        .route("/__strato/status", get(routes::status::status))
+        .fallback(routes::tutorial::query_or_favicon);
+    if !st.cfg.public_tutorial {
+        tutorial = auth::protect_tutorial(tutorial, tokens.clone(), &st.cfg.binding_account);
+    }
+    let status = auth::mark_caller(Router::new().route("/__strato/status", get(routes::status::status)), tokens.clone(), st.cfg.public_tutorial);
+    let mut router = Router::new()
+        .merge(routes::cf::api_routes(tokens))
         .route("/openapi.json", get(routes::openapi::openapi))
-        .fallback(routes::tutorial::query_or_favicon)
+        .merge(status)
+        .merge(tutorial)
         .with_state(st)
+        .layer(from_fn(edge::rejections_in_shape))
+        .layer(from_fn(edge::account_segment));
+    if open {
+        router = router.layer(from_fn(edge::local_only));
+    }
+    let router = router
+        .layer(from_fn_with_state(in_flight, edge::shed))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
@@ -62,8 +83,13 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
             "no API token configured (--api-token / --api-tokens-file): refusing to serve the API on {} beyond loopback",
             cfg.listen
         );
-        tracing::warn!("no API token configured: the Cloudflare and OpenAI routes are open; serving on loopback only");
+        tracing::warn!(
+            "no API token configured: the Cloudflare and OpenAI routes are open; serving on loopback only, to loopback Host names, and writes need a non-form Content-Type or an Authorization header"
+        );
+    } else if cfg.public_tutorial {
+        tracing::warn!("--public-tutorial: the tutorial's routes (/, /insert, any other path) and /__strato/status are open to anyone who reaches {}; the API still needs a token", cfg.listen);
     }
+    tracing::info!(max = cfg.max_concurrent_requests, "requests beyond this many in flight are answered 503 at once");
     // Replies are small: no Nagle delay on accepted sockets.
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -101,13 +127,13 @@ async fn ensure_index(st: &AppState) -> anyhow::Result<()> {
         description: format!("created by the gateway for {}", model.serving),
     };
     loop {
-        match c.create_index(r.clone()).await {
+        match c.create_index(st.clients.request(&ctx, r.clone(), deadline)).await {
             Ok(_) => {
                 tracing::info!(index = %r.name, dims = r.dimensions, "created the binding's index");
                 return Ok(());
             }
             Err(s) if s.code() == tonic::Code::AlreadyExists => {
-                let info = c.get_index(ipb::IndexRef { account: r.account.clone(), name: r.name.clone() }).await?.into_inner();
+                let info = c.get_index(st.clients.request(&ctx, ipb::IndexRef { account: r.account.clone(), name: r.name.clone() }, deadline)).await?.into_inner();
                 if info.dimensions != model.dimensions {
                     tracing::warn!(index = %r.name, "index has {} dimensions but {} gives {}: queries will fail", info.dimensions, model.serving, model.dimensions);
                 }

@@ -45,7 +45,7 @@ impl ModelChoice {
             return Ok(s);
         }
         let models = clients
-            .call("embedder", true, |d| {
+            .call("embedder", ctx, true, |d| {
                 let mut c = clients.embedder.clone();
                 let r = clients.request(ctx, pb::ListModelsRequest {}, d);
                 async move { c.list_models(r).await }

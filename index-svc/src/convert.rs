@@ -2,6 +2,7 @@
 use strato_proto::index::v1 as pb;
 
 use crate::error::IndexError;
+use strato_proto::errors::ErrorReason;
 use crate::types::{MetaType, Metric, Record, ReturnMetadata};
 
 pub use strato_proto::json::{from_struct as struct_to_json, to_struct as json_to_struct};
@@ -11,7 +12,7 @@ pub fn metric_from(v: i32) -> Result<Metric, IndexError> {
         Ok(pb::Metric::Cosine) => Ok(Metric::Cosine),
         Ok(pb::Metric::Euclidean) => Ok(Metric::Euclidean),
         Ok(pb::Metric::DotProduct) => Ok(Metric::DotProduct),
-        _ => Err(IndexError::invalid("vectorize.index.invalid_config - metric must be cosine, euclidean or dot-product")),
+        _ => Err(IndexError::invalid_as(ErrorReason::InvalidIndexConfig, "vectorize.index.invalid_config - metric must be cosine, euclidean or dot-product")),
     }
 }
 

@@ -16,6 +16,7 @@ use tracing::{info, instrument};
 
 use crate::config::EngineConfig;
 use crate::error::IndexError;
+use strato_proto::errors::ErrorReason;
 use crate::filter::Filter;
 use crate::group_commit::{GroupCommit, Ticket};
 use crate::handle::{Apply, IndexHandle};
@@ -373,10 +374,10 @@ impl Engine {
             }
             (None, Some(id)) if !id.is_empty() => match self.store.get(uid, &id)? {
                 Some(r) => r.values,
-                None => return Err(IndexError::NotFound(format!("vector {id:?} not found in index {name:?}"))),
+                None => return Err(IndexError::NotFound(ErrorReason::VectorNotFound, format!("vector {id:?} not found in index {name:?}"))),
             },
             (Some(v), None) if v.is_empty() => {
-                return Err(IndexError::invalid(format!("invalid query vector, expected {} dimensions, and got 0 dimensions", st.meta.dimensions)));
+                return Err(IndexError::invalid_as(ErrorReason::InvalidQueryVector, format!("invalid query vector, expected {} dimensions, and got 0 dimensions", st.meta.dimensions)));
             }
             _ => return Err(IndexError::invalid("give exactly one of vector or vectorId")),
         };
@@ -471,7 +472,7 @@ impl Engine {
                 let before = meta.metadata_indexes.len();
                 meta.metadata_indexes.retain(|d| d.property != property);
                 if meta.metadata_indexes.len() == before {
-                    return Err(IndexError::NotFound(format!("metadata index for property {property:?} not found")));
+                    return Err(IndexError::NotFound(ErrorReason::MetadataIndexNotFound, format!("metadata index for property {property:?} not found")));
                 }
                 let apply: Apply = Box::new(move |st, _| {
                     st.remove_metadata_index(&property);

@@ -1,17 +1,20 @@
-//! The index service's typed errors and their one mapping to gRPC status. The messages follow
-//! Vectorize's wording where it has one (spec §4.7) so the gateway can pass them through.
+//! The index service's typed errors and their one mapping to gRPC status: a code, and the
+//! reason (`strato.errors.v1.ErrorReason`) in the status details, which is what clients act on.
+//! The messages follow Vectorize's wording where it has one (spec §4.7) so the gateway can pass
+//! them through.
+use strato_proto::errors::{self, ErrorReason};
 use tonic::{Code, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    #[error("{0}")]
-    InvalidArgument(String),
+    #[error("{1}")]
+    InvalidArgument(ErrorReason, String),
     #[error("vectorize.index.not_found - Index name \"{0}\"")]
     IndexNotFound(String),
     #[error("vectorize.index.duplicate_name - Index name \"{0}\"")]
     DuplicateIndex(String),
-    #[error("{0}")]
-    NotFound(String),
+    #[error("{1}")]
+    NotFound(ErrorReason, String),
     #[error("storage: {0}")]
     Storage(String),
     /// Retryable: storage has failed and the service is restarting (fail-stop).
@@ -22,21 +25,36 @@ pub enum IndexError {
 }
 
 impl IndexError {
+    /// Bad input with no more specific reason.
     pub fn invalid(msg: impl Into<String>) -> Self {
-        Self::InvalidArgument(msg.into())
+        Self::InvalidArgument(ErrorReason::InvalidRequest, msg.into())
+    }
+
+    pub fn invalid_as(reason: ErrorReason, msg: impl Into<String>) -> Self {
+        Self::InvalidArgument(reason, msg.into())
+    }
+
+    pub fn reason(&self) -> ErrorReason {
+        match self {
+            IndexError::InvalidArgument(r, _) | IndexError::NotFound(r, _) => *r,
+            IndexError::IndexNotFound(_) => ErrorReason::IndexNotFound,
+            IndexError::DuplicateIndex(_) => ErrorReason::IndexAlreadyExists,
+            IndexError::Unavailable(_) => ErrorReason::StorageFailed,
+            IndexError::Storage(_) | IndexError::Internal(_) => ErrorReason::Internal,
+        }
     }
 }
 
 impl From<IndexError> for Status {
     fn from(e: IndexError) -> Status {
         let code = match &e {
-            IndexError::InvalidArgument(_) => Code::InvalidArgument,
-            IndexError::IndexNotFound(_) | IndexError::NotFound(_) => Code::NotFound,
+            IndexError::InvalidArgument(..) => Code::InvalidArgument,
+            IndexError::IndexNotFound(_) | IndexError::NotFound(..) => Code::NotFound,
             IndexError::DuplicateIndex(_) => Code::AlreadyExists,
             IndexError::Unavailable(_) => Code::Unavailable,
             IndexError::Storage(_) | IndexError::Internal(_) => Code::Internal,
         };
-        Status::new(code, e.to_string())
+        errors::status(code, e.reason(), e.to_string())
     }
 }
 

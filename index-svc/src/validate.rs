@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::error::IndexError;
+use strato_proto::errors::ErrorReason;
 
 pub const MIN_DIMENSIONS: usize = 32;
 pub const MAX_DIMENSIONS: usize = 1536;
@@ -27,7 +28,7 @@ pub fn index_name(name: &str) -> Result<(), IndexError> {
     if ok {
         Ok(())
     } else {
-        Err(IndexError::invalid(format!(
+        Err(IndexError::invalid_as(ErrorReason::InvalidIndexName, format!(
             "vectorize.index.invalid_name - Index name {name:?} must start with a lowercase letter and contain only lowercase letters, digits, '-' and '_' (at most 64 bytes)"
         )))
     }
@@ -37,7 +38,7 @@ pub fn dimensions(d: usize) -> Result<(), IndexError> {
     if (MIN_DIMENSIONS..=MAX_DIMENSIONS).contains(&d) {
         Ok(())
     } else {
-        Err(IndexError::invalid(format!(
+        Err(IndexError::invalid_as(ErrorReason::InvalidIndexConfig, format!(
             "vectorize.index.invalid_config - Dimensions must be in range: [{MIN_DIMENSIONS}, {MAX_DIMENSIONS}]"
         )))
     }
@@ -73,7 +74,7 @@ pub fn id(id: &str) -> Result<(), IndexError> {
         return Err(IndexError::invalid("vector id must not be empty"));
     }
     if id.len() > MAX_ID_BYTES {
-        return Err(IndexError::invalid(format!("id too long; max is {MAX_ID_BYTES} bytes, got {} bytes", id.len())));
+        return Err(IndexError::invalid_as(ErrorReason::IdTooLong, format!("id too long; max is {MAX_ID_BYTES} bytes, got {} bytes", id.len())));
     }
     Ok(())
 }
@@ -90,26 +91,26 @@ pub fn namespace(ns: &str) -> Result<(), IndexError> {
 
 pub fn values(id: &str, values: &[f32], dims: usize) -> Result<(), IndexError> {
     if values.len() != dims {
-        return Err(IndexError::invalid(format!(
+        return Err(IndexError::invalid_as(ErrorReason::InvalidVector, format!(
             "invalid vector for id=\"{id}\", expected {dims} dimensions, and got {} dimensions",
             values.len()
         )));
     }
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(IndexError::invalid(format!("invalid vector for id=\"{id}\": value {i} is not a finite number")));
+        return Err(IndexError::invalid_as(ErrorReason::InvalidVector, format!("invalid vector for id=\"{id}\": value {i} is not a finite number")));
     }
     Ok(())
 }
 
 pub fn query_vector(values: &[f32], dims: usize) -> Result<(), IndexError> {
     if values.len() != dims {
-        return Err(IndexError::invalid(format!(
+        return Err(IndexError::invalid_as(ErrorReason::InvalidQueryVector, format!(
             "invalid query vector, expected {dims} dimensions, and got {} dimensions",
             values.len()
         )));
     }
     if values.iter().any(|v| !v.is_finite()) {
-        return Err(IndexError::invalid("invalid query vector: values must be finite numbers"));
+        return Err(IndexError::invalid_as(ErrorReason::InvalidQueryVector, "invalid query vector: values must be finite numbers"));
     }
     Ok(())
 }
@@ -164,10 +165,10 @@ pub fn property(p: &str) -> Result<(), IndexError> {
 pub fn top_k(k: usize, heavy: bool) -> Result<usize, IndexError> {
     let k = if k == 0 { DEFAULT_TOP_K } else { k };
     if k > MAX_TOP_K {
-        return Err(IndexError::invalid(format!("max top K is {MAX_TOP_K}, but got {k}")));
+        return Err(IndexError::invalid_as(ErrorReason::TopKTooLarge, format!("max top K is {MAX_TOP_K}, but got {k}")));
     }
     if heavy && k > MAX_TOP_K_WITH_PAYLOAD {
-        return Err(IndexError::invalid(format!(
+        return Err(IndexError::invalid_as(ErrorReason::TopKTooLarge, format!(
             "with returnValues=true or returnMetadata=all, max top K is {MAX_TOP_K_WITH_PAYLOAD}, but got {k}"
         )));
     }

@@ -14,6 +14,8 @@ use std::net::SocketAddr;
 use sha2::{Digest, Sha256};
 use tonic::{Request, Status};
 
+use crate::errors::ErrorReason;
+
 /// The expected token's digest, or None when the service runs open (loopback only).
 #[derive(Clone, Default)]
 pub struct ServiceToken(Option<[u8; 32]>);
@@ -45,8 +47,12 @@ impl ServiceToken {
             let presented = req.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(bearer);
             match presented {
                 Some(token) if ct_eq(&digest(token), &want) => Ok(req),
-                Some(_) => Err(Status::permission_denied("wrong service token")),
-                None => Err(Status::unauthenticated("missing service token (authorization: Bearer …)")),
+                Some(_) => Err(crate::errors::status(tonic::Code::PermissionDenied, ErrorReason::WrongServiceToken, "wrong service token")),
+                None => Err(crate::errors::status(
+                    tonic::Code::Unauthenticated,
+                    ErrorReason::MissingServiceToken,
+                    "missing service token (authorization: Bearer …)",
+                )),
             }
         }
     }

@@ -2,6 +2,7 @@
 //! service hands to gRPC reflection, the JSON ↔ Struct conversion every crate shares, and the
 //! serving plumbing common to every binary.
 pub mod auth;
+pub mod errors;
 pub mod json;
 pub mod serve;
 
@@ -9,6 +10,10 @@ pub mod embedder {
     pub mod v1 {
         tonic::include_proto!("strato.embedder.v1");
     }
+}
+
+mod errors_v1 {
+    tonic::include_proto!("strato.errors.v1");
 }
 
 pub mod index {

@@ -526,9 +526,9 @@ async fn auth_and_unknown_routes() {
     assert_eq!(st, 401);
     assert!(b["error"]["message"].is_string(), "{b}");
 
-    // The tutorial's routes stay open.
+    // With tokens configured, the tutorial's routes and status need one too (issue 13).
     let r = http().get(format!("http://{}/__strato/status", s.gateway.addr)).send().await.expect("status");
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 401);
 
     // Unknown API path: a 404 envelope, not the tutorial's query.
     let (st, b) = get(&format!("{}/no/such/thing", account_base())).await;
@@ -677,4 +677,298 @@ async fn deep_json_is_a_clear_400() {
     let (s, b) = post_json(&vz(&format!("/{name}/query")), &json!({"vector": axis(0), "filter": {"k": nest(40)}})).await;
     err(s, &b, 400, 40003);
     assert_eq!(vector_count(&name).await, 1, "the rejected batch wrote nothing");
+}
+
+// ---- HTTP edge (issue 13) ----
+
+/// A gateway with `extra` flags in front of the shared stack's services.
+fn edge_gateway(extra: &[&str]) -> strato_tests::process::Service {
+    start_gateway(&stack().embedder.url(), &stack().index.url(), extra).expect("gateway")
+}
+
+/// A tokens file: `admin` (every account) and `limited` (acc-edge-a only).
+fn edge_tokens_file() -> String {
+    let file = scratch_dir("edge-tokens").join("tokens");
+    std::fs::write(&file, "admin\nlimited accounts=acc-edge-a\n").expect("tokens file");
+    file.to_str().expect("path").to_owned()
+}
+
+/// (status, JSON body or null) of any request; headers as given.
+async fn edge_send(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = req.send().await.expect("send");
+    let status = r.status().as_u16();
+    (status, serde_json::from_str(&r.text().await.expect("body")).unwrap_or(Value::Null))
+}
+
+/// The hole of issue 13: an empty account segment (`accounts//…`) reached the binding's account
+/// (""), so a token limited to another account listed and deleted the binding's index. Empty,
+/// missing and percent-encoded account ids are now 400 code 7003 for everyone.
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_empty_or_encoded_account_is_400_and_the_binding_index_survives() {
+    let binding = unique("edge-binding");
+    let tokens = edge_tokens_file();
+    let gw = edge_gateway(&["--api-tokens-file", &tokens, "--create-index", "--binding-index", &binding]);
+    let base = format!("http://{}", gw.addr);
+    for (method, path) in [
+        (reqwest::Method::GET, "/client/v4/accounts//vectorize/v2/indexes".to_owned()),
+        (reqwest::Method::GET, "/accounts//vectorize/v2/indexes".to_owned()),
+        (reqwest::Method::GET, format!("/client/v4/accounts//vectorize/v2/indexes/{binding}")),
+        (reqwest::Method::DELETE, format!("/client/v4/accounts//vectorize/v2/indexes/{binding}")),
+        (reqwest::Method::DELETE, format!("/accounts//vectorize/v2/indexes/{binding}")),
+        (reqwest::Method::GET, "/client/v4/accounts/%61cc-edge-a/vectorize/v2/indexes".to_owned()),
+        (reqwest::Method::GET, "/accounts/acc.edge/vectorize/v2/indexes".to_owned()),
+    ] {
+        for token in ["limited", "admin"] {
+            let (s, b) = edge_send(http().request(method.clone(), format!("{base}{path}")).bearer_auth(token)).await;
+            let m = err(s, &b, 400, 7003);
+            assert!(m.contains("perhaps your object identifier is invalid"), "{method} {path}: {m}");
+        }
+    }
+    // The binding's index is still there: the admin's tutorial query reaches it; the limited
+    // token may not use the tutorial, which acts on the binding's account.
+    let (s, b) = edge_send(http().get(format!("{base}/")).bearer_auth("admin")).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["matches"]["count"], 0, "{b}");
+    let (s, b) = edge_send(http().get(format!("{base}/")).bearer_auth("limited")).await;
+    assert_eq!((s, &b["error"]), (403, &json!("Authentication error")), "{b}");
+}
+
+/// A token limited to acc-edge-a reaches no other account (acc-edge-b, or the binding's "" by an
+/// empty segment) by any route, prefix, encoding, double or trailing slash, method or auth
+/// header; acc-edge-b's index is untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_limited_token_never_reaches_another_account() {
+    let tokens = edge_tokens_file();
+    let gw = edge_gateway(&["--api-tokens-file", &tokens]);
+    let base = format!("http://{}", gw.addr);
+    let name = unique("edge-other");
+    let create = http().post(format!("{base}/client/v4/accounts/acc-edge-b/vectorize/v2/indexes")).bearer_auth("admin");
+    let (s, b) = edge_send(create.json(&json!({"name": name, "config": {"dimensions": DIM, "metric": "cosine"}}))).await;
+    ok(s, &b);
+    let mut paths = Vec::new();
+    // acc-edge-b as written and percent-encoded, and the empty account (the binding's, "").
+    for prefix in ["/client/v4/accounts/acc-edge-b", "/accounts/acc-edge-b", "/client/v4/accounts/acc%2Dedge-b", "/accounts/%61cc-edge-b", "/client/v4/accounts/", "/accounts/"] {
+        for rest in ["/vectorize/v2/indexes", "/vectorize/v2/indexes/", "/vectorize/v2//indexes"] {
+            paths.push(format!("{prefix}{rest}"));
+        }
+        for rest in ["", "/", "/info", "/list", "/query", "/upsert", "/get_by_ids", "/delete_by_ids", "/metadata_index/list"] {
+            paths.push(format!("{prefix}/vectorize/v2/indexes/{name}{rest}"));
+        }
+        paths.push(format!("{prefix}/ai/run/{TEST_MODEL}"));
+    }
+    for path in &paths {
+        for method in [reqwest::Method::GET, reqwest::Method::POST, reqwest::Method::DELETE, reqwest::Method::PUT] {
+            for header in ["authorization", "x-auth-key"] {
+                let value = if header == "authorization" { "Bearer limited" } else { "limited" };
+                let req = http().request(method.clone(), format!("{base}{path}")).header(header, value).header("content-type", "application/json");
+                let (s, b) = edge_send(req.body(json!({"vector": axis(0), "ids": ["a"]}).to_string())).await;
+                assert!([400, 403, 405].contains(&s), "{method} {path} ({header}): {s} {b}");
+            }
+        }
+    }
+    let (s, b) = edge_send(http().get(format!("{base}/client/v4/accounts/acc-edge-b/vectorize/v2/indexes/{name}")).bearer_auth("admin")).await;
+    assert_eq!(ok(s, &b)["name"], name.as_str(), "acc-edge-b's index is untouched");
+    let (s, b) = edge_send(http().get(format!("{base}/accounts/acc-edge-a/vectorize/v2/indexes")).bearer_auth("limited")).await;
+    ok(s, &b);
+}
+
+/// With tokens configured the tutorial's routes and status need one; `--public-tutorial` opens
+/// them (said in the log), and status then hides the internals from callers without a token.
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_tutorial_and_status_need_a_token_unless_public() {
+    let base = stack().base();
+    for path in ["/", "/insert", "/some/page", "/favicon.ico", "/__strato/status"] {
+        let (s, b) = edge_send(http().get(format!("{base}{path}"))).await;
+        assert_eq!((s, &b["error"]), (401, &json!("Authentication error")), "{path}: {b}");
+    }
+    let (s, b) = edge_send(http().get(format!("{base}/__strato/status")).bearer_auth(TOKEN)).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["index"], stack().index.url(), "a valid token sees the internals: {b}");
+
+    let gw = edge_gateway(&["--api-token", TOKEN, "--public-tutorial"]);
+    let public = format!("http://{}", gw.addr);
+    let (s, b) = edge_send(http().get(format!("{public}/__strato/status"))).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["ai"]["serving"], TEST_MODEL, "{b}");
+    for hidden in ["index", "embedder", "vectorize"] {
+        assert!(b.get(hidden).is_none(), "{hidden} shown without a token: {b}");
+    }
+    assert!(b["ai"].get("reason").is_none(), "the fallback's reason names files: {b}");
+    let (s, b) = edge_send(http().get(format!("{public}/__strato/status")).bearer_auth(TOKEN)).await;
+    assert_eq!((s, &b["index"]), (200, &json!(stack().index.url())), "{b}");
+    let r = http().get(format!("{public}/favicon.ico")).send().await.expect("favicon");
+    assert_eq!(r.status(), 404, "the tutorial is open");
+    let (s, b) = edge_send(http().get(format!("{public}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes"))).await;
+    err(s, &b, 401, 10000);
+    assert!(gw.logs().contains("--public-tutorial"), "said at start:\n{}", gw.logs());
+}
+
+/// The open mode (no token, loopback): a page on another name (DNS rebinding) gets nothing, and
+/// no cross-site request — `<img src=…/insert>`, an auto-submitted form — writes anything, while
+/// curl and scripts keep working.
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_open_mode_is_no_csrf_or_rebinding_hole() {
+    let binding = unique("edge-open");
+    let gw = edge_gateway(&["--create-index", "--binding-index", &binding]);
+    let base = format!("http://{}", gw.addr);
+    let port = gw.addr.rsplit(':').next().expect("port").to_owned();
+    let stories = || async { edge_send(http().get(format!("{base}/?topK=10"))).await.1["matches"]["count"].as_u64() };
+
+    let rebound = format!("rebind.evil.test:{port}");
+    let (s, b) = edge_send(http().get(format!("{base}/client/v4/accounts/acc-open/vectorize/v2/indexes")).header("host", &rebound)).await;
+    assert!(err(s, &b, 403, 10000).contains("not a loopback name"), "{b}");
+    let (s, b) = edge_send(http().get(format!("{base}/")).header("host", &rebound)).await;
+    assert_eq!(s, 403, "{b}");
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("app.localhost:{port}")] {
+        assert_eq!(http().get(format!("{base}/favicon.ico")).header("host", host.as_str()).send().await.expect("favicon").status(), 404, "{host}");
+    }
+
+    // <img src=http://localhost:…/insert> from another site: refused, nothing written.
+    for (h, v) in [("sec-fetch-site", "cross-site".to_owned()), ("origin", "http://evil.test".to_owned()), ("referer", "http://evil.test/page".to_owned())] {
+        let (s, b) = edge_send(http().get(format!("{base}/insert")).header(h, v)).await;
+        assert_eq!(s, 403, "{h}: {b}");
+    }
+    assert_eq!(stories().await, Some(0), "no story written");
+    // curl, and the URL typed into the browser, write them.
+    assert_eq!(http().get(format!("{base}/insert")).send().await.expect("curl").status(), 200);
+    assert_eq!(http().get(format!("{base}/insert")).header("sec-fetch-site", "none").send().await.expect("typed").status(), 200);
+    assert_eq!(stories().await, Some(3));
+
+    // An auto-submitted multipart form, or a text/plain POST: refused; a script's upload is not.
+    let open_vz = format!("{base}/client/v4/accounts/acc-open/vectorize/v2/indexes");
+    let name = unique("edge-open-ix");
+    let (s, b) = edge_send(http().post(&open_vz).json(&json!({"name": name, "config": {"dimensions": DIM, "metric": "cosine"}}))).await;
+    ok(s, &b);
+    let upsert = format!("{open_vz}/{name}/upsert");
+    let boundary = "----WebKitFormBoundary7MA4YWxkTrZu0gW";
+    let form = http().post(&upsert).header("content-type", format!("multipart/form-data; boundary={boundary}")).body(multipart(boundary, &line("a", &axis(0))));
+    let (s, b) = edge_send(form).await;
+    assert!(err(s, &b, 403, 10000).contains("Content-Type"), "{b}");
+    let (s, b) = edge_send(http().post(&upsert).header("content-type", "text/plain").body(line("a", &axis(0)))).await;
+    err(s, &b, 403, 10000);
+    let (s, b) = edge_send(http().delete(format!("{open_vz}/{name}"))).await;
+    err(s, &b, 403, 10000);
+    let (s, b) = edge_send(http().get(format!("{open_vz}/{name}/info"))).await;
+    assert_eq!(ok(s, &b)["vectorCount"], 0, "nothing written");
+    let (s, b) = edge_send(http().post(&upsert).header("content-type", "application/x-ndjson").body(line("a", &axis(0)))).await;
+    assert_mutation(ok(s, &b));
+    let form = http().post(&upsert).bearer_auth("any").header("content-type", format!("multipart/form-data; boundary={boundary}"));
+    let (s, b) = edge_send(form.body(multipart(boundary, &line("b", &axis(1))))).await;
+    assert_mutation(ok(s, &b));
+}
+
+/// RFC 2046: a boundary is at most 70 characters. Longer ones (the 20 kB boundary that made the
+/// old parser quadratic) are a 400 before any parsing.
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_multipart_boundary_over_70_characters_is_400() {
+    let name = unique("edge-boundary");
+    create_index(&name, DIM, "cosine").await;
+    let ok70 = "b".repeat(70);
+    let (s, b) = upload(&name, "upsert", "", &format!("multipart/form-data; boundary={ok70}"), multipart(&ok70, &line("a", &axis(0)))).await;
+    assert_mutation(ok(s, &b));
+    for len in [71, 20_000] {
+        let long = "-".repeat(len);
+        let mut body = multipart(&long, &line("b", &axis(1)));
+        if len > 71 {
+            body.resize(4 * 1024 * 1024, b'\n');
+        }
+        let (s, b) = upload(&name, "upsert", "", &format!("multipart/form-data; boundary=\"{long}\""), body).await;
+        let m = err(s, &b, 400, 40023);
+        assert!(m.contains("RFC 2046"), "{m}");
+    }
+    assert_eq!(vector_count(&name).await, 1);
+}
+
+/// The 5,000-vector cap stops the reading: 5,001 good lines and a bad one get index-svc's
+/// too-large-batch error (400 code 40003), not the bad line's 40023 that reading on would give.
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_ndjson_cap_is_enforced_while_reading() {
+    let name = unique("edge-cap");
+    create_index(&name, DIM, "cosine").await;
+    let lines: Vec<String> = (0..5001).map(|i| line(&format!("v{i}"), &axis(i))).collect();
+    let body = format!("{}\nnot json", lines.join("\n"));
+    for content_type in ["application/x-ndjson", "application/json"] {
+        let (s, b) = upload(&name, "upsert", "", content_type, body.clone()).await;
+        assert!(err(s, &b, 400, 40003).starts_with("at most 5000 vectors per request"), "{content_type}: {b}");
+    }
+    let array = format!("[{}]", lines.join(","));
+    let (s, b) = upload(&name, "upsert", "", "application/json", array).await;
+    assert!(err(s, &b, 400, 40003).starts_with("at most 5000 vectors per request"), "{b}");
+    let (s, b) = upload(&name, "upsert", "", "application/x-ndjson", lines[..5000].join("\n")).await;
+    assert_mutation(ok(s, &b));
+}
+
+/// Per-route body limits: a body past its route's limit is 413 in the envelope; the largest
+/// legal bodies pass. A path axum cannot decode is 400 in the envelope, and the tutorial's bad
+/// query string is a 400 in the tutorial's shape, not axum's plain text.
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_body_limits_and_rejections_answer_in_the_envelope() {
+    let name = unique("edge-limits");
+    create_index(&name, 1536, "cosine").await;
+    let big = format!("{{\"vector\": [{}]}}", vec!["0.5"; 70_000].join(","));
+    let (s, b) = post_raw(&vz(&format!("/{name}/query")), "application/json", big).await;
+    assert!(err(s, &b, 413, 40003).starts_with("Request body too large"), "{b}");
+    // The largest legal query (1536 long numbers, a filter, topK) and 5,000 64-byte ids pass.
+    let vector: Vec<String> = (0..1536).map(|i| format!("-1.234567890123456{}e-30", i % 10)).collect();
+    let query = format!(
+        "{{\"vector\": [{}], \"topK\": 100, \"namespace\": \"{}\", \"filter\": {{\"k\": {{\"$in\": {}}}}}}}",
+        vector.join(", "),
+        "n".repeat(64),
+        json!((0..100).map(|i| format!("value-{i:010}")).collect::<Vec<_>>())
+    );
+    let (s, b) = post_raw(&vz(&format!("/{name}/query")), "application/json", query).await;
+    ok(s, &b);
+    let ids: Vec<String> = (0..5000).map(|i| format!("{i:064}")).collect();
+    let (s, b) = post_json(&vz(&format!("/{name}/get_by_ids")), &json!({ "ids": ids })).await;
+    assert_eq!(ok(s, &b), &json!([]));
+    // Rejections axum makes itself.
+    let (s, b) = get(&vz("/%FF")).await;
+    err(s, &b, 400, 40003);
+    let (s, b) = edge_send(http().get(format!("{}/?text=a&text=b", stack().base())).bearer_auth(TOKEN)).await;
+    assert_eq!(s, 400);
+    assert!(b["error"].as_str().is_some_and(|m| m.contains("query string")), "{b}");
+}
+
+/// `--max-concurrent-requests 1` with one request in flight (its body never sent): the next is
+/// answered at once with 503 code 1503 and Retry-After; once the first ends, requests pass again.
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_load_is_shed_not_queued() {
+    use tokio::io::AsyncWriteExt;
+    let gw = edge_gateway(&["--api-token", TOKEN, "--max-concurrent-requests", "1"]);
+    let list = format!("http://{}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes", gw.addr);
+    let head = format!(
+        "POST /client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes/x/query HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+        gw.addr
+    );
+    // A round: a slow request takes the one permit (its head only), then another is sent. Should
+    // the other win the race for the permit instead, the round is repeated.
+    let mut shed = None;
+    let mut slow = None;
+    for _ in 0..5 {
+        let mut conn = tokio::net::TcpStream::connect(&gw.addr).await.expect("connect");
+        conn.write_all(head.as_bytes()).await.expect("write the head, not the body");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = http().get(&list).bearer_auth(TOKEN).send().await.expect("send");
+        slow = Some(conn);
+        if r.status() == 503 {
+            shed = Some(r);
+            break;
+        }
+    }
+    let shed = shed.expect("a request beyond the limit is answered 503");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    assert_eq!(shed.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let (s, b) = (503, shed.json::<Value>().await.expect("envelope"));
+    err(s, &b, 503, 1503);
+    drop(slow);
+    loop {
+        let (s, b) = send(http().get(&list)).await;
+        if s == 200 {
+            ok(s, &b);
+            break;
+        }
+        assert_eq!(s, 503, "{b}");
+        assert!(std::time::Instant::now() < deadline, "the permit was never given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -156,3 +156,52 @@ async fn embedder_replicas_balanced_by_list_and_dns() {
     let r = http().get(format!("http://{}/", gw.addr)).send().await.expect("query");
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
 }
+
+/// With a service token, index-svc and embedder-svc answer only callers that send it (health
+/// and reflection stay open for probes); the gateway sends it and the tutorial works end to end.
+/// Without a token, a service refuses to listen beyond loopback.
+#[tokio::test(flavor = "multi_thread")]
+async fn services_require_the_shared_token() {
+    use strato_proto::index::v1::{ListIndexesRequest, vector_index_client::VectorIndexClient};
+    use strato_tests::process::start_index;
+    let token = ["--service-token", "s3rvice-t0ken"];
+    let embedder = start_embedder(&token).expect("embedder");
+    let index = start_index(&token).expect("index");
+
+    let mut c = VectorIndexClient::connect(index.url()).await.expect("connect");
+    let denied = c.list_indexes(ListIndexesRequest::default()).await.expect_err("no token");
+    assert_eq!(denied.code(), tonic::Code::Unauthenticated, "{denied:?}");
+    let mut req = tonic::Request::new(ListIndexesRequest::default());
+    req.metadata_mut().insert("authorization", "Bearer wrong".parse().expect("ascii"));
+    assert_eq!(c.list_indexes(req).await.expect_err("wrong token").code(), tonic::Code::PermissionDenied);
+    for svc in [&index, &embedder] {
+        let channel = tonic::transport::Channel::from_shared(svc.url()).expect("url").connect().await.expect("connect");
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+        let status = health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.expect("health needs no token");
+        assert_eq!(status.into_inner().status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+        assert!(!strato_tests::reflected_services(&svc.url()).await.expect("reflection needs no token").is_empty());
+    }
+
+    let gw = start_gateway(&embedder.url(), &index.url(), &["--create-index", "--service-token", "s3rvice-t0ken"]).expect("gateway");
+    let base = format!("http://{}", gw.addr);
+    let r = http().get(format!("{base}/insert")).send().await.expect("insert");
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let r = http().get(format!("{base}/?text=orange")).send().await.expect("query");
+    assert_eq!(r.status(), 200);
+
+    let wrong = start_gateway(&embedder.url(), &index.url(), &["--service-token", "nope"]).expect("gateway");
+    let r = http().get(format!("http://{}/?text=orange", wrong.addr)).send().await.expect("query");
+    assert_eq!(r.status(), 500, "a gateway with the wrong token is refused (its operator's error)");
+    let body = r.text().await.expect("body");
+    assert!(body.contains("misconfigured"), "{body}");
+
+    let data = strato_tests::process::scratch_dir("open-index");
+    let out = std::process::Command::new(strato_tests::bin_path("index-svc"))
+        .args(["--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("STRATO_SERVICE_TOKEN")
+        .output()
+        .expect("run index-svc");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to listen"), "{}", String::from_utf8_lossy(&out.stderr));
+}

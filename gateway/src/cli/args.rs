@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub const DEFAULT_INDEX_URL: &str = "http://127.0.0.1:50052";
 pub const DEFAULT_EMBEDDER_URL: &str = "http://127.0.0.1:50051";
 
-/// Manage Strato's Vectorize indexes, as `wrangler vectorize` does (talks gRPC to index-svc).
+/// Manage Strato's Vectorize indexes, as `wrangler vectorize` does (talks gRPC to index-svc;
+/// sends `STRATO_SERVICE_TOKEN`, when set, as the services' token).
 #[derive(Debug, Parser)]
 #[command(name = "strato-vectorize", version)]
 pub struct Cli {

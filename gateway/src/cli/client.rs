@@ -84,6 +84,7 @@ impl IndexClient {
     fn request<T>(&self, msg: T) -> tonic::Request<T> {
         let mut req = tonic::Request::new(msg);
         req.set_timeout(self.timeout);
+        authorize(&mut req);
         req
     }
 
@@ -127,6 +128,13 @@ index_rpcs! {
 }
 
 /// Why the embedder could not tell a model's dimensions.
+/// The services' shared token (`STRATO_SERVICE_TOKEN`, as the services read it), when set.
+fn authorize<T>(req: &mut tonic::Request<T>) {
+    if let Some(v) = strato_proto::auth::bearer_metadata(std::env::var("STRATO_SERVICE_TOKEN").ok().as_deref()) {
+        req.metadata_mut().insert("authorization", v);
+    }
+}
+
 pub enum ModelLookupError {
     /// The embedder answered: it does not know the model.
     NotFound(String),
@@ -140,6 +148,7 @@ pub async fn model_dimensions(url: &str, model: &str, timeout: Duration) -> Resu
     let mut client = EmbedderClient::new(channel);
     let mut req = tonic::Request::new(epb::GetModelRequest { name: model.to_owned() });
     req.set_timeout(timeout);
+    authorize(&mut req);
     match client.get_model(req).await {
         Ok(r) => Ok(r.into_inner().dimensions),
         Err(s) if s.code() == Code::NotFound || s.code() == Code::InvalidArgument => {

@@ -16,7 +16,6 @@ use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use strato_proto::embedder::v1 as epb;
-use tonic::Code;
 
 use super::cf::{self, CfError};
 use crate::error::ApiError;
@@ -46,7 +45,7 @@ const AI_BODY_LIMIT: usize = 32 * 1024 * 1024;
 async fn embed(st: &AppState, ctx: &TraceContext, model: &str, texts: Vec<String>, pooling: epb::Pooling) -> Result<epb::EmbedResponse, ApiError> {
     let req = epb::EmbedRequest { model: model.to_owned(), texts, pooling: pooling as i32 };
     st.clients
-        .call("embedder", true, |d| {
+        .call("embedder", ctx, true, |d| {
             let mut c = st.clients.embedder.clone();
             let r = st.clients.request(ctx, req.clone(), d);
             async move { c.embed(r).await }
@@ -303,21 +302,22 @@ fn openai_input(body: &[u8]) -> Result<OpenAiInput, OpenAiError> {
     Ok(OpenAiInput { model, texts, base64, dimensions })
 }
 
-/// embedder error → OpenAI status: bad input 400, unknown or unloaded model 404, overload 429,
-/// down 503, else 500.
+/// embedder error → OpenAI's shape, by the same reasons as the Cloudflare table (cf.rs): bad
+/// input 400, unknown or unloaded model 404, overload 429, down 503, else 500.
 fn openai_error(e: ApiError, model: &str) -> OpenAiError {
-    let (code, message) = match e {
-        ApiError::Upstream { code, message, .. } => (code, message),
-        ApiError::BadRequest(m) => (Code::InvalidArgument, m),
-        ApiError::NotFound(m) => (Code::NotFound, m),
+    use strato_proto::errors::ErrorReason as R;
+    let (reason, message) = match e {
+        ApiError::Upstream { code, reason, message, .. } => (if reason == R::Unspecified { super::cf::reason_for_code(code) } else { reason }, message),
+        ApiError::BadRequest(m) => (R::InvalidRequest, m),
+        ApiError::NotFound(m) => (R::ModelNotFound, m),
     };
-    let (status, message) = match code {
-        Code::InvalidArgument | Code::OutOfRange => (StatusCode::BAD_REQUEST, message),
-        Code::NotFound => (StatusCode::NOT_FOUND, format!("The model `{model}` does not exist or you do not have access to it.")),
-        Code::FailedPrecondition => (StatusCode::NOT_FOUND, format!("The model `{model}` is not available on this server: {message}")),
-        Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, format!("Capacity temporarily exceeded, please try again. ({message})")),
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => (StatusCode::SERVICE_UNAVAILABLE, format!("{message} (please retry)")),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, message),
+    let (status, message) = match reason {
+        R::InvalidRequest => (StatusCode::BAD_REQUEST, message),
+        R::ModelNotFound => (StatusCode::NOT_FOUND, format!("The model `{model}` does not exist or you do not have access to it.")),
+        R::ModelNotLoaded => (StatusCode::NOT_FOUND, format!("The model `{model}` is not available on this server: {message}")),
+        R::Overloaded => (StatusCode::TOO_MANY_REQUESTS, format!("Capacity temporarily exceeded, please try again. ({message})")),
+        R::ServiceUnavailable | R::DeadlinePassed | R::StorageFailed => (StatusCode::SERVICE_UNAVAILABLE, format!("{message} (please retry)")),
+        _ => return OpenAiError::from(super::cf::ai_error(ApiError::Upstream { code: tonic::Code::Internal, reason, message, service: "embedder" }, model)),
     };
     OpenAiError { status, message }
 }

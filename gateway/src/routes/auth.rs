@@ -1,33 +1,46 @@
-//! API-token auth for the Cloudflare API routes (`/client/v4/…`, `/accounts/…`, `/v1/…`), as an
-//! axum middleware. Clients send what they send to Cloudflare (spec §4.1, §6.2):
-//! `Authorization: Bearer <token>` (wrangler with `CLOUDFLARE_API_TOKEN`, both SDKs, OpenAI
-//! clients), or `X-Auth-Key: <key>` (wrangler's global-key mode; `X-Auth-Email` is ignored).
+//! API-token auth, as axum middlewares. Clients send what they send to Cloudflare (spec §4.1,
+//! §6.2): `Authorization: Bearer <token>` (wrangler with `CLOUDFLARE_API_TOKEN`, both SDKs,
+//! OpenAI clients), or `X-Auth-Key: <key>` (wrangler's global-key mode; `X-Auth-Email` is ignored).
 //!
 //! Tokens come from a file (one per line, `TOKEN [accounts=acc1,acc2]`, `#` comments) and/or an
 //! env var value (comma separated, every account). With no token configured every request passes:
-//! the gateway then binds to loopback only.
+//! the gateway then binds to loopback only (and `edge::local_only` guards it).
 //!
-//! Failures (status and code chosen by the brief; real Cloudflare answers 400 code 9106 for a
-//! missing header, spec §4.1 lists no auth codes): no credentials → 401 code 10000
-//! `Authentication error`; unknown token, or a token not allowed for the path's account → 403
-//! code 10000. On the OpenAI routes the same errors come in OpenAI's error shape.
+//! What each surface checks, with tokens configured:
+//! - the Cloudflare and OpenAI routes ([`protect`]): the account is the route's own
+//!   `{account_id}`, percent-decoded as the handlers' `Path` decodes it (and `edge` refuses
+//!   encoded or empty ones before routing), so a token limited to accounts reaches only those;
+//!   routes without an account (`/v1/embeddings`) take any valid token;
+//! - the tutorial's routes and the fallback ([`protect_tutorial`]) act on the binding's account
+//!   (`--binding-account`): a token must be allowed for it;
+//! - `/__strato/status` ([`mark_caller`]): any valid token. With `--public-tutorial` the last two
+//!   are open, and status shows its internals only to a valid token.
+//!
+//! Tokens are kept as SHA-256 digests and a presented token is compared by digest in constant
+//! time, against every entry: the timing shows neither its length nor how much of it matched.
+//!
+//! Failures (status and code chosen; real Cloudflare answers 400 code 9106 for a missing header,
+//! spec §4.1 lists no auth codes): no credentials → 401 code 10000 `Authentication error`;
+//! unknown token, or a token not allowed for the account → 403 code 10000. Each surface answers
+//! in its own shape (`edge::Shape`).
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use sha2::{Digest, Sha256};
 
-use super::ai::OpenAiError;
-use super::cf::{AUTH_ERROR, CfError};
+use super::cf::{AUTH_ERROR, BAD_REQUEST, CfError};
+use super::edge::{self, Shape};
 use crate::state::AppState;
 
 struct Entry {
-    token: String,
+    digest: [u8; 32],
     /// None = every account.
     accounts: Option<HashSet<String>>,
 }
@@ -78,7 +91,7 @@ impl Tokens {
 
     /// Adds a token; `accounts` None allows every account (e.g. tokens given on the command line).
     pub fn add(&mut self, token: &str, accounts: Option<HashSet<String>>) {
-        self.entries.push(Entry { token: token.to_owned(), accounts });
+        self.entries.push(Entry { digest: digest(token), accounts });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -102,16 +115,17 @@ impl Tokens {
         self.check_token(token, account)
     }
 
-    /// Checks a bare token (the `X-Auth-Key` header). Every entry is compared in constant time
-    /// so the answer's timing does not reveal how much of a token matched.
+    /// Checks a bare token (the `X-Auth-Key` header): its digest against every entry's, each in
+    /// constant time.
     pub fn check_token(&self, token: &str, account: Option<&str>) -> Result<(), CfError> {
         if self.is_empty() {
             return Ok(());
         }
+        let presented = digest(token);
         let mut known = false;
         let mut allowed = false;
         for e in &self.entries {
-            if ct_eq(e.token.as_bytes(), token.as_bytes()) {
+            if ct_eq(&e.digest, &presented) {
                 known = true;
                 allowed |= match (&e.accounts, account) {
                     (Some(list), Some(a)) => list.contains(a),
@@ -144,27 +158,74 @@ fn bearer(header: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
-/// Puts `router`'s routes (only those: `route_layer`) behind the token check.
+/// Equal digests, in time independent of where they differ.
+fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Puts `router`'s routes (only those: `route_layer`, after routing) behind the token check.
 pub fn protect(router: Router<AppState>, tokens: Arc<Tokens>) -> Router<AppState> {
     router.route_layer(middleware::from_fn_with_state(tokens, require_token))
 }
 
-/// The middleware: checks `Authorization`, else `X-Auth-Key`, against the account in the path.
+/// The API middleware: checks `Authorization`, else `X-Auth-Key`, against the route's account.
 pub async fn require_token(State(tokens): State<Arc<Tokens>>, req: Request, next: Next) -> Response {
     if tokens.is_empty() {
         return next.run(req).await;
     }
-    let path = req.uri().path();
-    let openai = path.starts_with("/v1/") || path.contains("/ai/v1/");
-    let result = check_request(&tokens, req.headers(), account_from_path(path));
-    match result {
+    let shape = Shape::of(req.uri().path());
+    let (mut parts, body) = req.into_parts();
+    // Fail closed: a route whose parameters do not decode has no account to check against
+    // (the handler's `Path` would refuse it the same way: 400 code 40003).
+    let Ok(params) = RawPathParams::from_request_parts(&mut parts, &()).await else {
+        return shape.error(CfError::bad_request(BAD_REQUEST, "Invalid URL: a path parameter is not UTF-8 once percent-decoded"));
+    };
+    let account = params.iter().find(|(k, _)| *k == "account_id").map(|(_, v)| v);
+    if account.is_some_and(|a| !edge::valid_account(a)) {
+        return shape.error(edge::invalid_account(parts.uri.path()));
+    }
+    match check_request(&tokens, &parts.headers, account) {
+        Ok(()) => next.run(Request::from_parts(parts, body)).await,
+        Err(e) => shape.error(e),
+    }
+}
+
+/// Puts the tutorial's routes, fallback included (`layer`, not `route_layer`), behind a token
+/// allowed for the binding's `account`.
+pub fn protect_tutorial(router: Router<AppState>, tokens: Arc<Tokens>, account: &str) -> Router<AppState> {
+    router.layer(middleware::from_fn_with_state((tokens, Arc::<str>::from(account)), require_binding_token))
+}
+
+async fn require_binding_token(State((tokens, account)): State<(Arc<Tokens>, Arc<str>)>, req: Request, next: Next) -> Response {
+    match check_request(&tokens, req.headers(), Some(&account)) {
         Ok(()) => next.run(req).await,
-        Err(e) if openai => OpenAiError::from(e).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => Shape::Tutorial.error(e),
+    }
+}
+
+/// Whether the caller may see the gateway's internals (`/__strato/status`): it sent a valid
+/// token, or no token is configured (loopback only).
+#[derive(Clone, Copy, Debug)]
+pub struct Authorised(pub bool);
+
+/// Marks each request to `router` with [`Authorised`]; unless `public`, an unauthorised one is
+/// refused instead.
+pub fn mark_caller(router: Router<AppState>, tokens: Arc<Tokens>, public: bool) -> Router<AppState> {
+    router.layer(middleware::from_fn_with_state((tokens, public), caller))
+}
+
+async fn caller(State((tokens, public)): State<(Arc<Tokens>, bool)>, mut req: Request, next: Next) -> Response {
+    let checked = check_request(&tokens, req.headers(), None);
+    match checked {
+        Err(e) if !public => Shape::Tutorial.error(e),
+        _ => {
+            req.extensions_mut().insert(Authorised(checked.is_ok()));
+            next.run(req).await
+        }
     }
 }
 
@@ -176,13 +237,6 @@ fn check_request(tokens: &Tokens, headers: &HeaderMap, account: Option<&str>) ->
         (None, Some(key)) => tokens.check_token(key, account),
         (None, None) => tokens.check(None, account),
     }
-}
-
-/// The `{account_id}` of `/client/v4/accounts/{id}/…` or `/accounts/{id}/…`.
-fn account_from_path(path: &str) -> Option<&str> {
-    let rest = path.strip_prefix("/client/v4").unwrap_or(path);
-    let account = rest.strip_prefix("/accounts/")?.split('/').next()?;
-    (!account.is_empty()).then_some(account)
 }
 
 #[cfg(test)]
@@ -218,9 +272,11 @@ mod tests {
     }
 
     #[test]
-    fn accounts_from_paths() {
-        assert_eq!(account_from_path("/client/v4/accounts/abc/vectorize/v2/indexes"), Some("abc"));
-        assert_eq!(account_from_path("/accounts/abc/ai/run/@cf/x"), Some("abc"));
-        assert_eq!(account_from_path("/v1/embeddings"), None);
+    fn tokens_of_other_lengths_and_prefixes_fail() {
+        let t = tokens("s3cret-token\n", "");
+        for wrong in ["s3cret", "s3cret-token-and-more", "", "S3CRET-TOKEN"] {
+            assert!(t.check_token(wrong, None).is_err(), "{wrong:?}");
+        }
+        assert!(t.check_token("s3cret-token", None).is_ok());
     }
 }

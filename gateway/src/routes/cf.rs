@@ -7,22 +7,25 @@
 //! Cloudflare publishes no table of Vectorize codes; spec §4.7 lists the observed ones. Where the
 //! spec gives no number, the choice below is ours (marked "chosen"):
 //!
-//! | index-svc status | message starts with | HTTP | code | source |
-//! |---|---|---|---|---|
-//! | NOT_FOUND | `vectorize.index.not_found` | 404 | 3000 | spec §4.7 (reports show 400 and 404; 404 chosen) |
-//! | NOT_FOUND | `metadata index for property` | 404 | 40005 | spec §4.7 |
-//! | NOT_FOUND | anything else (e.g. queryById of an unknown id) | 404 | 40004 | chosen |
-//! | ALREADY_EXISTS | `vectorize.index.duplicate_name` | 400 | 3002 | spec §4.7 |
-//! | INVALID_ARGUMENT | `invalid query vector` | 400 | 40006 | spec §4.7 |
-//! | INVALID_ARGUMENT | `id too long` | 400 | 40008 | spec §4.7 |
-//! | INVALID_ARGUMENT | `invalid vector for id` | 400 | 40012 | spec §4.7 |
-//! | INVALID_ARGUMENT | `with returnValues=true`, `max top K is` | 400 | 40025 | spec §4.7 (plain topK > 100: chosen) |
-//! | INVALID_ARGUMENT | `vectorize.index.invalid_config` | 400 | 3001 | chosen (spec gives the text, no number) |
-//! | INVALID_ARGUMENT | `vectorize.index.invalid_name` | 400 | 3001 | chosen |
-//! | INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE | anything else | 400 | 40003 | chosen: generic bad request |
-//! | RESOURCE_EXHAUSTED | – | 429 | 40041 | spec §4.7 (`Too Many Requests`) |
-//! | UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED | – | 503 | 1503 | chosen |
-//! | anything else | – | 500 | 1000 | chosen |
+//! The services put a reason (`strato.errors.v1.ErrorReason`) in every error status; the table
+//! keys on it (a status without one, e.g. a transport error, gets the reason of its code):
+//!
+//! | index-svc reason | HTTP | code | source |
+//! |---|---|---|---|
+//! | INDEX_NOT_FOUND | 404 | 3000 | spec §4.7 (reports show 400 and 404; 404 chosen) |
+//! | METADATA_INDEX_NOT_FOUND | 404 | 40005 | spec §4.7 |
+//! | VECTOR_NOT_FOUND (queryById of an unknown id) | 404 | 40004 | chosen |
+//! | INDEX_ALREADY_EXISTS | 400 | 3002 | spec §4.7 |
+//! | INVALID_QUERY_VECTOR | 400 | 40006 | spec §4.7 |
+//! | ID_TOO_LONG | 400 | 40008 | spec §4.7 |
+//! | INVALID_VECTOR | 400 | 40012 | spec §4.7 |
+//! | TOP_K_TOO_LARGE | 400 | 40025 | spec §4.7 (plain topK > 100: chosen) |
+//! | INVALID_INDEX_CONFIG, INVALID_INDEX_NAME | 400 | 3001 | chosen (spec gives the text, no number) |
+//! | INVALID_REQUEST | 400 | 40003 | chosen: generic bad request |
+//! | OVERLOADED | 429 | 40041 | spec §4.7 (`Too Many Requests`) |
+//! | STORAGE_FAILED, SERVICE_UNAVAILABLE, DEADLINE_PASSED | 503 | 1503 | chosen |
+//! | MISSING/WRONG_SERVICE_TOKEN | 500 | 1000 | chosen: the gateway's own misconfiguration |
+//! | INTERNAL (message replaced by the request id, logged) | 500 | 1000 | chosen |
 //!
 //! Codes the gateway itself produces (vectorize.rs): 40023 bad NDJSON, 40026 bad JSON body or
 //! content type, 3001 invalid config (spec §4.3/§4.7); unknown API path → 404 code 7000 (chosen,
@@ -30,18 +33,19 @@
 //!
 //! Workers AI (embedder-svc) errors, spec §5.4:
 //!
-//! | embedder status | HTTP | code | message |
+//! | embedder reason | HTTP | code | message |
 //! |---|---|---|---|
-//! | INVALID_ARGUMENT | 400 | 5006 | `AiError: Bad input: <message>` |
-//! | NOT_FOUND (unknown model) | 400 | 5007 | `No such model <name>` |
-//! | FAILED_PRECONDITION (known, not loaded) | 400 | 5007 | `No such model <name>: <message>` |
-//! | RESOURCE_EXHAUSTED | 429 | 3040 | `Capacity temporarily exceeded, please try again.` + detail |
-//! | UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED | 503 | 1503 | the message (chosen) |
-//! | anything else | 500 | 1000 | the message (chosen) |
+//! | INVALID_REQUEST | 400 | 5006 | `AiError: Bad input: <message>` |
+//! | MODEL_NOT_FOUND | 400 | 5007 | `No such model <name>` |
+//! | MODEL_NOT_LOADED (known, files missing) | 400 | 5007 | `No such model <name>: <message>` |
+//! | OVERLOADED | 429 | 3040 | `Capacity temporarily exceeded, please try again.` + detail |
+//! | SERVICE_UNAVAILABLE, DEADLINE_PASSED | 503 | 1503 | the message (chosen) |
+//! | anything else | 500 | 1000 | as for index-svc |
 use axum::Json;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use strato_proto::errors::ErrorReason;
 use tonic::Code;
 
 use crate::error::ApiError;
@@ -157,84 +161,79 @@ pub fn ok_with_messages(result: impl Serialize, messages: Vec<String>) -> Respon
 
 /// An index-svc error (as `Clients::call` returns it) → Cloudflare error (table at the top).
 pub fn index_error(e: ApiError) -> CfError {
-    match e {
-        ApiError::Upstream { code, message, .. } => index_status(code, &message),
-        ApiError::BadRequest(m) => CfError::bad_request(BAD_REQUEST, m),
-        ApiError::NotFound(m) => CfError::new(StatusCode::NOT_FOUND, VECTOR_NOT_FOUND, m),
-    }
+    upstream_error(e, None)
 }
 
-/// A `tonic::Status` from index-svc → Cloudflare error.
-pub fn from_index_status(s: &tonic::Status) -> CfError {
-    index_status(s.code(), s.message())
+/// An embedder-svc error → Workers AI error; `model` is the requested model name, for 5007's
+/// `No such model <name>`.
+pub fn ai_error(e: ApiError, model: &str) -> CfError {
+    upstream_error(e, Some(model))
 }
 
-/// The table at the top of this file; the message passes through unchanged (index-svc already
-/// words it as Vectorize does).
-pub fn index_status(code: Code, message: &str) -> CfError {
-    let msg = message.to_owned();
-    match code {
-        Code::NotFound if message.starts_with("vectorize.index.not_found") => CfError::new(StatusCode::NOT_FOUND, INDEX_NOT_FOUND, msg),
-        Code::NotFound if message.starts_with("metadata index for property") => {
-            CfError::new(StatusCode::NOT_FOUND, METADATA_INDEX_NOT_FOUND, msg)
+/// The one mapping of a service's error to Cloudflare's (the tables at the top), by the reason
+/// the service put in the status (`strato.errors.v1.ErrorReason`); by the gRPC code alone when
+/// there is none (a transport error). `model`: Some for Workers AI routes. The message passes
+/// through (index-svc words it as Vectorize does; `Clients::call` already replaced an internal
+/// one with the request id).
+pub fn upstream_error(e: ApiError, model: Option<&str>) -> CfError {
+    use ErrorReason as R;
+    let (code, reason, message) = match e {
+        ApiError::Upstream { code, reason, message, .. } => (code, reason, message),
+        ApiError::BadRequest(m) => (Code::InvalidArgument, R::InvalidRequest, m),
+        ApiError::NotFound(m) if model.is_some() => (Code::NotFound, R::ModelNotFound, m),
+        ApiError::NotFound(m) => (Code::NotFound, R::VectorNotFound, m),
+    };
+    let reason = if reason == R::Unspecified { reason_for_code(code) } else { reason };
+    let not_found = |c| CfError::new(StatusCode::NOT_FOUND, c, message.clone());
+    match reason {
+        R::IndexNotFound => not_found(INDEX_NOT_FOUND),
+        R::MetadataIndexNotFound => not_found(METADATA_INDEX_NOT_FOUND),
+        R::VectorNotFound => not_found(VECTOR_NOT_FOUND),
+        R::IndexAlreadyExists => CfError::bad_request(DUPLICATE_NAME, message),
+        R::InvalidQueryVector => CfError::bad_request(INVALID_QUERY_VECTOR, message),
+        R::IdTooLong => CfError::bad_request(ID_TOO_LONG, message),
+        R::InvalidVector => CfError::bad_request(INVALID_VECTOR, message),
+        R::TopKTooLarge => CfError::bad_request(TOP_K_TOO_LARGE, message),
+        R::InvalidIndexConfig | R::InvalidIndexName => CfError::bad_request(INVALID_CONFIG, message),
+        R::InvalidRequest if model.is_some() => CfError::ai_bad_input(message),
+        R::InvalidRequest => CfError::bad_request(BAD_REQUEST, message),
+        R::ModelNotFound => CfError::bad_request(AI_NO_SUCH_MODEL, format!("No such model {}", model.unwrap_or_default())),
+        R::ModelNotLoaded => CfError::bad_request(AI_NO_SUCH_MODEL, format!("No such model {}: {message}", model.unwrap_or_default())),
+        R::Overloaded if model.is_some() => CfError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            AI_OUT_OF_CAPACITY,
+            format!("Capacity temporarily exceeded, please try again. ({message})"),
+        ),
+        R::Overloaded => CfError::new(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_REQUESTS, format!("Too Many Requests: {message}")),
+        R::StorageFailed | R::ServiceUnavailable | R::DeadlinePassed => unavailable(if model.is_some() { "embedder" } else { "index" }, &message),
+        // The gateway's own service token is wrong: the operator's problem, not the caller's.
+        R::MissingServiceToken | R::WrongServiceToken => {
+            tracing::error!("a service refused the gateway's service token (--service-token): {message}");
+            CfError::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL, "Internal error: the gateway is misconfigured")
         }
-        Code::NotFound => CfError::new(StatusCode::NOT_FOUND, VECTOR_NOT_FOUND, msg),
-        Code::AlreadyExists => CfError::bad_request(DUPLICATE_NAME, msg),
-        Code::InvalidArgument => CfError::bad_request(invalid_argument_code(message), msg),
-        Code::FailedPrecondition | Code::OutOfRange => CfError::bad_request(BAD_REQUEST, msg),
-        Code::ResourceExhausted => CfError::new(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_REQUESTS, format!("Too Many Requests: {message}")),
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => unavailable("index", message),
-        _ => CfError::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL, internal_message(message)),
+        R::Internal | R::Unspecified => CfError::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL, if message.is_empty() { "Internal error".to_owned() } else { message }),
     }
 }
 
-/// Vectorize's code for an INVALID_ARGUMENT, by the message's prefix.
-fn invalid_argument_code(message: &str) -> u32 {
-    const PREFIXES: [(&str, u32); 7] = [
-        ("invalid query vector", INVALID_QUERY_VECTOR),
-        ("id too long", ID_TOO_LONG),
-        ("invalid vector for id", INVALID_VECTOR),
-        ("with returnValues=true", TOP_K_TOO_LARGE),
-        ("max top K is", TOP_K_TOO_LARGE),
-        ("vectorize.index.invalid_config", INVALID_CONFIG),
-        ("vectorize.index.invalid_name", INVALID_CONFIG),
-    ];
-    PREFIXES.iter().find(|(p, _)| message.starts_with(p)).map_or(BAD_REQUEST, |(_, c)| *c)
+/// The reason a status without details stands for (transport errors, older servers).
+pub fn reason_for_code(code: Code) -> ErrorReason {
+    use ErrorReason as R;
+    match code {
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => R::InvalidRequest,
+        Code::NotFound => R::VectorNotFound,
+        Code::AlreadyExists => R::IndexAlreadyExists,
+        Code::ResourceExhausted => R::Overloaded,
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Aborted => R::ServiceUnavailable,
+        Code::Unauthenticated => R::MissingServiceToken,
+        Code::PermissionDenied => R::WrongServiceToken,
+        Code::Ok | Code::Unknown | Code::Internal | Code::DataLoss | Code::Unimplemented => R::Internal,
+    }
 }
 
 /// 503 for a service that is down or too slow; `Clients::call` already names the service.
 fn unavailable(service: &str, message: &str) -> CfError {
     let message = if message.is_empty() { format!("{service} is unavailable, please retry") } else { format!("{message} (please retry)") };
     CfError::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, message)
-}
-
-fn internal_message(message: &str) -> String {
-    if message.is_empty() { "Internal error".to_owned() } else { format!("Internal error: {message}") }
-}
-
-/// An embedder-svc error → Workers AI error (second table at the top). `model` is the requested
-/// model name, for 5007's `No such model <name>`.
-pub fn ai_error(e: ApiError, model: &str) -> CfError {
-    match e {
-        ApiError::Upstream { code, message, .. } => ai_status(code, &message, model),
-        ApiError::BadRequest(m) => CfError::ai_bad_input(m),
-        ApiError::NotFound(_) => CfError::bad_request(AI_NO_SUCH_MODEL, format!("No such model {model}")),
-    }
-}
-
-pub fn ai_status(code: Code, message: &str, model: &str) -> CfError {
-    match code {
-        Code::InvalidArgument | Code::OutOfRange => CfError::ai_bad_input(message),
-        Code::NotFound => CfError::bad_request(AI_NO_SUCH_MODEL, format!("No such model {model}")),
-        Code::FailedPrecondition => CfError::bad_request(AI_NO_SUCH_MODEL, format!("No such model {model}: {message}")),
-        Code::ResourceExhausted => CfError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            AI_OUT_OF_CAPACITY,
-            format!("Capacity temporarily exceeded, please try again. ({message})"),
-        ),
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => unavailable("embedder", message),
-        _ => CfError::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL, internal_message(message)),
-    }
 }
 
 /// Any unknown path under the API prefixes: 404 in the envelope rather than the tutorial's

@@ -3,6 +3,7 @@ pub mod ai;
 pub mod auth;
 pub mod cf;
 pub mod cors;
+pub mod edge;
 pub mod openapi;
 pub mod status;
 pub mod tutorial;

@@ -1,14 +1,28 @@
 //! The vectors of an insert/upsert request body (spec §4.4): raw NDJSON, multipart with a
-//! `vectors` part, or JSON, parsed by hand (no multipart crate) with Vectorize's 40023 errors.
+//! `vectors` part, or JSON, with Vectorize's 40023 errors.
+//!
+//! Cost is linear in the body: every form is read in one forward pass over the bytes (NDJSON
+//! line by line, JSON arrays element by element, multipart with memchr's linear-time substring
+//! search), nothing holds the whole body as a JSON value, and reading stops at the vector after
+//! the HTTP API's cap of [`MAX_BATCH`] (spec §3) with index-svc's error for a too-large batch.
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt;
 
 use axum::http::{HeaderMap, header};
+use memchr::memmem;
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use strato_proto::index::v1 as ipb;
 use strato_proto::json as pbjson;
 
 use super::cf::{self, CfError};
+
+/// Vectors per insert/upsert request over HTTP (spec §3); index-svc's `validate::MAX_BATCH`.
+pub const MAX_BATCH: usize = 5000;
+/// Longest multipart boundary, RFC 2046 §5.1.1.
+pub const MAX_BOUNDARY_CHARS: usize = 70;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Unparsable {
@@ -22,8 +36,8 @@ pub enum Unparsable {
 /// - `application/json`: `{"vectors": [...]}` (the binding's non-NDJSON form), a bare array, or a
 ///   JSON string holding NDJSON (what the Python SDK 4.3.1 sends, spec §6.2).
 ///
-/// Anything else is `vectorize.unknown_content_type`. The count and every vector's validity are
-/// left to index-svc.
+/// Anything else is `vectorize.unknown_content_type`. Every vector's validity is left to
+/// index-svc; the count is capped here too, while reading.
 pub fn upload_vectors(q: &HashMap<String, String>, headers: &HeaderMap, body: &[u8]) -> Result<Vec<ipb::Vector>, CfError> {
     let behavior = unparsable_behavior(q)?;
     let Some((essence, raw)) = content_type(headers) else {
@@ -33,6 +47,12 @@ pub fn upload_vectors(q: &HashMap<String, String>, headers: &HeaderMap, body: &[
         "application/x-ndjson" | "application/ndjson" => parse_ndjson(body, behavior),
         "multipart/form-data" => {
             let boundary = mime_param(raw, "boundary").ok_or_else(|| multipart_error("no boundary in the Content-Type"))?;
+            if boundary.is_empty() || boundary.len() > MAX_BOUNDARY_CHARS {
+                return Err(multipart_error(&format!(
+                    "the boundary must be 1 to {MAX_BOUNDARY_CHARS} characters (RFC 2046), got {}",
+                    boundary.len()
+                )));
+            }
             let part = multipart_part(body, boundary, "vectors")?;
             parse_ndjson(part, behavior)
         }
@@ -84,7 +104,8 @@ impl VectorIn {
 
 /// NDJSON: one vector object per line; `\r\n`, blank lines, a trailing newline and a leading
 /// BOM are accepted (spec §4.4, inferred). A line that is not a vector (bad JSON, invalid UTF-8,
-/// wrong field types) fails the request with 40023 or, with `discard`, is dropped.
+/// wrong field types) fails the request with 40023 or, with `discard`, is dropped. Read line by
+/// line; the vector after the [`MAX_BATCH`]th stops the reading.
 fn parse_ndjson(body: &[u8], behavior: Unparsable) -> Result<Vec<ipb::Vector>, CfError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let mut out = Vec::new();
@@ -94,12 +115,27 @@ fn parse_ndjson(body: &[u8], behavior: Unparsable) -> Result<Vec<ipb::Vector>, C
             continue;
         }
         match serde_json::from_slice::<VectorIn>(line) {
-            Ok(v) => out.push(v.into_proto()),
+            Ok(v) => push(&mut out, v)?,
             Err(_) if behavior == Unparsable::Discard => {}
             Err(_) => return Err(ndjson_line_error(i)),
         }
     }
     Ok(out)
+}
+
+/// Adds a parsed vector, or refuses the one past the cap.
+fn push(out: &mut Vec<ipb::Vector>, v: VectorIn) -> Result<(), CfError> {
+    if out.len() == MAX_BATCH {
+        return Err(too_many());
+    }
+    out.push(v.into_proto());
+    Ok(())
+}
+
+/// index-svc's `validate::batch_size` error (INVALID_ARGUMENT → 400 code 40003 in `cf.rs`),
+/// said before the rest of the body is read.
+fn too_many() -> CfError {
+    CfError::bad_request(cf::BAD_REQUEST, format!("at most {MAX_BATCH} vectors per request, got more"))
 }
 
 /// Spec §4.4's observed text. Cloudflare's text names "upsert" on the upsert route; the insert
@@ -120,61 +156,121 @@ fn multipart_error(detail: &str) -> CfError {
     CfError::bad_request(cf::UNPARSABLE_VECTORS, format!("vectorize.upstream_error - failed to parse upsert vectors request in multipart format: {detail}"))
 }
 
-/// The Python SDK sends its NDJSON bytes labelled `application/json` (spec §6.2 notes the
-/// confusion): a body that is several JSON values, or a single vector object, is NDJSON.
+/// A JSON body: `{"vectors": [...]}` or a bare array, streamed element by element; a JSON string
+/// holding NDJSON (the Python SDK 4.3.1); or NDJSON itself labelled `application/json` (several
+/// JSON values, or one vector object; spec §6.2 notes the confusion).
 fn parse_json_upload(body: &[u8], behavior: Unparsable) -> Result<Vec<ipb::Vector>, CfError> {
-    let v: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) if e.is_syntax() && e.to_string().contains("trailing characters") => return parse_ndjson(body, behavior),
-        Err(e) => return Err(json_upload_error(&e.to_string())),
-    };
-    if let Value::Object(o) = &v
-        && o.contains_key("id")
-        && !o.contains_key("vectors")
-    {
+    if body.trim_ascii_start().starts_with(b"{") && is_ndjson(body)? {
         return parse_ndjson(body, behavior);
     }
-    match v {
-        Value::String(s) => parse_ndjson(s.as_bytes(), behavior),
-        Value::Array(items) => json_vectors(items, behavior),
-        Value::Object(mut o) => match o.remove("vectors") {
-            Some(Value::Array(items)) => json_vectors(items, behavior),
-            Some(Value::String(s)) => parse_ndjson(s.as_bytes(), behavior),
-            _ => Err(json_upload_error("expected {\"vectors\": [...]}")),
-        },
-        _ => Err(json_upload_error("expected {\"vectors\": [...]}")),
+    let stopped = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let read = Vectors { behavior, stopped: &stopped, top: true }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    match (stopped.into_inner(), read) {
+        (Some(e), _) => Err(e),
+        (None, Ok(v)) => Ok(v),
+        (None, Err(e)) => Err(json_upload_error(&e.to_string())),
     }
 }
 
-fn json_vectors(items: Vec<Value>, behavior: Unparsable) -> Result<Vec<ipb::Vector>, CfError> {
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        match serde_json::from_value::<VectorIn>(item) {
-            Ok(v) => out.push(v.into_proto()),
-            Err(_) if behavior == Unparsable::Discard => {}
-            Err(e) => return Err(json_upload_error(&format!("vector Some({i}) was not expected format: {e}"))),
+/// Whether a body starting with `{` is NDJSON: more than one JSON value, or an object with an
+/// `id` and no `vectors`. Only the first value is walked, and not kept.
+fn is_ndjson(body: &[u8]) -> Result<bool, CfError> {
+    #[derive(Deserialize)]
+    struct Head {
+        id: Option<IgnoredAny>,
+        vectors: Option<IgnoredAny>,
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let head = Head::deserialize(&mut de).map_err(|e| json_upload_error(&e.to_string()))?;
+    Ok(de.end().is_err() || (head.id.is_some() && head.vectors.is_none()))
+}
+
+/// Reads the vectors of `[...]`, `"<ndjson>"` or, at the top, `{"vectors": <either>}`. A
+/// CfError (a bad element, the cap) is left in `stopped` and ends the reading.
+#[derive(Clone, Copy)]
+struct Vectors<'a> {
+    behavior: Unparsable,
+    stopped: &'a RefCell<Option<CfError>>,
+    top: bool,
+}
+
+impl Vectors<'_> {
+    fn stop<E: de::Error>(self, e: CfError) -> E {
+        *self.stopped.borrow_mut() = Some(e);
+        E::custom("stopped")
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Vectors<'_> {
+    type Value = Vec<ipb::Vector>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Vectors<'_> {
+    type Value = Vec<ipb::Vector>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("{\"vectors\": [...]}")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        let mut i = 0usize;
+        // One element at a time as a Value, so `discard` can drop a malformed one.
+        while let Some(item) = seq.next_element::<Value>()? {
+            match serde_json::from_value::<VectorIn>(item) {
+                Ok(v) => push(&mut out, v).map_err(|e| self.stop(e))?,
+                Err(_) if self.behavior == Unparsable::Discard => {}
+                Err(e) => return Err(self.stop(json_upload_error(&format!("vector Some({i}) was not expected format: {e}")))),
+            }
+            i += 1;
         }
+        Ok(out)
     }
-    Ok(out)
+
+    fn visit_str<E: de::Error>(self, ndjson: &str) -> Result<Self::Value, E> {
+        parse_ndjson(ndjson.as_bytes(), self.behavior).map_err(|e| self.stop(e))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        if !self.top {
+            return Err(de::Error::invalid_type(de::Unexpected::Map, &self));
+        }
+        let mut vectors = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "vectors" && vectors.is_none() {
+                vectors = Some(map.next_value_seed(Vectors { top: false, ..self })?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        vectors.ok_or_else(|| de::Error::custom("expected {\"vectors\": [...]}"))
+    }
 }
 
-/// The content of the multipart part named `wanted` (RFC 7578), found by hand: parts are
-/// separated by `--boundary` lines, each has headers, a blank line, then content up to the CRLF
-/// before the next delimiter.
-fn multipart_part<'a>(body: &'a [u8], boundary: &str, wanted: &str) -> Result<&'a [u8], CfError> {
+/// The content of the multipart part named `wanted` (RFC 7578): parts are separated by
+/// `--boundary` lines, each has headers, a blank line, then content up to the CRLF before the
+/// next delimiter. One forward pass: each search starts where the last ended, and memchr's
+/// searches are linear in haystack plus needle, whatever the boundary.
+pub fn multipart_part<'a>(body: &'a [u8], boundary: &str, wanted: &str) -> Result<&'a [u8], CfError> {
     let delim = format!("--{boundary}");
-    let delim = delim.as_bytes();
-    let next_delim = [b"\n".as_slice(), delim].concat();
-    let mut pos = find(body, delim, 0).ok_or_else(|| multipart_error("boundary not found in the body"))? + delim.len();
+    let next_delim = format!("\n{delim}");
+    let next = memmem::Finder::new(next_delim.as_bytes());
+    let line_end = |from: usize| memchr::memchr(b'\n', &body[from..]).map(|p| p + from);
+    let mut pos = memmem::find(body, delim.as_bytes()).ok_or_else(|| multipart_error("boundary not found in the body"))? + delim.len();
     loop {
         if body[pos..].starts_with(b"--") {
             return Err(multipart_error(&format!("no part named {wanted:?}")));
         }
         // Rest of the delimiter line (transport padding), then the part's headers.
-        let mut i = find(body, b"\n", pos).ok_or_else(|| multipart_error("truncated body"))? + 1;
+        let mut i = line_end(pos).ok_or_else(|| multipart_error("truncated body"))? + 1;
         let mut name = None;
         loop {
-            let nl = find(body, b"\n", i).ok_or_else(|| multipart_error("truncated part headers"))?;
+            let nl = line_end(i).ok_or_else(|| multipart_error("truncated part headers"))?;
             let line = body[i..nl].trim_ascii();
             i = nl + 1;
             if line.is_empty() {
@@ -185,7 +281,7 @@ fn multipart_part<'a>(body: &'a [u8], boundary: &str, wanted: &str) -> Result<&'
             }
         }
         let start = i;
-        let end = find(body, &next_delim, start).ok_or_else(|| multipart_error("missing closing boundary"))?;
+        let end = next.find(&body[start..]).map(|p| p + start).ok_or_else(|| multipart_error("missing closing boundary"))?;
         if name.as_deref() == Some(wanted) {
             let content_end = if end > start && body[end - 1] == b'\r' { end - 1 } else { end };
             return Ok(&body[start..content_end]);
@@ -204,12 +300,12 @@ fn disposition_name(line: &[u8]) -> Option<String> {
     mime_param(value, "name").map(str::to_owned)
 }
 
-/// First index of `needle` in `hay` at or after `from`.
+/// First index of `needle` in `hay` at or after `from` (linear time).
 pub fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from > hay.len() {
         return None;
     }
-    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    memmem::find(&hay[from..], needle).map(|p| p + from)
 }
 
 /// (lowercased essence, raw header) of the request's Content-Type.
@@ -268,6 +364,78 @@ mod tests {
         assert_eq!(ids(&v), ["a"]);
         let v = parse_json_upload(br#"{"vectors":[{"id":"a","values":[1]},{"id":"b","values":[2]}]}"#, Unparsable::Error).expect("object");
         assert_eq!(ids(&v), ["a", "b"]);
+    }
+
+    #[test]
+    fn json_uploads_ndjson_labelled_json_and_bad_elements() {
+        let two = b"{\"id\":\"a\",\"values\":[1]}\n{\"id\":\"b\",\"values\":[2]}";
+        assert_eq!(ids(&parse_json_upload(two, Unparsable::Error).expect("ndjson as json")), ["a", "b"]);
+        assert_eq!(ids(&parse_json_upload(br#"{"id":"a","values":[1]}"#, Unparsable::Error).expect("one vector")), ["a"]);
+        assert_eq!(ids(&parse_json_upload(br#"{"other":1,"vectors":"{\"id\":\"a\",\"values\":[1]}"}"#, Unparsable::Error).expect("ndjson string")), ["a"]);
+        let bad = br#"[{"id":"a","values":[1]},{"id":5},{"id":"b","values":[2]}]"#;
+        let e = parse_json_upload(bad, Unparsable::Error).expect_err("bad element");
+        assert_eq!(e.code, cf::UNPARSABLE_VECTORS);
+        assert!(e.message.contains("vector Some(1) was not expected format"), "{}", e.message);
+        assert_eq!(ids(&parse_json_upload(bad, Unparsable::Discard).expect("discard")), ["a", "b"]);
+        for bad in [&br#"{"vectors":5}"#[..], br#"{"x":[]}"#, b"5", br#"{"vectors":[]} x"#] {
+            let e = parse_json_upload(bad, Unparsable::Error).expect_err("not an upload");
+            assert_eq!(e.code, cf::UNPARSABLE_VECTORS, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    fn lines(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("{{\"id\":\"{i}\",\"values\":[1]}}")).collect()
+    }
+
+    /// The cap stops the reading: a bad line after the 5,001st vector is never reached.
+    #[test]
+    fn the_batch_cap_is_enforced_while_reading() {
+        let mut body = lines(MAX_BATCH).join("\n");
+        assert_eq!(parse_ndjson(body.as_bytes(), Unparsable::Error).map(|v| v.len()).ok(), Some(MAX_BATCH));
+        body.push_str("\nnot json\n");
+        assert_eq!(parse_ndjson(body.as_bytes(), Unparsable::Discard).map(|v| v.len()).ok(), Some(MAX_BATCH), "a bad line is not a vector");
+        let body = lines(MAX_BATCH + 1).join("\n") + "\nnot json";
+        for b in [body.clone(), serde_json::Value::String(body).to_string()] {
+            let e = parse_json_upload(b.as_bytes(), Unparsable::Error).expect_err("too many");
+            assert_eq!((e.status.as_u16(), e.code), (400, cf::BAD_REQUEST));
+            assert!(e.message.starts_with("at most 5000 vectors per request"), "{}", e.message);
+        }
+        let array = format!("[{}, 5]", lines(MAX_BATCH + 1).join(","));
+        let wrapped = format!("{{\"vectors\": {array}}}");
+        for b in [array, wrapped] {
+            let e = parse_json_upload(b.as_bytes(), Unparsable::Error).expect_err("too many");
+            assert_eq!(e.code, cf::BAD_REQUEST, "{}", e.message);
+        }
+    }
+
+    fn multipart_headers(boundary: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, format!("multipart/form-data; boundary=\"{boundary}\"").parse().expect("header"));
+        h
+    }
+
+    #[test]
+    fn boundaries_longer_than_70_characters_are_refused() {
+        let part = |b: &str| format!("--{b}\r\nContent-Disposition: form-data; name=\"vectors\"\r\n\r\n{{\"id\":\"a\",\"values\":[1]}}\r\n--{b}--\r\n");
+        let ok = "b".repeat(MAX_BOUNDARY_CHARS);
+        let v = upload_vectors(&HashMap::new(), &multipart_headers(&ok), part(&ok).as_bytes()).expect("70 characters");
+        assert_eq!(ids(&v), ["a"]);
+        let long = "b".repeat(MAX_BOUNDARY_CHARS + 1);
+        let e = upload_vectors(&HashMap::new(), &multipart_headers(&long), part(&long).as_bytes()).expect_err("71 characters");
+        assert_eq!((e.status.as_u16(), e.code), (400, cf::UNPARSABLE_VECTORS));
+        assert!(e.message.contains("RFC 2046"), "{}", e.message);
+    }
+
+    /// Delimiter-like runs before and between parts, and a part named like the wanted one's prefix.
+    #[test]
+    fn multipart_skips_near_delimiters() {
+        let b = "-----x";
+        let body = format!(
+            "------x\n------\r\n--{b}\r\nContent-Disposition: form-data; name=\"vectorsx\"\r\n\r\n\n------x\r\n--{b}\r\nContent-Disposition: form-data; name=\"vectors\"\r\n\r\nok\r\n--{b}--"
+        );
+        assert_eq!(multipart_part(body.as_bytes(), b, "vectors").expect("part"), b"ok");
+        assert!(multipart_part(b"no delimiter here", b, "vectors").is_err());
+        assert!(multipart_part(format!("--{b}\r\nContent-Disposition: form-data; name=\"vectors\"\r\n\r\nno end").as_bytes(), b, "vectors").is_err());
     }
 
 }

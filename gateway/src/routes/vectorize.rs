@@ -38,7 +38,7 @@ macro_rules! index_call {
     ($st:expr, $ctx:expr, $idempotent:expr, $method:ident, $req:expr) => {{
         let req = $req;
         $st.clients
-            .call("index", $idempotent, |d| {
+            .call("index", $ctx, $idempotent, |d| {
                 let mut c = $st.clients.index.clone();
                 let r = $st.clients.request($ctx, req.clone(), d);
                 async move { c.$method(r).await }
@@ -51,8 +51,24 @@ macro_rules! index_call {
 /// The two prefixes every Vectorize route is served under (spec §6.2).
 pub const PREFIXES: [&str; 2] = ["/client/v4/accounts/{account_id}/vectorize/v2", "/accounts/{account_id}/vectorize/v2"];
 
-/// Vectors upload size: 100 MB per request (spec §3), plus room for multipart framing.
+/// Body limits per route: the largest legal body, rounded up; beyond it 413 (in the envelope,
+/// `edge::rejections_in_shape`) before the body is read.
+/// - insert/upsert: 100 MB per request (spec §3), plus 1 MiB for multipart framing.
 const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024 + 1024 * 1024;
+/// - query: 1536 numbers of up to 25 bytes (`-1.2345678901234567e-308,`) = 38,400 B, a filter
+///   under 2 KiB compact (spec §3), namespace and vectorId ≤ 64 B each (≤ 384 B \u-escaped),
+///   keys: ≈ 41 KB compact; 128 KiB leaves 3× for pretty-printing.
+const MAX_QUERY_BYTES: usize = 128 * 1024;
+/// - get_by_ids / delete_by_ids: index-svc's 5,000 ids of ≤ 64 bytes, each at worst 387 B as
+///   JSON (64 × `\u00XX`, quotes, comma) = 1.94 MB: 2 MiB.
+const MAX_IDS_BYTES: usize = 2 * 1024 * 1024;
+/// - create index (name 64 B, description ≤ 1024 chars at ≤ 12 B escaped, config) and the
+///   metadata-index routes (propertyName ≤ 512 chars): under 13 KB: 32 KiB.
+const MAX_SMALL_BYTES: usize = 32 * 1024;
+
+fn limit(bytes: usize) -> DefaultBodyLimit {
+    DefaultBodyLimit::max(bytes)
+}
 
 /// Every endpoint of spec §4.2, under both prefixes.
 pub fn routes() -> Router<AppState> {
@@ -60,21 +76,20 @@ pub fn routes() -> Router<AppState> {
     for p in PREFIXES {
         let ix = format!("{p}/indexes/{{index_name}}");
         r = r
-            .route(&format!("{p}/indexes"), get(list_indexes).post(create_index))
+            .route(&format!("{p}/indexes"), get(list_indexes).post(create_index).layer(limit(MAX_SMALL_BYTES)))
             .route(&ix, get(get_index).delete(delete_index))
             .route(&format!("{ix}/info"), get(index_info))
-            .route(&format!("{ix}/insert"), post(insert))
-            .route(&format!("{ix}/upsert"), post(upsert))
-            .route(&format!("{ix}/query"), post(query))
-            .route(&format!("{ix}/get_by_ids"), post(get_by_ids))
-            .route(&format!("{ix}/delete_by_ids"), post(delete_by_ids))
+            .route(&format!("{ix}/insert"), post(insert).layer(limit(MAX_UPLOAD_BYTES)))
+            .route(&format!("{ix}/upsert"), post(upsert).layer(limit(MAX_UPLOAD_BYTES)))
+            .route(&format!("{ix}/query"), post(query).layer(limit(MAX_QUERY_BYTES)))
+            .route(&format!("{ix}/get_by_ids"), post(get_by_ids).layer(limit(MAX_IDS_BYTES)))
+            .route(&format!("{ix}/delete_by_ids"), post(delete_by_ids).layer(limit(MAX_IDS_BYTES)))
             .route(&format!("{ix}/list"), get(list_vectors))
-            .route(&format!("{ix}/metadata_index/create"), post(create_metadata_index))
+            .route(&format!("{ix}/metadata_index/create"), post(create_metadata_index).layer(limit(MAX_SMALL_BYTES)))
             .route(&format!("{ix}/metadata_index/list"), get(list_metadata_indexes))
-            .route(&format!("{ix}/metadata_index/delete"), post(delete_metadata_index));
+            .route(&format!("{ix}/metadata_index/delete"), post(delete_metadata_index).layer(limit(MAX_SMALL_BYTES)));
     }
-    // axum's default body limit (2 MB) is far below a 5000-vector upload.
-    r.layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+    r
 }
 
 // ------------------------------------------------------------------------------------------------

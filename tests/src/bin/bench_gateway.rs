@@ -4,6 +4,9 @@
 //! end-to-end p50; then throughput under a bounded load from a second process (wrk, loopback).
 //!
 //! Run: ./strato bench gateway   [env BENCH_REQUESTS (default 400), BENCH_ROUNDS (default 3)]
+//!
+//! `./strato bench gateway --multipart` (or `target/release/bench_gateway --multipart`) times
+//! only the gateway's multipart parser on 4 MB bodies, normal and hostile (issue 13): no services.
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -15,6 +18,10 @@ use strato_tests::{QUERY, TEST_MODEL};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--multipart") {
+        bench_multipart();
+        return Ok(());
+    }
     let n: usize = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
     let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(3);
     let embedder = start_embedder(&[])?;
@@ -138,4 +145,51 @@ async fn main() -> anyhow::Result<()> {
         _ => println!("\nwrk not found: `apt-get install wrk` (./strato bench installs it) for the throughput figure"),
     }
     Ok(())
+}
+
+/// The multipart parser (`gateway::routes::upload::multipart_part`) on 4 MB bodies: a wrangler-style
+/// boundary and body, and hostile ones whose preamble is runs of dashes one short of the delimiter
+/// (the naive search compares almost a whole boundary at every byte: time ∝ body × boundary).
+/// 20 kB boundaries are refused at the HTTP edge (RFC 2046: at most 70 characters); the parser
+/// is timed with them anyway to show it is linear. Median of 3 runs per case.
+fn bench_multipart() {
+    use gateway::routes::upload::multipart_part;
+    const MB: usize = 1 << 20;
+    let ndjson_line = format!("{{\"id\":\"v\",\"values\":[{}]}}\n", vec!["0.123456"; 32].join(","));
+    let body = |boundary: &str, preamble: Vec<u8>, size: usize| -> Vec<u8> {
+        let mut b = preamble;
+        b.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"vectors\"; filename=\"vectors.ndjson\"\r\n\r\n").as_bytes());
+        while b.len() < size {
+            b.extend_from_slice(ndjson_line.as_bytes());
+        }
+        b.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        b
+    };
+    // Runs of dashes one shorter than the delimiter `--<boundary>`, each ending in a newline.
+    let hostile = |boundary_len: usize, size: usize| -> Vec<u8> {
+        let mut run = vec![b'-'; boundary_len + 1];
+        run.push(b'\n');
+        let mut b: Vec<u8> = run.iter().copied().cycle().take(size).collect();
+        b.extend_from_slice(b"\r\n");
+        b
+    };
+    let time = |name: &str, boundary: &str, b: &[u8]| {
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let part = multipart_part(b, boundary, "vectors");
+            runs.push(t.elapsed().as_secs_f64());
+            assert!(part.is_ok(), "{name}: the vectors part is found");
+        }
+        let s = strato_tests::bench::median(runs);
+        println!("{name:<58} {:>7.1} MB  {:>10.3} ms  {:>8.0} MB/s", b.len() as f64 / MB as f64, s * 1e3, b.len() as f64 / MB as f64 / s);
+    };
+    println!("multipart parser, median of 3 runs (one core)");
+    let normal = "----formdata-undici-012345678901";
+    time("normal boundary (32 chars), 4 MB of NDJSON", normal, &body(normal, Vec::new(), 4 * MB));
+    for (len, size) in [(70, 4 * MB), (70, 16 * MB), (2_000, 4 * MB), (20_000, MB), (20_000, 4 * MB)] {
+        let boundary = "-".repeat(len);
+        let name = format!("hostile: {len}-char boundary, {} MB preamble of dash runs", size / MB);
+        time(&name, &boundary, &body(&boundary, hostile(len, size), size + 64));
+    }
 }

@@ -1035,3 +1035,26 @@ async fn list_all(c: &mut Client, name: &str, count: u32) -> (Vec<String>, Vec<u
 
 
 mod oracle;
+
+/// Every error status carries its reason (`strato.errors.v1.ErrorReason`) in a
+/// `google.rpc.ErrorInfo`, so clients need not parse messages.
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_carry_their_reason() {
+    use strato_proto::errors::{ErrorReason, reason_of};
+    let mut c = client().await;
+    let missing = c.describe_index(iref("no-such-index")).await.expect_err("missing");
+    assert_eq!(reason_of(&missing), ErrorReason::IndexNotFound);
+    let name = unique("reasons");
+    create(&mut c, &name, pb::Metric::Cosine).await;
+    let dup = c
+        .create_index(pb::CreateIndexRequest { account: String::new(), name: name.clone(), dimensions: DIM as u32, metric: pb::Metric::Cosine as i32, description: String::new() })
+        .await
+        .expect_err("duplicate");
+    assert_eq!(reason_of(&dup), ErrorReason::IndexAlreadyExists);
+    let q = c.query(pb::QueryRequest { account: String::new(), index: name.clone(), vector: vec![0.5; 3], top_k: 1, ..Default::default() }).await.expect_err("dims");
+    assert_eq!(reason_of(&q), ErrorReason::InvalidQueryVector);
+    let k = c.query(pb::QueryRequest { account: String::new(), index: name.clone(), vector: vals(1), top_k: 101, ..Default::default() }).await.expect_err("topK");
+    assert_eq!(reason_of(&k), ErrorReason::TopKTooLarge);
+    let by_id = c.query(pb::QueryRequest { account: String::new(), index: name.clone(), vector_id: "nope".into(), top_k: 1, ..Default::default() }).await.expect_err("by id");
+    assert_eq!(reason_of(&by_id), ErrorReason::VectorNotFound);
+}
