@@ -9,6 +9,7 @@ pub mod clients;
 pub mod config;
 pub mod error;
 pub mod model;
+pub mod ndjson;
 pub mod routes;
 pub mod shapes;
 pub mod state;
@@ -33,6 +34,7 @@ use state::AppState;
 /// rejections re-said in each surface's error shape. Auth sits with the routes (`routes/auth.rs`).
 pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
     use axum::middleware::{from_fn, from_fn_with_state};
+    use axum::routing::any;
     use routes::{auth, edge};
     let tokens = Arc::new(tokens);
     let open = tokens.is_empty();
@@ -45,8 +47,16 @@ pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
         tutorial = auth::protect_tutorial(tutorial, tokens.clone(), &st.cfg.binding_account);
     }
     let status = auth::mark_caller(Router::new().route("/__strato/status", get(routes::status::status)), tokens.clone(), st.cfg.public_tutorial);
+    // The Cloudflare-API surface: Vectorize REST, Workers AI and OpenAI embeddings, and envelope
+    // 404s for unknown paths under the API prefixes (a typo in an SDK base URL should read as
+    // such, not fall through to the tutorial's query), all behind the token check.
+    let api = routes::vectorize::routes()
+        .merge(routes::ai::routes())
+        .route("/client/v4/{*rest}", any(routes::cf::no_route))
+        .route("/client/v4/accounts/{account_id}/{*rest}", any(routes::cf::no_route))
+        .route("/accounts/{account_id}/{*rest}", any(routes::cf::no_route));
     let mut router = Router::new()
-        .merge(routes::cf::api_routes(tokens))
+        .merge(auth::protect(api, tokens.clone()))
         .route("/openapi.json", get(routes::openapi::openapi))
         .merge(status)
         .merge(tutorial)

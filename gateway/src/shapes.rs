@@ -152,7 +152,8 @@ impl From<ipb::ListVectorsResponse> for ListVectorsJson {
             count: r.ids.len(),
             total_count: r.total_count,
             is_truncated: r.is_truncated,
-            next_cursor: non_empty(r.next_cursor),
+            // Null unless there is a next page (Vectorize's shape), whatever the service sent.
+            next_cursor: if r.is_truncated { non_empty(r.next_cursor) } else { None },
             cursor_expiration_timestamp: non_empty(r.cursor_expiration_timestamp),
             vectors: r.ids.into_iter().map(|id| IdJson { id }).collect(),
         }
@@ -197,4 +198,19 @@ pub fn widen(values: &[f32]) -> Vec<f64> {
 
 pub fn non_empty(s: String) -> Option<String> {
     Some(s).filter(|s| !s.is_empty())
+}
+
+/// Vectorize's model presets (spec §2.9): the dimensions of each model, for `create` with a
+/// preset (REST and CLI). The metric is not documented: cosine, the recommendation for BGE
+/// (guess).
+pub const PRESETS: [(&str, u32); 5] = [
+    ("@cf/baai/bge-small-en-v1.5", 384),
+    ("@cf/baai/bge-base-en-v1.5", 768),
+    ("@cf/baai/bge-large-en-v1.5", 1024),
+    ("openai/text-embedding-ada-002", 1536),
+    ("cohere/embed-multilingual-v2.0", 768),
+];
+
+pub fn preset_dimensions(name: &str) -> Option<u32> {
+    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, d)| *d)
 }

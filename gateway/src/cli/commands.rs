@@ -15,15 +15,6 @@ use super::client::{self, IndexClient, ModelLookupError};
 use super::ndjson;
 use super::render::{Progress, out, out_json, table, warn};
 
-/// Vectorize's model presets (spec §2.9): dimensions when embedder-svc cannot tell; metric cosine.
-pub const PRESETS: &[(&str, u32)] = &[
-    ("@cf/baai/bge-small-en-v1.5", 384),
-    ("@cf/baai/bge-base-en-v1.5", 768),
-    ("@cf/baai/bge-large-en-v1.5", 1024),
-    ("openai/text-embedding-ada-002", 1536),
-    ("cohere/embed-multilingual-v2.0", 768),
-];
-
 /// wrangler refuses larger batches; so do we.
 pub const MAX_BATCH_SIZE: usize = 5000;
 
@@ -73,10 +64,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::ListMetadataIndex(a) => list_metadata_index(&ctx, a).await,
         Command::DeleteMetadataIndex(a) => delete_metadata_index(&ctx, a).await,
     }
-}
-
-fn index_json(i: pb::IndexInfo) -> IndexJson {
-    IndexJson::from(i)
 }
 
 fn index_table(indexes: &[IndexJson]) -> String {
@@ -131,7 +118,7 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     };
     let info = index.create_index(req).await?;
     if ctx.json {
-        return out_json(&index_json(info));
+        return out_json(&IndexJson::from(info));
     }
     out(&format!("✅ Successfully created a new Vectorize index: '{}'", info.name));
     Ok(())
@@ -139,7 +126,7 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
 
 /// A preset's dimensions: embedder-svc's word first, the built-in Vectorize table when it cannot answer.
 async fn preset_dimensions(ctx: &Ctx, preset: &str) -> Result<u32> {
-    let offline = PRESETS.iter().find(|(name, _)| *name == preset).map(|(_, dims)| *dims);
+    let offline = crate::shapes::preset_dimensions(preset);
     let known = || PRESETS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
     let url = &ctx.embedder_url;
     match client::model_dimensions(url, preset, ctx.timeout).await {
@@ -209,7 +196,7 @@ fn confirm(question: &str) -> Result<bool> {
 async fn get(ctx: &Ctx, a: NameArgs) -> Result<()> {
     let mut index = ctx.index().await?;
     let r = index.index_ref(&a.name);
-    let info = index_json(index.get_index(r).await?);
+    let info = IndexJson::from(index.get_index(r).await?);
     if ctx.json {
         return out_json(&info);
     }
@@ -222,7 +209,7 @@ async fn list(ctx: &Ctx) -> Result<()> {
     ctx.banner("📋 Listing Vectorize indexes...");
     let req = pb::ListIndexesRequest { account: index.account() };
     let resp = index.list_indexes(req).await?;
-    let indexes: Vec<IndexJson> = resp.indexes.into_iter().map(index_json).collect();
+    let indexes: Vec<IndexJson> = resp.indexes.into_iter().map(IndexJson::from).collect();
     if ctx.json {
         return out_json(&indexes);
     }
@@ -238,13 +225,7 @@ async fn info(ctx: &Ctx, a: NameArgs) -> Result<()> {
     let mut index = ctx.index().await?;
     ctx.banner("📋 Fetching index info...");
     let r = index.index_ref(&a.name);
-    let s = index.describe_index(r).await?;
-    let info = InfoJson {
-        dimensions: s.dimensions,
-        vector_count: s.vector_count,
-        processed_up_to_mutation: non_empty(s.processed_up_to_mutation),
-        processed_up_to_datetime: non_empty(s.processed_up_to_datetime),
-    };
+    let info = InfoJson::from(index.describe_index(r).await?);
     if ctx.json {
         return out_json(&info);
     }
@@ -442,15 +423,7 @@ async fn list_vectors(ctx: &Ctx, a: ListVectorsArgs) -> Result<()> {
         count: a.count.unwrap_or(0),
         cursor: a.cursor.unwrap_or_default(),
     };
-    let resp = index.list_vectors(req).await?;
-    let page = ListVectorsJson {
-        count: resp.ids.len(),
-        total_count: resp.total_count,
-        is_truncated: resp.is_truncated,
-        next_cursor: if resp.is_truncated { non_empty(resp.next_cursor) } else { None },
-        cursor_expiration_timestamp: non_empty(resp.cursor_expiration_timestamp),
-        vectors: resp.ids.into_iter().map(|id| IdJson { id }).collect(),
-    };
+    let page = ListVectorsJson::from(index.list_vectors(req).await?);
     if ctx.json {
         return out_json(&page);
     }

@@ -5,7 +5,6 @@
 use std::fmt;
 use std::path::Path;
 
-use serde_json::Value;
 use strato_proto::index::v1 as pb;
 
 /// One parsed vector with the (1-based) line it came from.
@@ -50,60 +49,21 @@ pub fn read_file(path: &Path) -> anyhow::Result<Vec<Record>> {
     Ok(records)
 }
 
-/// Parses NDJSON text: one object per line; blank lines, `\r\n` and a leading BOM are accepted.
+/// Parses NDJSON text with the gateway's parser (`crate::ndjson`), then checks what the CLI can
+/// name by line before anything is sent: a non-empty id, values that fit a float32.
 pub fn parse(text: &str) -> Result<Vec<Record>, LineError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
-    for (i, raw) in text.split('\n').enumerate() {
-        let line = i + 1;
-        let trimmed = raw.strip_suffix('\r').unwrap_or(raw).trim();
-        if trimmed.is_empty() {
-            continue;
+    for (line, raw) in crate::ndjson::lines(text.as_bytes()) {
+        let vector = crate::ndjson::parse_line(raw).map_err(|e| LineError { line, message: format!("not a vector object like {{\"id\": \"a\", \"values\": [0.1, 0.2]}} ({e})") })?;
+        if vector.id.is_empty() {
+            return Err(LineError { line, message: "\"id\" must not be empty".to_owned() });
         }
-        let vector = parse_line(trimmed).map_err(|message| LineError { line, message })?;
+        if let Some(j) = vector.values.iter().position(|x| !x.is_finite()) {
+            return Err(LineError { line, message: format!("id=\"{}\": \"values\"[{j}] does not fit a float32", vector.id) });
+        }
         out.push(Record { line, vector });
     }
     Ok(out)
-}
-
-fn parse_line(line: &str) -> Result<pb::Vector, String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON ({e})"))?;
-    let Value::Object(mut obj) = value else {
-        return Err("expected a JSON object like {\"id\": \"a\", \"values\": [0.1, 0.2]}".to_owned());
-    };
-    let id = match obj.remove("id") {
-        Some(Value::String(s)) if !s.is_empty() => s,
-        Some(Value::String(_)) => return Err("\"id\" must not be empty".to_owned()),
-        Some(_) => return Err("\"id\" must be a string".to_owned()),
-        None => return Err("missing \"id\"".to_owned()),
-    };
-    let values = match obj.remove("values") {
-        Some(Value::Array(items)) => {
-            let mut values = Vec::with_capacity(items.len());
-            for (j, item) in items.iter().enumerate() {
-                let x = item.as_f64().ok_or_else(|| format!("id=\"{id}\": \"values\"[{j}] is not a number"))?;
-                let x = x as f32;
-                if !x.is_finite() {
-                    return Err(format!("id=\"{id}\": \"values\"[{j}] does not fit a float32"));
-                }
-                values.push(x);
-            }
-            values
-        }
-        Some(_) => return Err(format!("id=\"{id}\": \"values\" must be an array of numbers")),
-        None => return Err(format!("id=\"{id}\": missing \"values\"")),
-    };
-    let namespace = match obj.remove("namespace") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s,
-        Some(_) => return Err(format!("id=\"{id}\": \"namespace\" must be a string")),
-    };
-    let metadata = match obj.remove("metadata") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => Some(map_to_struct(&m)),
-        Some(_) => return Err(format!("id=\"{id}\": \"metadata\" must be a JSON object")),
-    };
-    Ok(pb::Vector { id, values, namespace, metadata })
 }
 
 pub use strato_proto::json::{from_struct as struct_to_json, map_to_struct, to_struct as json_to_struct};

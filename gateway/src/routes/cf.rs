@@ -1,5 +1,6 @@
-//! The Cloudflare API envelope (spec §4.1) and the one mapping from the services' gRPC errors to
-//! Cloudflare's error codes, so every REST route answers the way SDKs and wrangler expect.
+//! The Cloudflare API envelope (spec §4.1) and the one mapping from the services' errors to
+//! Cloudflare's error codes, so every REST route answers the way SDKs and wrangler expect. It
+//! imports no route module (the router is assembled in `lib.rs`), so every route module can use it.
 //!
 //! Success: `{"result": …, "success": true, "errors": [], "messages": []}` (HTTP 200).
 //! Failure: `{"result": null, "success": false, "errors": [{"code", "message"}], "messages": []}`.
@@ -240,18 +241,4 @@ fn unavailable(service: &str, message: &str) -> CfError {
 /// query fallback (a typo in an SDK base URL should read as such).
 pub async fn no_route(uri: Uri) -> CfError {
     CfError::new(StatusCode::NOT_FOUND, NO_ROUTE, format!("No route for that URI: {}", uri.path()))
-}
-
-/// The whole Cloudflare-API surface: Vectorize REST (vectorize.rs), Workers AI and OpenAI
-/// embeddings (ai.rs), and envelope 404s for unknown paths under the API prefixes, all behind
-/// the token check (auth.rs). Merge it into the gateway's router before `.fallback(…)`:
-/// `Router::new().merge(routes::cf::api_routes(tokens)).route("/insert", …)…`.
-pub fn api_routes(tokens: std::sync::Arc<super::auth::Tokens>) -> axum::Router<crate::state::AppState> {
-    use axum::routing::any;
-    let api = super::vectorize::routes()
-        .merge(super::ai::routes())
-        .route("/client/v4/{*rest}", any(no_route))
-        .route("/client/v4/accounts/{account_id}/{*rest}", any(no_route))
-        .route("/accounts/{account_id}/{*rest}", any(no_route));
-    super::auth::protect(api, tokens)
 }

@@ -13,11 +13,11 @@ use axum::http::{HeaderMap, header};
 use memchr::memmem;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use strato_proto::index::v1 as ipb;
-use strato_proto::json as pbjson;
 
 use super::cf::{self, CfError};
+use crate::ndjson::{self, VectorIn};
 
 /// Vectors per insert/upsert request over HTTP (spec §3); index-svc's `validate::MAX_BATCH`.
 pub const MAX_BATCH: usize = 5000;
@@ -80,44 +80,17 @@ fn unknown_content_type(got: &str) -> CfError {
     )
 }
 
-/// One NDJSON line / JSON element: `{id, values, namespace?, metadata?}`.
-#[derive(Deserialize)]
-struct VectorIn {
-    id: String,
-    values: Vec<f32>,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    metadata: Option<Map<String, Value>>,
-}
-
-impl VectorIn {
-    fn into_proto(self) -> ipb::Vector {
-        ipb::Vector {
-            id: self.id,
-            values: self.values,
-            namespace: self.namespace.unwrap_or_default(),
-            metadata: self.metadata.as_ref().map(pbjson::map_to_struct),
-        }
-    }
-}
-
 /// NDJSON: one vector object per line; `\r\n`, blank lines, a trailing newline and a leading
 /// BOM are accepted (spec §4.4, inferred). A line that is not a vector (bad JSON, invalid UTF-8,
 /// wrong field types) fails the request with 40023 or, with `discard`, is dropped. Read line by
 /// line; the vector after the [`MAX_BATCH`]th stops the reading.
 fn parse_ndjson(body: &[u8], behavior: Unparsable) -> Result<Vec<ipb::Vector>, CfError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let mut out = Vec::new();
-    for (i, raw) in body.split(|b| *b == b'\n').enumerate() {
-        let line = raw.trim_ascii();
-        if line.is_empty() {
-            continue;
-        }
-        match serde_json::from_slice::<VectorIn>(line) {
+    for (line, text) in ndjson::lines(body) {
+        match serde_json::from_slice::<VectorIn>(text) {
             Ok(v) => push(&mut out, v)?,
             Err(_) if behavior == Unparsable::Discard => {}
-            Err(_) => return Err(ndjson_line_error(i)),
+            Err(_) => return Err(ndjson_line_error(line - 1)),
         }
     }
     Ok(out)

@@ -145,7 +145,7 @@ fn index_config(config: Option<&Value>) -> Result<(u32, ipb::Metric), CfError> {
     if let Some(preset) = c.get("preset") {
         let name = preset.as_str().unwrap_or_default();
         return preset_config(name).ok_or_else(|| {
-            CfError::invalid_config(&format!("Unknown preset {preset}; known presets: {}", PRESETS.map(|(n, _)| n).join(", ")))
+            CfError::invalid_config(&format!("Unknown preset {preset}; known presets: {}", crate::shapes::PRESETS.map(|(n, _)| n).join(", ")))
         });
     }
     let (Some(dims), Some(metric)) = (c.get("dimensions"), c.get("metric")) else {
@@ -164,18 +164,8 @@ fn index_config(config: Option<&Value>) -> Result<(u32, ipb::Metric), CfError> {
     Ok((dimensions, metric))
 }
 
-/// Presets (spec §2.9): dimensions of each model; the metric is not documented, cosine chosen
-/// (the documented recommendation for BGE) — guess.
-const PRESETS: [(&str, u32); 5] = [
-    ("@cf/baai/bge-small-en-v1.5", 384),
-    ("@cf/baai/bge-base-en-v1.5", 768),
-    ("@cf/baai/bge-large-en-v1.5", 1024),
-    ("openai/text-embedding-ada-002", 1536),
-    ("cohere/embed-multilingual-v2.0", 768),
-];
-
 fn preset_config(name: &str) -> Option<(u32, ipb::Metric)> {
-    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, d)| (*d, ipb::Metric::Cosine))
+    crate::shapes::preset_dimensions(name).map(|d| (d, ipb::Metric::Cosine))
 }
 
 /// Metric names as wrangler sends them, case-insensitively.
