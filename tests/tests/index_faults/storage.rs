@@ -190,3 +190,44 @@ async fn metadata_round_trips_across_a_restart() {
         }
     }
 }
+
+/// A segment file that can't be read at start-up (corrupt, truncated) costs a re-index of its
+/// vectors, once: its manifest is dropped, so the next start is clean.
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_segment_is_reindexed_once() {
+    let data = scratch_dir("corrupt-data");
+    let args = ["--seal-threshold", "16"];
+    let mut svc = start_index_on(&data, &args).expect("start");
+    let mut c = client(&svc).await;
+    create(&mut c, "corrupt").await;
+    c.upsert(upsert("corrupt", (0..40).map(|i| vector(&format!("v{i}"), i as f32 * 0.1)).collect())).await.expect("write");
+    let sealed = |mut c: VectorIndexClient<Channel>| async move {
+        for _ in 0..300 {
+            if c.describe_index(iref("corrupt")).await.expect("describe").into_inner().indexed_vector_count == 32 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("not sealed");
+    };
+    sealed(c.clone()).await;
+    svc.kill();
+    let mut corrupted = 0;
+    for entry in std::fs::read_dir(data.join("segments")).expect("segments dir").flatten() {
+        std::fs::write(entry.path(), b"not a segment").expect("corrupt");
+        corrupted += 1;
+    }
+    assert!(corrupted > 0);
+
+    svc = start_index_on(&data, &args).expect("restart");
+    c = client(&svc).await;
+    let q = pb::QueryRequest { account: String::new(), index: "corrupt".into(), vector: vector("q", 1.0).values, top_k: 40, ..Default::default() };
+    assert_eq!(c.query(q).await.expect("query").into_inner().matches.len(), 40, "every vector still answers");
+    assert!(svc.logs().contains("segment unreadable"), "{}", svc.logs());
+    sealed(c.clone()).await;
+    svc.kill();
+    let svc = start_index_on(&data, &args).expect("second restart");
+    let mut c = client(&svc).await;
+    assert_eq!(c.describe_index(iref("corrupt")).await.expect("describe").into_inner().vector_count, 40);
+    assert!(!svc.logs().contains("segment unreadable"), "the unreadable segment's manifest is gone: {}", svc.logs());
+}
