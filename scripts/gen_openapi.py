@@ -88,7 +88,7 @@ components = {
             "name": "account_id",
             "in": "path",
             "required": True,
-            "description": "The account: index-svc keeps each account's indexes apart. Cloudflare's are 32 hex digits; the gateway accepts any id index-svc does (ASCII letters, digits, '-' and '_', at most 64 bytes); others are rejected with 400 (create) or 404 (index not found).",
+            "description": "The account: index-svc keeps each account's indexes apart. Cloudflare's are 32 hex digits; the gateway accepts 1 to 64 ASCII letters, digits, '-' and '_', written as they are. Anything else in the account segment (empty, missing, percent-encoded even when the decoded text would do, another character, longer) is 400 code 7003 `Could not route to …, perhaps your object identifier is invalid?`, answered before the token is checked, so that the account the token is checked against is byte for byte the one the route acts on.",
             "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "example": ACCOUNT_EXAMPLE},
         },
         "IndexName": {
@@ -114,7 +114,7 @@ components = {
         },
         "CfError": {
             "type": "object",
-            "description": "Cloudflare's failure envelope. Codes: 10000 authentication; 7000 no route; 3000 index not found; 3001 invalid config or name; 3002 duplicate name; 40003 bad request; 40004 vector not found; 40005 metadata index not found; 40006 invalid query vector; 40008 id too long; 40012 invalid vector; 40023 unparsable vectors; 40025 topK too large; 40026 bad JSON body or content type; 40041 too many requests; 5006 AI bad input; 5007 no such model; 3040 AI capacity exceeded; 1503 service unavailable; 1000 internal error.",
+            "description": "Cloudflare's failure envelope. Codes: 10000 authentication (and the open mode's refusals); 7000 no route; 7003 invalid account id in the path; 3000 index not found; 3001 invalid config or name; 3002 duplicate name; 40003 bad request (also a path or query string that does not decode, and a body over the route's limit); 40004 vector not found; 40005 metadata index not found; 40006 invalid query vector; 40008 id too long; 40012 invalid vector; 40023 unparsable vectors; 40025 topK too large; 40026 bad JSON body or content type; 40041 too many requests; 5006 AI bad input; 5007 no such model; 3040 AI capacity exceeded; 1503 service unavailable or the gateway at its limit of requests in flight; 1000 internal error (the message names the request id, the service's text stays in the gateway's log).",
             "required": ["result", "success", "errors", "messages"],
             "properties": {
                 "result": {"type": "object", "nullable": True, "enum": [None], "description": "Always null."},
@@ -397,7 +397,7 @@ components = {
         },
         "ApiError": {
             "type": "object",
-            "description": "The tutorial routes' error body. Errors from a service also carry the gRPC code and the service.",
+            "description": "The error body of every path outside the API prefixes (the tutorial's routes, `/__strato/status`, `/openapi.json`): `{\"error\": \"…\"}`. Errors from a service also carry the gRPC code and the service.",
             "required": ["error"],
             "properties": {
                 "error": {"type": "string"},
@@ -431,35 +431,60 @@ components = {
             "required": ["texts"],
             "additionalProperties": False,
             "properties": {
-                "texts": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string"}, "description": "Embedded with the AI binding's model in one call (the embedder takes at most 100)."},
+                "texts": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string", "minLength": 1}, "description": "Embedded with the AI binding's model in one call (the embedder takes at most 100, none empty)."},
                 "ids": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 64}, "description": "As many as texts (400 otherwise); default \"1\", \"2\", …"},
             },
             "example": {"texts": ["A recipe for sourdough bread", "Notes on Rust's borrow checker"], "ids": ["bread", "rust"]},
         },
+        "StatusModel": {
+            "type": "object",
+            "description": "The model the AI binding serves, or, while the embedder does not answer, the requested one and why not.",
+            "required": ["requested"],
+            "properties": {
+                "requested": {"type": "string"},
+                "serving": {"type": "string"},
+                "dimensions": {"type": "integer"},
+                "fallback": {"type": "boolean"},
+                "reason": {"type": "string", "nullable": True, "description": "Why the fallback is served (names model files); null when it is not."},
+                "error": {"type": "string", "description": "Why the embedder did not answer (only while it does not)."},
+            },
+        },
         "Status": {
             "type": "object",
-            "required": ["ai", "vectorize", "embedder", "index"],
+            "description": "What an authorised caller sees: a valid token, or anyone in the open mode (no token configured, loopback only).",
+            "required": ["ai", "healthy", "vectorize", "embedder", "index"],
+            "properties": {
+                "ai": schema("StatusModel"),
+                "healthy": {"type": "boolean", "description": "Whether the embedder answered."},
+                "vectorize": {
+                    "type": "object",
+                    "description": "The VECTORIZE binding.",
+                    "required": ["index_name", "account"],
+                    "properties": {"index_name": {"type": "string"}, "account": {"type": "string"}},
+                },
+                "embedder": {"type": "array", "items": {"type": "string"}, "description": "embedder-svc endpoints."},
+                "index": {"type": "string", "description": "index-svc endpoint."},
+            },
+        },
+        "PublicStatus": {
+            "type": "object",
+            "description": "What a caller without a valid token sees with `--public-tutorial`: the model names and whether the embedder answers; no addresses, no binding, no fallback reason.",
+            "required": ["ai", "healthy"],
+            "additionalProperties": False,
             "properties": {
                 "ai": {
                     "type": "object",
-                    "description": "The model the AI binding serves: {requested, serving, dimensions, fallback, reason}, or {requested, error} while the embedder does not answer.",
+                    "description": "`{requested, serving, dimensions, fallback}`, or `{requested}` while the embedder does not answer.",
                     "required": ["requested"],
+                    "additionalProperties": False,
                     "properties": {
                         "requested": {"type": "string"},
                         "serving": {"type": "string"},
                         "dimensions": {"type": "integer"},
                         "fallback": {"type": "boolean"},
-                        "reason": {"type": "string", "nullable": True},
-                        "error": {"type": "string"},
                     },
                 },
-                "vectorize": {
-                    "type": "object",
-                    "required": ["index_name", "account"],
-                    "properties": {"index_name": {"type": "string"}, "account": {"type": "string"}},
-                },
-                "embedder": {"type": "array", "items": {"type": "string"}},
-                "index": {"type": "string"},
+                "healthy": {"type": "boolean"},
             },
         },
     },
@@ -467,65 +492,122 @@ components = {
 }
 
 
-def cf_error(desc):
-    return {"description": desc, "content": {"application/json": {"schema": schema("CfError")}}}
-
-
-def oa_error(desc):
-    return {"description": desc, "content": {"application/json": {"schema": schema("OpenAiError")}}}
-
-
-def api_error(desc):
-    return {"description": desc, "content": {"application/json": {"schema": schema("ApiError")}}}
-
+# ------------------------------------------------------------------------------------------------
+# Error responses, described once per error shape and referenced by every operation.
+#
+# Each path answers its errors in one shape (gateway/src/routes/edge.rs, `Shape::of`):
+#   Cf        Cloudflare's envelope: /client/v4/… and /accounts/… (except …/ai/v1/…);
+#   Oa        OpenAI's `{"error": {message, type, param, code}}`: /v1/… and …/ai/v1/…;
+#   Tutorial  `{"error": "…"}`: every other path (tutorial, /__strato/status, /openapi.json).
+# The edge answers some of them before any route (edge.rs): 503 when load is shed, 403 for the
+# open mode's refusals, 400 code 7003 for a bad account segment, and re-says axum's plain-text
+# 400/413 rejections in the path's shape.
+# ------------------------------------------------------------------------------------------------
 
 R = components["responses"]
-R["CfBadRequest"] = {
-    "description": "Bad request (envelope; codes 3001, 3002, 40003, 40006, 40008, 40012, 40023, 40025, 40026, 5006, 5007). A path or query string the router cannot decode (e.g. invalid UTF-8 after percent-decoding) is answered by axum in plain text.",
-    "content": {"application/json": {"schema": schema("CfError")}, "text/plain": {"schema": {"type": "string"}}},
+components["headers"] = {
+    "RetryAfter": {
+        "description": "`1` (seconds) when the gateway shed the request because `--max-concurrent-requests` were in flight; absent when a service is unavailable.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
 }
-R["CfUnauthorized"] = cf_error("No credentials: code 10000 `Authentication error`.")
-R["CfForbidden"] = cf_error("Unknown token, or a token not allowed for the account: code 10000 `Authentication error`.")
-R["CfNotFound"] = cf_error("Not found: code 3000 (index), 40004 (vector id), 40005 (metadata index).")
-R["CfTooManyRequests"] = cf_error("index-svc is overloaded: code 40041 (Vectorize), 3040 (Workers AI).")
-R["CfUnavailable"] = cf_error("A service is down or too slow: code 1503, please retry.")
-R["CfInternal"] = cf_error("Unexpected service error: code 1000.")
-R["PayloadTooLarge"] = {
-    "description": "Body over the route's limit, answered by axum in plain text: 101 MiB on the Vectorize routes (100 MB of vectors plus multipart framing), 2 MiB (axum's default) on the others.",
-    "content": {"text/plain": {"schema": {"type": "string"}}},
-}
-R["OaBadRequest"] = oa_error("Invalid request, or the embedder rejected the input.")
-R["OaUnauthorized"] = oa_error("No credentials (`Authentication error`).")
-R["OaForbidden"] = oa_error("Unknown token (`Authentication error`).")
-R["OaNotFound"] = oa_error("Unknown or unloaded model.")
-R["OaTooManyRequests"] = oa_error("Embedder over capacity.")
-R["OaUnavailable"] = oa_error("Embedder down or too slow (type server_error).")
-R["OaInternal"] = oa_error("Unexpected embedder error (type server_error).")
-R["TutorialError"] = {
-    "description": "An error of a tutorial route. Status by cause: 400 bad input (or the binding's model not loaded), 404 the binding's index is missing, 429 a service is overloaded, 503 a service is down or too slow, 500 unexpected. A query string axum cannot decode is answered in plain text.",
-    "content": {"application/json": {"schema": schema("ApiError")}, "text/plain": {"schema": {"type": "string"}}},
+SHED = "or the gateway is serving its limit of requests at once (`--max-concurrent-requests`, default 512): the request is refused at once, never queued, with `Retry-After: 1`"
+OPEN_MODE_403 = (
+    "Without any token configured (the open mode, loopback only), also: a `Host` that is not a loopback name (`localhost`, `*.localhost`, 127.0.0.0/8, `[::1]`; "
+    "a DNS-rebinding page), or a cross-site write: a method other than GET/HEAD/OPTIONS without an `Authorization` header (any value) whose `Content-Type` is absent or a form's "
+    "(`application/x-www-form-urlencoded`, `multipart/form-data`, `text/plain`), or `GET /insert` with `Sec-Fetch-Site` other than `same-origin`/`none` or an `Origin`/`Referer` of another host."
+)
+
+
+def error_response(shape, description, headers=None):
+    r = {"description": description, "content": {"application/json": {"schema": schema(shape)}}}
+    if headers:
+        r["headers"] = headers
+    return r
+
+
+RETRY_AFTER = {"Retry-After": ref("headers", "RetryAfter")}
+
+# Cloudflare's envelope (schema CfError).
+R["CfBadRequest"] = error_response("CfError", "Bad request. Code 7003: the account segment of the path is not an account id (see the `account_id` parameter). Code 40003: a path parameter or query string that does not decode, or another bad request. The route's own: 3001, 3002, 40006, 40008, 40012, 40023, 40025, 40026 (Vectorize), 5006, 5007 (Workers AI).")
+R["CfUnauthorized"] = error_response("CfError", "No credentials: code 10000 `Authentication error`.")
+R["CfForbidden"] = error_response("CfError", "Code 10000: an unknown token, or a token not allowed for the account (`Authentication error`). " + OPEN_MODE_403)
+R["CfNotFound"] = error_response("CfError", "Not found: code 3000 (index), 40004 (vector id), 40005 (metadata index).")
+R["CfPayloadTooLarge"] = error_response("CfError", "The body is over the route's limit (in the operation's description): code 40003 `Request body too large for this route (…)`, before the body is read.")
+R["CfTooManyRequests"] = error_response("CfError", "The service is overloaded: code 40041 (index-svc, Vectorize), 3040 (embedder-svc, Workers AI).")
+R["CfInternal"] = error_response("CfError", "Code 1000: an unexpected service error, `Internal error (request id …)` (the request's `x-request-id`; the service's text is only in the gateway's log), or `Internal error: the gateway is misconfigured` (a service refused the gateway's `--service-token`).")
+R["CfUnavailable"] = error_response("CfError", f"Code 1503, please retry: a service is down or too slow, {SHED}.", RETRY_AFTER)
+
+# OpenAI's error shape (schema OpenAiError): no codes; `type` server_error for 5xx.
+R["OaBadRequest"] = error_response("OpenAiError", "Invalid request, or the embedder rejected the input; also a path or query string that does not decode, and (under the account prefixes) an account segment that is not an account id (`Could not route to …`).")
+R["OaUnauthorized"] = error_response("OpenAiError", "No credentials (`Authentication error`).")
+R["OaForbidden"] = error_response("OpenAiError", "An unknown token, or a token not allowed for the account (`Authentication error`). " + OPEN_MODE_403)
+R["OaNotFound"] = error_response("OpenAiError", "Unknown or unloaded model.")
+R["OaPayloadTooLarge"] = error_response("OpenAiError", "The body is over the route's limit (in the operation's description): `Request body too large for this route (…)`.")
+R["OaTooManyRequests"] = error_response("OpenAiError", "The embedder is over capacity.")
+R["OaInternal"] = error_response("OpenAiError", "Unexpected embedder error, `Internal error (request id …)` (type server_error).")
+R["OaUnavailable"] = error_response("OpenAiError", f"The embedder is down or too slow, {SHED} (type server_error).", RETRY_AFTER)
+
+# `{"error": "…"}` (schema ApiError) on every other path.
+R["TutorialBadRequest"] = error_response("ApiError", "Bad input (a body that is not `{texts, ids?}`, a `topK` that is not a whole number or above 100, a query string that does not decode), or the binding's model is not loaded.")
+R["TutorialUnauthorized"] = error_response("ApiError", "Tokens are configured and none was sent (`Authentication error`); not with `--public-tutorial`.")
+R["TutorialForbidden"] = error_response("ApiError", "An unknown token, or (tutorial routes) a token not allowed for the binding's account, `--binding-account` (`Authentication error`); not with `--public-tutorial`. " + OPEN_MODE_403)
+R["TutorialNotFound"] = error_response("ApiError", "The binding's index does not exist.")
+R["TutorialPayloadTooLarge"] = error_response("ApiError", "The body is over the route's limit (in the operation's description): `Request body too large for this route (…)`.")
+R["TutorialTooManyRequests"] = error_response("ApiError", "A service is overloaded.")
+R["TutorialInternal"] = error_response("ApiError", "An unexpected service error: `Internal error (request id …)`.")
+R["TutorialUnavailable"] = error_response("ApiError", f"A service is down or too slow, {SHED}.", RETRY_AFTER)
+
+ERROR_NAMES = {
+    "400": "BadRequest",
+    "401": "Unauthorized",
+    "403": "Forbidden",
+    "404": "NotFound",
+    "413": "PayloadTooLarge",
+    "429": "TooManyRequests",
+    "500": "Internal",
+    "503": "Unavailable",
 }
 
+
+def errors(shape, statuses):
+    """References to the shared error responses of `shape` (Cf, Oa, Tutorial) for `statuses`."""
+    return {s: ref("responses", shape + ERROR_NAMES[s]) for s in sorted(statuses)}
+
+
+# Which answers an operation can get, by what it does:
+EDGE = {"403", "503"}  # every route: the open mode's refusals, load shedding
+TOKEN = {"401", "403"}  # behind a token check
+SERVICE = {"400", "404", "429", "500", "503"}  # calls index-svc or embedder-svc
+BODY = {"413"}  # reads a body (limits below)
+
+# Request body limits (gateway/src/routes/vectorize.rs, ai.rs; axum's 2 MiB default elsewhere).
+# A body over its route's limit is refused with 413 before it is read.
+KIB, MIB = 1024, 1024 * 1024
+LIMITS = {
+    "upload": (100 * MIB + 1 * MIB, "101 MiB (100 MiB of vectors, spec §3, plus 1 MiB of multipart framing)"),
+    "query": (128 * KIB, "128 KiB (the largest legal query is about 41 KB)"),
+    "ids": (2 * MIB, "2 MiB (5,000 ids of 64 bytes, escaped)"),
+    "small": (32 * KIB, "32 KiB"),
+    "ai": (32 * MIB, "32 MiB (2,048 texts of about 8 KiB)"),
+    "default": (2 * MIB, "2 MiB (axum's default)"),
+}
+
+
+def limited(body, limit):
+    """`body` with its size limit: in its description, and as `x-strato-max-body-bytes`."""
+    size, text = LIMITS[limit]
+    b = dict(body)
+    b["description"] = (b.get("description", "") + f" At most {text}; 413 beyond.").strip()
+    b["x-strato-max-body-bytes"] = size
+    return b
+
+
 SECURITY = [{"bearerAuth": []}, {"xAuthKey": []}]
-CF_ERRORS = {
-    "400": ref("responses", "CfBadRequest"),
-    "401": ref("responses", "CfUnauthorized"),
-    "403": ref("responses", "CfForbidden"),
-    "404": ref("responses", "CfNotFound"),
-    "429": ref("responses", "CfTooManyRequests"),
-    "500": ref("responses", "CfInternal"),
-    "503": ref("responses", "CfUnavailable"),
-}
-OA_ERRORS = {
-    "400": ref("responses", "OaBadRequest"),
-    "401": ref("responses", "OaUnauthorized"),
-    "403": ref("responses", "OaForbidden"),
-    "404": ref("responses", "OaNotFound"),
-    "429": ref("responses", "OaTooManyRequests"),
-    "500": ref("responses", "OaInternal"),
-    "503": ref("responses", "OaUnavailable"),
-}
-TUTORIAL_ERRORS = {code: ref("responses", "TutorialError") for code in ["400", "404", "429", "500", "503"]}
+PUBLIC_TUTORIAL = (
+    "With tokens configured it needs one{whom}, unless the gateway runs with `--public-tutorial` (as a deployed Worker is public); "
+    "with none configured (the open mode, loopback only) it is open."
+)
 
 paths = {}
 
@@ -534,28 +616,38 @@ def add(path, method, op):
     paths.setdefault(path, {})[method] = op
 
 
-def cf_op(op_id, alias, summary, tag, params, ok, body=None, extra_responses=None, description=None):
-    o = {
-        "operationId": op_id + alias,
-        "tags": [tag],
-        "summary": summary + (" (alias without /client/v4)" if alias else ""),
-        "security": SECURITY,
-        "parameters": params,
-        "responses": {"200": ok, **CF_ERRORS, **(extra_responses or {})},
-    }
+def operation(op_id, tag, summary, responses, *, security=SECURITY, description=None, params=None, body=None, limit=None):
+    o = {"operationId": op_id, "tags": [tag], "summary": summary}
     if description:
         o["description"] = description
+    o["security"] = security
+    if params:
+        o["parameters"] = params
     if body is not None:
-        o["requestBody"] = body
+        o["requestBody"] = limited(body, limit) if limit else body
+    o["responses"] = responses
     return o
+
+
+def cf_op(op_id, alias, summary, tag, params, ok, body=None, limit=None, description=None, shape="Cf", statuses=EDGE | TOKEN | SERVICE):
+    """An operation under both Cloudflare prefixes (`alias` "" or "Alias"): the account segment is
+    checked (400 code 7003), the token too; a body adds its limit (413)."""
+    if body is not None:
+        statuses = statuses | BODY
+    return operation(
+        op_id + alias, tag, summary + (" (alias without /client/v4)" if alias else ""),
+        {"200": ok, **errors(shape, statuses | {"400"})},
+        description=description, params=params, body=body, limit=limit,
+    )
 
 
 ACC = ref("parameters", "AccountId")
 IDX = ref("parameters", "IndexName")
+JSON_ONLY = "Content-Type must be application/json (400 code 40026 otherwise)."
 
 upload_body = {
     "required": True,
-    "description": "The vectors, by Content-Type: raw NDJSON (`application/x-ndjson` or `application/ndjson`); `multipart/form-data` with the NDJSON in the part named `vectors` (wrangler); or `application/json` as `{\"vectors\": [...]}`, a bare array, a JSON string holding NDJSON, a single vector object, or NDJSON labelled as JSON (the Python SDK). Any other Content-Type is 400 code 40026 `vectorize.unknown_content_type`; a line that is not a vector is 400 code 40023.",
+    "description": "The vectors, by Content-Type: raw NDJSON (`application/x-ndjson` or `application/ndjson`); `multipart/form-data` with the NDJSON in the part named `vectors` (wrangler; the boundary is 1 to 70 characters, RFC 2046); or `application/json` as `{\"vectors\": [...]}`, a bare array, a JSON string holding NDJSON, a single vector object, or NDJSON labelled as JSON (the Python SDK). Any other Content-Type is 400 code 40026 `vectorize.unknown_content_type`; a line that is not a vector is 400 code 40023; more than 5,000 vectors is 400 code 40003 (said when the 5,001st is read). In the open mode a multipart upload also needs an `Authorization` header (any value), as a web form could send one.",
     "content": {
         "application/x-ndjson": {"schema": schema("NdjsonVectors")},
         "application/ndjson": {"schema": schema("NdjsonVectors")},
@@ -587,7 +679,7 @@ for prefix, alias in CF_PREFIXES:
     add(vz, "post", cf_op(
         "createIndex", alias, "Create an index", "vectorize", [ACC],
         ok_json(envelope(schema("Index"), "The new index (200, not 201).")),
-        json_body(schema("CreateIndexRequest"), description="Content-Type must be application/json (400 code 40026 otherwise)."),
+        json_body(schema("CreateIndexRequest"), description=JSON_ONLY), "small",
     ))
     add(ix, "get", cf_op("getIndex", alias, "Get an index", "vectorize", [ACC, IDX], ok_json(envelope(schema("Index"), "The index."))))
     add(ix, "delete", cf_op("deleteIndex", alias, "Delete an index and its vectors", "vectorize", [ACC, IDX],
@@ -597,23 +689,22 @@ for prefix, alias in CF_PREFIXES:
     for op, summary in [("insert", "Insert vectors (existing ids are kept)"), ("upsert", "Upsert vectors (existing ids are replaced)")]:
         add(f"{ix}/{op}", "post", cf_op(
             op + "Vectors", alias, summary, "vectorize", [ACC, IDX, ref("parameters", "UnparsableBehavior")],
-            ok_json(envelope(schema("Mutation"), "The mutation.")), upload_body,
-            {"413": ref("responses", "PayloadTooLarge")},
+            ok_json(envelope(schema("Mutation"), "The mutation.")), upload_body, "upload",
         ))
     add(f"{ix}/query", "post", cf_op(
         "queryVectors", alias, "Nearest neighbours of a vector or a stored vector's id", "vectorize", [ACC, IDX],
         ok_json(envelope(schema("QueryResult"), "Matches, best first; index-svc's warnings as messages (code 1000).")),
-        json_body(schema("QueryRequest"), description="Content-Type must be application/json (400 code 40026 otherwise)."),
+        json_body(schema("QueryRequest"), description=JSON_ONLY), "query",
     ))
     add(f"{ix}/get_by_ids", "post", cf_op(
         "getByIds", alias, "Get vectors by id (missing ids are left out)", "vectorize", [ACC, IDX],
         ok_json(envelope({"type": "array", "items": schema("Vector")}, "The found vectors.")),
-        json_body(schema("IdsRequest"), description="Content-Type must be application/json (400 code 40026 otherwise)."),
+        json_body(schema("IdsRequest"), description=JSON_ONLY), "ids",
     ))
     add(f"{ix}/delete_by_ids", "post", cf_op(
         "deleteByIds", alias, "Delete vectors by id", "vectorize", [ACC, IDX],
         ok_json(envelope(schema("Mutation"), "The mutation.")),
-        json_body(schema("IdsRequest"), description="Content-Type must be application/json (400 code 40026 otherwise)."),
+        json_body(schema("IdsRequest"), description=JSON_ONLY), "ids",
     ))
     add(f"{ix}/list", "get", cf_op(
         "listVectors", alias, "List vector ids, paginated", "vectorize",
@@ -626,7 +717,7 @@ for prefix, alias in CF_PREFIXES:
     add(f"{ix}/metadata_index/create", "post", cf_op(
         "createMetadataIndex", alias, "Index a metadata property for filtering (creating an existing one is a success)", "vectorize", [ACC, IDX],
         ok_json(envelope(schema("Mutation"), "The mutation.")),
-        json_body(schema("CreateMetadataIndexRequest"), description="Content-Type must be application/json (400 code 40026 otherwise)."),
+        json_body(schema("CreateMetadataIndexRequest"), description=JSON_ONLY), "small",
     ))
     add(f"{ix}/metadata_index/list", "get", cf_op(
         "listMetadataIndexes", alias, "List the metadata indexes", "vectorize", [ACC, IDX],
@@ -635,7 +726,7 @@ for prefix, alias in CF_PREFIXES:
     add(f"{ix}/metadata_index/delete", "post", cf_op(
         "deleteMetadataIndex", alias, "Delete a metadata index (unknown property: 404 code 40005)", "vectorize", [ACC, IDX],
         ok_json(envelope(schema("Mutation"), "The mutation.")),
-        json_body(schema("DeleteMetadataIndexRequest"), description="Content-Type must be application/json (400 code 40026 otherwise)."),
+        json_body(schema("DeleteMetadataIndexRequest"), description=JSON_ONLY), "small",
     ))
 
 OPENAI_EXAMPLES = {
@@ -656,90 +747,80 @@ MODEL_PARAM = {
     "x-strato-rest-of-path": True,
 }
 
+OPENAI_BODY = {"required": True, "description": "JSON (the Content-Type is not checked).", "content": {"application/json": {"schema": schema("OpenAiEmbeddingsRequest"), "examples": OPENAI_EXAMPLES}}}
+
 for prefix, alias in CF_PREFIXES:
     add(f"{prefix}/ai/run/{{model}}", "post", cf_op(
         "aiRun", alias, "Workers AI: run a text-embeddings model", "workers-ai", [ACC, MODEL_PARAM],
         ok_json(envelope(schema("AiRunResult"), "The embeddings (pooling always echoed).")),
         {"required": True, "description": "JSON (the Content-Type is not checked). Anything else than the schema is 400 code 5006 `AiError: Bad input: …`; async batch requests (`{\"requests\": [...]}`) are not supported (5006).",
          "content": {"application/json": {"schema": schema("AiRunRequest")}}},
+        "ai",
         description="The account id is checked against the token and otherwise ignored (one embedder serves every account).",
+        statuses=(EDGE | TOKEN | SERVICE) - {"404"},  # unknown models are 400 code 5007
     ))
-    del paths[f"{prefix}/ai/run/{{model}}"]["post"]["responses"]["404"]  # unknown models are 400 code 5007
-    op = cf_op(
+    add(f"{prefix}/ai/v1/embeddings", "post", cf_op(
         "openAiEmbeddings", alias, "OpenAI-compatible embeddings (Workers AI's /ai/v1 path)", "openai", [ACC],
         ok_json(schema("OpenAiEmbeddingList"), "The embeddings in OpenAI's shape (no envelope)."),
-        {"required": True, "description": "JSON (the Content-Type is not checked).", "content": {"application/json": {"schema": schema("OpenAiEmbeddingsRequest"), "examples": OPENAI_EXAMPLES}}},
-        description="OpenAI's request and response shapes and OpenAI-shaped errors (no Cloudflare envelope), auth errors included.",
-    )
-    op["responses"] = {"200": op["responses"]["200"], **OA_ERRORS}
-    add(f"{prefix}/ai/v1/embeddings", "post", op)
+        OPENAI_BODY, "ai",
+        description="OpenAI's request and response shapes and OpenAI-shaped errors (no Cloudflare envelope), the edge's and the token check's included (an invalid account segment is a 400 in OpenAI's shape).",
+        shape="Oa",
+    ))
 
-add("/v1/embeddings", "post", {
-    "operationId": "openAiEmbeddingsRoot",
-    "tags": ["openai"],
-    "summary": "OpenAI-compatible embeddings at the host root (base_url http://host:port/v1)",
-    "description": "As `/client/v4/accounts/{account_id}/ai/v1/embeddings`, without an account: any valid token may use it.",
-    "security": SECURITY,
-    "requestBody": {"required": True, "description": "JSON (the Content-Type is not checked).", "content": {"application/json": {"schema": schema("OpenAiEmbeddingsRequest"), "examples": OPENAI_EXAMPLES}}},
-    "responses": {"200": ok_json(schema("OpenAiEmbeddingList"), "The embeddings in OpenAI's shape."), **OA_ERRORS},
-})
+add("/v1/embeddings", "post", operation(
+    "openAiEmbeddingsRoot", "openai", "OpenAI-compatible embeddings at the host root (base_url http://host:port/v1)",
+    {"200": ok_json(schema("OpenAiEmbeddingList"), "The embeddings in OpenAI's shape."), **errors("Oa", EDGE | TOKEN | SERVICE | BODY)},
+    description="As `/client/v4/accounts/{account_id}/ai/v1/embeddings`, without an account: any valid token may use it.",
+    body=OPENAI_BODY, limit="ai",
+))
 
-# Tutorial, status, document: no auth.
-add("/insert", "get", {
-    "operationId": "tutorialInsertStories",
-    "tags": ["tutorial"],
-    "summary": "The tutorial's /insert: embed the three stories, upsert them as ids 1..3 into the binding's index",
-    "security": [],
-    "responses": {"200": ok_json(schema("Mutation"), "The upsert's mutation id (no envelope)."), **TUTORIAL_ERRORS},
-})
-add("/insert", "post", {
-    "operationId": "tutorialInsertCustom",
-    "tags": ["tutorial"],
-    "summary": "Embed and upsert your own texts into the binding's index",
-    "security": [],
-    "requestBody": {"required": True, "description": "JSON (the Content-Type is not checked); unknown fields are rejected (400).", "content": {"application/json": {"schema": schema("TutorialInsertRequest")}}},
-    "responses": {"200": ok_json(schema("Mutation"), "The upsert's mutation id (no envelope)."), **TUTORIAL_ERRORS},
-})
-add("/", "get", {
-    "operationId": "tutorialQuery",
-    "tags": ["tutorial"],
-    "summary": "The tutorial's query: embed the text, return the nearest stored vectors",
-    "description": "Served at `/` and, as in the tutorial's Worker, at EVERY path no other route takes (the router's fallback, any method), except `/favicon…` (404) and unknown paths under the API prefixes `/client/v4/…` and `/accounts/{account_id}/…` (404 code 7000).",
-    "security": [],
-    "parameters": [
+# The tutorial's Worker: on the binding's account, so a token must be allowed for it.
+TUTORIAL_AUTH = PUBLIC_TUTORIAL.format(whom=" allowed for the binding's account (`--binding-account`)")
+TUTORIAL_STATUSES = EDGE | TOKEN | SERVICE
+add("/insert", "get", operation(
+    "tutorialInsertStories", "tutorial", "The tutorial's /insert: embed the three stories, upsert them as ids 1..3 into the binding's index",
+    {"200": ok_json(schema("Mutation"), "The upsert's mutation id (no envelope)."), **errors("Tutorial", TUTORIAL_STATUSES)},
+    description=TUTORIAL_AUTH + " It writes, so in the open mode a browser's cross-site request of it (`<img src>`) is refused with 403.",
+))
+add("/insert", "post", operation(
+    "tutorialInsertCustom", "tutorial", "Embed and upsert your own texts into the binding's index",
+    {"200": ok_json(schema("Mutation"), "The upsert's mutation id (no envelope)."), **errors("Tutorial", TUTORIAL_STATUSES | BODY)},
+    description=TUTORIAL_AUTH,
+    body={"required": True, "description": "JSON (the Content-Type is not checked, but in the open mode a form's needs an `Authorization` header); unknown fields are rejected (400).", "content": {"application/json": {"schema": schema("TutorialInsertRequest")}}},
+    limit="default",
+))
+add("/", "get", operation(
+    "tutorialQuery", "tutorial", "The tutorial's query: embed the text, return the nearest stored vectors",
+    {"200": ok_json(schema("TutorialMatches"), "`{\"matches\": {count, matches: [{id, score}]}}` (no envelope)."), **errors("Tutorial", TUTORIAL_STATUSES)},
+    description="Served at `/` and, as in the tutorial's Worker, at EVERY path no other route takes (the router's fallback, any method), except `/favicon…` (404) and unknown paths under the API prefixes `/client/v4/…` and `/accounts/{account_id}/…` (404 code 7000). " + TUTORIAL_AUTH,
+    params=[
         {"name": "text", "in": "query", "required": False, "description": "The query text; default (or empty) `orange cloud`.", "schema": {"type": "string"}},
-        {"name": "topK", "in": "query", "required": False, "description": "How many matches, default 1. Not a whole number: 400; above 100: 400 from index-svc.",
+        {"name": "topK", "in": "query", "required": False, "description": "How many matches, default 1 (absent or empty). Not a whole number: 400; above 100: 400 from index-svc; 0 is index-svc's own default, 5.",
          "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 1}},
     ],
-    "responses": {"200": ok_json(schema("TutorialMatches"), "`{\"matches\": {count, matches: [{id, score}]}}` (no envelope)."), **TUTORIAL_ERRORS},
-})
-add("/favicon.ico", "get", {
-    "operationId": "favicon",
-    "tags": ["tutorial"],
-    "summary": "The tutorial's Worker answers favicon requests with an empty 404",
-    "description": "Any path starting with `/favicon` gets the same answer.",
-    "security": [],
-    "responses": {"404": {"description": "Empty body."}},
-})
-add("/__strato/status", "get", {
-    "operationId": "status",
-    "tags": ["strato"],
-    "summary": "Which model the AI binding serves (and why, if it is the fallback), the binding's index, the service endpoints",
-    "security": [],
-    "responses": {"200": ok_json(schema("Status"), "The gateway's status.")},
-})
-add("/openapi.json", "get", {
-    "operationId": "openapi",
-    "tags": ["strato"],
-    "summary": "This document",
-    "security": [],
-    "responses": {"200": ok_json({"type": "object", "description": "OpenAPI 3.0.3."}, "The OpenAPI document.")},
-})
-
-for item in paths.values():
-    for op in item.values():
-        if "requestBody" in op:
-            op["responses"]["413"] = ref("responses", "PayloadTooLarge")
+))
+add("/favicon.ico", "get", operation(
+    "favicon", "tutorial", "The tutorial's Worker answers favicon requests with an empty 404",
+    {"404": {"description": "Empty body.", "content": {"text/plain": {"schema": {"type": "string", "maxLength": 0}}}}, **errors("Tutorial", EDGE | TOKEN | {"400"})},
+    description="Any path starting with `/favicon` gets the same answer (the fallback reads the query string first: one that does not decode, e.g. `text` twice, is 400). " + TUTORIAL_AUTH,
+))
+add("/__strato/status", "get", operation(
+    "status", "strato", "Which model the AI binding serves (and why, if it is the fallback), whether the embedder answers, the binding's index, the service endpoints",
+    {
+        "200": ok_json(
+            {"oneOf": [schema("Status"), schema("PublicStatus")]},
+            "`Status` for an authorised caller (a valid token, or anyone in the open mode); `PublicStatus` for anyone else with `--public-tutorial`. 200 also while the embedder does not answer (`healthy: false`).",
+        ),
+        **errors("Tutorial", EDGE | TOKEN),
+    },
+    description=PUBLIC_TUTORIAL.format(whom=" (any valid token)") + " With `--public-tutorial`, a caller without a valid token (none, or a wrong one) is not refused but sees only `PublicStatus`: the model names and whether the embedder answers, none of the internals.",
+))
+add("/openapi.json", "get", operation(
+    "openapi", "strato", "This document",
+    {"200": ok_json({"type": "object", "description": "OpenAPI 3.0.3."}, "The OpenAPI document."), **errors("Tutorial", EDGE)},
+    description="Never needs a token (it holds no secrets).",
+    security=[],
+))
 
 doc = {
     "openapi": "3.0.3",
@@ -749,10 +830,16 @@ doc = {
         "description": (
             "Self-hosted Cloudflare Vectorize (REST API v2) and Workers AI text embeddings, plus the Vectorize embeddings tutorial's Worker.\n\n"
             "- Cloudflare routes are served under `/client/v4/accounts/{account_id}/…` (SDK default base URL) and, identically, `/accounts/{account_id}/…` (base URL at the host root). "
-            "They answer in Cloudflare's envelope `{result, success, errors: [{code, message}], messages: [{code, message}]}`; unknown paths under those prefixes are 404 code 7000 `No route for that URI`.\n"
-            "- `/v1/embeddings` and `…/ai/v1/embeddings` speak OpenAI's embeddings API (no envelope).\n"
-            "- API routes need `Authorization: Bearer <token>` (or `X-Auth-Key`) when tokens are configured: 401 without credentials, 403 for an unknown token or a token not allowed for the account (code 10000).\n"
-            "- The tutorial routes (`/`, `/insert`), `/__strato/status` and `/openapi.json` need no token.\n"
+            "They answer in Cloudflare's envelope `{result, success, errors: [{code, message}], messages: [{code, message}]}`; unknown paths under those prefixes are 404 code 7000 `No route for that URI`. "
+            "The account segment must be 1 to 64 of `A-Z a-z 0-9 _ -`, as written (400 code 7003 otherwise).\n"
+            "- `/v1/embeddings` and `…/ai/v1/embeddings` speak OpenAI's embeddings API, errors included (no envelope). Every other path answers errors as `{\"error\": \"…\"}`.\n"
+            "- With tokens configured, API routes need `Authorization: Bearer <token>` (or `X-Auth-Key`): 401 without credentials, 403 for an unknown token or a token not allowed for the account (code 10000). "
+            "The tutorial routes (`/`, `/insert`, any other path) need a token allowed for the binding's account, and `/__strato/status` any valid token, unless the gateway runs with `--public-tutorial` "
+            "(then status shows internals only to a valid token). `/openapi.json` never needs one.\n"
+            "- With no token configured (the open mode) the gateway listens on loopback only and answers 403 to a `Host` that is not a loopback name and to cross-site writes (a form's or no Content-Type without an `Authorization` header; a cross-site `GET /insert`).\n"
+            "- Request bodies have a limit per route (in each operation's description, and as `x-strato-max-body-bytes`); beyond it 413, in the route's error shape.\n"
+            "- At most `--max-concurrent-requests` (default 512) requests are served at once; beyond them any route answers 503 (code 1503 on Cloudflare routes) with `Retry-After: 1`. "
+            "A service that is down or too slow is 503 too, an overloaded one 429, and an unexpected service error 500 `Internal error (request id …)`.\n"
             "- Every response carries `x-request-id` (the caller's, or a new UUID). With `--cors-origin` set, CORS headers are added for the listed origins and preflights are answered before auth."
         ),
     },

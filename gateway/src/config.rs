@@ -71,6 +71,12 @@ pub struct Config {
     #[arg(long, env = "STRATO_MAX_CONCURRENT_REQUESTS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_requests: u32,
 
+    /// A request body that sends nothing for this long is abandoned (its request answers an
+    /// error and frees its place under --max-concurrent-requests), so idle half-sent bodies
+    /// cannot hold every place.
+    #[arg(long, env = "STRATO_BODY_IDLE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub body_idle_timeout_ms: u64,
+
     /// Browser origins allowed to call the gateway (CORS); repeat or comma separate; `*` = any.
     /// None: no CORS headers.
     #[arg(long = "cors-origin", env = "STRATO_CORS_ORIGINS", value_delimiter = ',')]

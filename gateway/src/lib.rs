@@ -40,6 +40,7 @@ pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
     let open = tokens.is_empty();
     let cors = routes::cors::layer(&st.cfg.cors_origins);
     let in_flight = edge::InFlight::new(st.cfg.max_concurrent_requests);
+    let body_idle_ms = st.cfg.body_idle_timeout_ms;
     let mut tutorial = Router::new()
         .route("/insert", get(routes::tutorial::insert_stories).post(routes::tutorial::insert_custom))
         .fallback(routes::tutorial::query_or_favicon);
@@ -67,6 +68,7 @@ pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
         router = router.layer(from_fn(edge::local_only));
     }
     let router = router
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(std::time::Duration::from_millis(body_idle_ms)))
         .layer(from_fn_with_state(in_flight, edge::shed))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())

@@ -3,14 +3,16 @@
 //! - the document and the routes stay in step: every route the gateway serves is documented, and
 //!   everything documented is served (ROUTES below is the list of routes, one request each);
 //! - CORS: preflights answered before auth for the configured origin only;
-//! - schemathesis fuzzes every documented operation from the document and finds no 5xx.
+//! - schemathesis fuzzes every documented operation from the document and finds no 5xx;
+//! - the answers the fuzzer cannot reach (the edge's 400 code 7003, 413, 503 when load is shed,
+//!   the open mode's 403, status without a token) are documented, each in its surface's schema.
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use strato_tests::process::{Stack, scratch_dir};
+use strato_tests::process::{Service, Stack, scratch_dir, start_gateway};
 
 const TOKEN: &str = "test-token";
 const ORIGIN: &str = "http://example.test";
@@ -292,4 +294,146 @@ async fn schemathesis_finds_no_server_errors() {
         .expect("run schemathesis");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "schemathesis failed ({}):\n{text}\ngateway log:\n{}", out.status, stack().gateway.logs());
+}
+
+/// The document's response for `method path` at `status`, `$ref`s resolved.
+fn documented_response<'a>(doc: &'a Value, method: &Method, path: &str, status: u16) -> Result<&'a Value, String> {
+    let path = path.split('?').next().unwrap_or_default();
+    let paths = doc["paths"].as_object().expect("paths");
+    let (template, item) = paths.iter().find(|(t, _)| matches(t, path)).ok_or_else(|| format!("{path}: no documented path"))?;
+    let op = &item[method.as_str().to_ascii_lowercase()];
+    let mut r = &op["responses"][status.to_string()];
+    while let Some(target) = r["$ref"].as_str() {
+        r = target.trim_start_matches("#/").split('/').fold(doc, |v, key| &v[key]);
+    }
+    if r.is_null() { Err(format!("{method} {template}: {status} is not documented")) } else { Ok(r) }
+}
+
+/// Whether `body` has the shape of the error schema `name` (the three error shapes only).
+fn has_error_shape(name: &str, body: &Value) -> bool {
+    match name {
+        "CfError" => {
+            body["success"] == false
+                && body["result"].is_null()
+                && body["errors"].as_array().is_some_and(|e| e.len() == 1 && e[0]["code"].is_u64() && e[0]["message"].is_string())
+                && body["messages"].as_array().is_some_and(Vec::is_empty)
+        }
+        "OpenAiError" => {
+            body["error"]["message"].is_string()
+                && matches!(body["error"]["type"].as_str(), Some("invalid_request_error" | "server_error"))
+                && body["error"]["param"].is_null()
+                && body["error"]["code"].is_null()
+        }
+        "ApiError" => body["error"].is_string(),
+        _ => false,
+    }
+}
+
+/// Sends `req` (to `base`, `method path`) and checks the answer: `status`, documented for the
+/// operation with an error schema the body fits, and for Cloudflare's envelope `code`.
+async fn documented_error(doc: &Value, req: reqwest::RequestBuilder, method: Method, path: &str, status: u16, code: Option<u64>) -> Result<reqwest::header::HeaderMap, String> {
+    let r = req.send().await.map_err(|e| format!("{method} {path}: {e}"))?;
+    let headers = r.headers().clone();
+    let got = r.status().as_u16();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    let what = format!("{method} {path} → {got} {body:.200}");
+    if got != status {
+        return Err(format!("{what}: expected {status}"));
+    }
+    let resp = documented_response(doc, &method, path, status)?;
+    let schema = resp["content"]["application/json"]["schema"]["$ref"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default();
+    if !has_error_shape(schema, &body) {
+        return Err(format!("{what}: not the documented {schema:?}"));
+    }
+    if let Some(code) = code
+        && body["errors"][0]["code"] != code
+    {
+        return Err(format!("{what}: expected code {code}"));
+    }
+    if status == 503 && resp["headers"].get("Retry-After").is_none() {
+        return Err(format!("{what}: Retry-After is not documented"));
+    }
+    Ok(headers)
+}
+
+/// The value of `r`, or None with its error added to `problems`.
+fn noted<T>(problems: &mut Vec<String>, r: Result<T, String>) -> Option<T> {
+    r.map_err(|e| problems.push(e)).ok()
+}
+
+/// Another gateway in front of the stack's services.
+fn gateway(args: &[&str]) -> Service {
+    start_gateway(&stack().embedder.url(), &stack().index.url(), args).expect("gateway")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_answers_are_documented() {
+    use tokio::io::AsyncWriteExt;
+    let doc = served_document().await;
+    let mut problems = Vec::new();
+
+    // The token-mode stack: account segments, body limits, tutorial and status without a token.
+    let ix = format!("/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes/example-index");
+    let big_query = format!("{{\"vector\": [{}]}}", vec!["0.5"; 70_000].join(","));
+    let at = |method: Method, path: &str| http().request(method, format!("{}{path}", base())).bearer_auth(TOKEN);
+    let (query, big_openai, big_insert) = (format!("{ix}/query"), " ".repeat(33 * 1024 * 1024), " ".repeat(3 * 1024 * 1024));
+    for (method, path, body, status, code) in [
+        (Method::GET, "/client/v4/accounts/%61cc/vectorize/v2/indexes", "", 400, Some(7003)),
+        (Method::POST, "/accounts/acc.x/ai/run/@cf/baai/bge-base-en-v1.5", "{}", 400, Some(7003)),
+        (Method::POST, "/accounts/acc.x/ai/v1/embeddings", "{}", 400, None),
+        (Method::POST, query.as_str(), big_query.as_str(), 413, Some(40003)),
+        (Method::POST, "/v1/embeddings", big_openai.as_str(), 413, None),
+        (Method::POST, "/insert", big_insert.as_str(), 413, None),
+    ] {
+        let req = at(method.clone(), path).header("content-type", "application/json").body(body.to_owned());
+        noted(&mut problems, documented_error(&doc, req, method, path, status, code).await);
+    }
+    for path in ["/", "/insert", "/favicon.ico", "/__strato/status"] {
+        let req = http().get(format!("{}{path}", base()));
+        noted(&mut problems, documented_error(&doc, req, Method::GET, path, 401, None).await);
+    }
+
+    // The open mode: a foreign Host, a form's write, a cross-site GET /insert.
+    let open = gateway(&[]);
+    let url = |path: &str| format!("http://{}{path}", open.addr);
+    for path in ["/openapi.json", "/__strato/status", "/v1/embeddings", ix.as_str()] {
+        let method = if path == "/v1/embeddings" { Method::POST } else { Method::GET };
+        let req = http().request(method.clone(), url(path)).header("host", "rebind.example.test");
+        noted(&mut problems, documented_error(&doc, req, method, path, 403, (path == ix).then_some(10000)).await);
+    }
+    let req = http().delete(url(&ix)).header("content-type", "text/plain");
+    noted(&mut problems, documented_error(&doc, req, Method::DELETE, &ix, 403, Some(10000)).await);
+    let req = http().get(url("/insert")).header("sec-fetch-site", "cross-site");
+    noted(&mut problems, documented_error(&doc, req, Method::GET, "/insert", 403, None).await);
+    drop(open);
+
+    // --public-tutorial: status without a token is the public view; then load shedding.
+    let public = gateway(&["--api-token", TOKEN, "--public-tutorial", "--max-concurrent-requests", "1"]);
+    let url = |path: &str| format!("http://{}{path}", public.addr);
+    let status: Value = http().get(url("/__strato/status")).send().await.expect("status").json().await.expect("JSON");
+    let public_fields: BTreeSet<&String> = doc["components"]["schemas"]["PublicStatus"]["properties"].as_object().expect("PublicStatus").keys().collect();
+    let fields: BTreeSet<&String> = status.as_object().expect("status object").keys().collect();
+    if fields != public_fields {
+        problems.push(format!("status without a token shows {fields:?}, the document's PublicStatus {public_fields:?}"));
+    }
+    // Hold the one permit with a request whose body never comes, until the gateway sheds.
+    let mut held = tokio::net::TcpStream::connect(&public.addr).await.expect("connect");
+    let head = format!("POST /insert HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{", public.addr);
+    held.write_all(head.as_bytes()).await.expect("write the head");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while http().get(url("/openapi.json")).send().await.expect("probe").status() != 503 {
+        assert!(std::time::Instant::now() < deadline, "the gateway never shed load with its one permit held");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ai_run = format!("/accounts/{ACCOUNT}/ai/run/@cf/baai/bge-base-en-v1.5");
+    for (method, path, code) in [(Method::GET, ix.as_str(), Some(1503)), (Method::POST, ai_run.as_str(), Some(1503)), (Method::POST, "/v1/embeddings", None), (Method::GET, "/", None), (Method::GET, "/__strato/status", None)] {
+        let req = http().request(method.clone(), url(path)).bearer_auth(TOKEN).header("content-type", "application/json").body("{}");
+        if let Some(h) = noted(&mut problems, documented_error(&doc, req, method.clone(), path, 503, code).await)
+            && h.get("retry-after").and_then(|v| v.to_str().ok()) != Some("1")
+        {
+            problems.push(format!("{method} {path}: a shed request without Retry-After: 1"));
+        }
+    }
+    drop(held);
+    assert!(problems.is_empty(), "answers the document does not describe:\n{}", problems.join("\n"));
 }

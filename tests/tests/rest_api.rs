@@ -972,3 +972,36 @@ async fn edge_load_is_shed_not_queued() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A body that stops arriving is abandoned after `--body-idle-timeout-ms`, freeing its place:
+/// idle half-sent bodies cannot shut everyone out (they used to hold their permit forever).
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_idle_body_gives_its_place_back() {
+    use tokio::io::AsyncWriteExt;
+    let gw = edge_gateway(&["--api-token", TOKEN, "--max-concurrent-requests", "1", "--body-idle-timeout-ms", "1500"]);
+    let list = format!("http://{}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes", gw.addr);
+    let head = format!(
+        "POST /client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes/x/query HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        gw.addr
+    );
+    let mut conn = tokio::net::TcpStream::connect(&gw.addr).await.expect("connect");
+    conn.write_all(head.as_bytes()).await.expect("write the head and one byte");
+    // The connection stays open and silent: first its request holds the only place, then the
+    // idle timeout frees it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut shed = 0;
+    loop {
+        let (s, b) = send(http().get(&list)).await;
+        if s == 200 {
+            ok(s, &b);
+            assert!(shed > 0, "the silent request never held the place (raced?)");
+            break;
+        }
+        assert_eq!(s, 503, "{b}");
+        shed += 1;
+        assert!(std::time::Instant::now() < deadline, "the idle body still holds the only place");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(conn);
+}
