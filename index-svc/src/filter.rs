@@ -27,7 +27,9 @@ impl Ord for IVal {
     fn cmp(&self, other: &Self) -> Ordering {
         match (self, other) {
             (IVal::Bool(a), IVal::Bool(b)) => a.cmp(b),
-            (IVal::Num(a), IVal::Num(b)) => a.total_cmp(b),
+            // Numerically: -0 is 0, as `==` (and so `$eq`) has it; total_cmp orders the rest
+            // (NaN included, though JSON has none).
+            (IVal::Num(a), IVal::Num(b)) => a.partial_cmp(b).unwrap_or_else(|| a.total_cmp(b)),
             (IVal::Str(a), IVal::Str(b)) => a.as_bytes().cmp(b.as_bytes()),
             _ => self.rank().cmp(&other.rank()),
         }
@@ -317,9 +319,28 @@ mod tests {
         assert!(s.matches([IVal::string("netflix")].iter()) && !s.matches([IVal::string("nfl")].iter()));
     }
 
+    /// Found by `fuzz::cond_agrees_with_the_reference_on_value_lists`: `{"$lte": -0.0}` did not
+    /// match 0 (ranges compared with total_cmp, where -0 < 0) though `{"$eq": -0.0}` did; and a
+    /// metadata index (a BTreeMap) did not find a -0 entry for `{"k": 0}`.
+    #[test]
+    fn negative_zero_is_zero() {
+        let (neg, pos) = (IVal::Num(-0.0), IVal::Num(0.0));
+        assert_eq!(neg.cmp(&pos), Ordering::Equal);
+        let lte = f(json!({"k": {"$lte": -0.0}})).expect("valid");
+        assert!(lte.clauses[0].cond.matches([pos.clone()].iter()));
+        let gt = f(json!({"k": {"$gt": 0}})).expect("valid");
+        assert!(!gt.clauses[0].cond.matches([neg.clone()].iter()));
+        let index = std::collections::BTreeMap::from([(neg, "stored as -0")]);
+        assert_eq!(index.get(&pos), Some(&"stored as -0"));
+    }
+
     #[test]
     fn truncates_on_char_boundary() {
         let s = "é".repeat(40); // 80 bytes
         assert_eq!(truncate_utf8(&s, 63).len(), 62);
     }
 }
+
+#[cfg(test)]
+#[path = "filter_fuzz.rs"]
+mod fuzz;

@@ -280,3 +280,7 @@ mod tests {
         assert!(t.check_token("s3cret-token", None).is_ok());
     }
 }
+
+#[cfg(test)]
+#[path = "auth_fuzz.rs"]
+mod fuzz;

@@ -53,8 +53,12 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// OpenAI's shape for `/v1/…` and `{prefix}/accounts/{id}/ai/v1/…` only (not for an `ai/run`
+    /// model path that happens to contain `/ai/v1/`).
     pub fn of(path: &str) -> Shape {
-        if path.starts_with("/v1/") || path.contains("/ai/v1/") {
+        let rest = path.strip_prefix("/client/v4").unwrap_or(path);
+        let under_account = rest.strip_prefix("/accounts/").and_then(|r| r.split_once('/')).map(|(_, tail)| tail);
+        if path.starts_with("/v1/") || under_account.is_some_and(|t| t.starts_with("ai/v1/")) {
             Shape::OpenAi
         } else if under(path, "/client/v4") || under(path, "/accounts") {
             Shape::Cloudflare
@@ -316,6 +320,7 @@ mod tests {
     fn shapes_by_path() {
         assert_eq!(Shape::of("/v1/embeddings"), Shape::OpenAi);
         assert_eq!(Shape::of("/client/v4/accounts/a/ai/v1/embeddings"), Shape::OpenAi);
+        assert_eq!(Shape::of("/accounts/a/ai/run/x/ai/v1/y"), Shape::Cloudflare, "a model path, not the OpenAI route");
         assert_eq!(Shape::of("/client/v4/accounts/a/vectorize/v2/indexes"), Shape::Cloudflare);
         assert_eq!(Shape::of("/accounts"), Shape::Cloudflare);
         assert_eq!(Shape::of("/insert"), Shape::Tutorial);
@@ -326,3 +331,7 @@ mod tests {
 #[cfg(test)]
 #[path = "edge_tests.rs"]
 mod router_tests;
+
+#[cfg(test)]
+#[path = "edge_fuzz.rs"]
+mod fuzz;

@@ -5,13 +5,12 @@
 //! line by line, JSON arrays element by element, multipart with memchr's linear-time substring
 //! search), nothing holds the whole body as a JSON value, and reading stops at the vector after
 //! the HTTP API's cap of [`MAX_BATCH`] (spec §3) with index-svc's error for a too-large batch.
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 
 use axum::http::{HeaderMap, header};
 use memchr::memmem;
-use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use strato_proto::index::v1 as ipb;
@@ -147,16 +146,39 @@ fn parse_json_upload(body: &[u8], behavior: Unparsable) -> Result<Vec<ipb::Vecto
 }
 
 /// Whether a body starting with `{` is NDJSON: more than one JSON value, or an object with an
-/// `id` and no `vectors`. Only the first value is walked, and not kept.
+/// `id` and no `vectors`. Only the first value is walked, and not kept; a top-level `vectors`
+/// key ends the walk there (the `{"vectors": ...}` form, whose vectors are then read up to the
+/// cap: the walk must not read them all first).
 fn is_ndjson(body: &[u8]) -> Result<bool, CfError> {
-    #[derive(Deserialize)]
-    struct Head {
-        id: Option<IgnoredAny>,
-        vectors: Option<IgnoredAny>,
+    /// The first object's top-level keys: whether one is `id`, or a stop at `vectors`.
+    struct Head<'a>(&'a Cell<bool>);
+    impl<'de> Visitor<'de> for Head<'_> {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut id = false;
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "vectors" {
+                    self.0.set(true);
+                    return Err(de::Error::custom("stopped"));
+                }
+                id |= key == "id";
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(id)
+        }
     }
+    let has_vectors = Cell::new(false);
     let mut de = serde_json::Deserializer::from_slice(body);
-    let head = Head::deserialize(&mut de).map_err(|e| json_upload_error(&e.to_string()))?;
-    Ok(de.end().is_err() || (head.id.is_some() && head.vectors.is_none()))
+    match de::Deserializer::deserialize_map(&mut de, Head(&has_vectors)) {
+        _ if has_vectors.get() => Ok(false),
+        Ok(id) => Ok(id || de.end().is_err()),
+        Err(e) => Err(json_upload_error(&e.to_string())),
+    }
 }
 
 /// Reads the vectors of `[...]`, `"<ndjson>"` or, at the top, `{"vectors": <either>}`. A
@@ -234,7 +256,9 @@ pub fn multipart_part<'a>(body: &'a [u8], boundary: &str, wanted: &str) -> Resul
     let next_delim = format!("\n{delim}");
     let next = memmem::Finder::new(next_delim.as_bytes());
     let line_end = |from: usize| memchr::memchr(b'\n', &body[from..]).map(|p| p + from);
-    let mut pos = memmem::find(body, delim.as_bytes()).ok_or_else(|| multipart_error("boundary not found in the body"))? + delim.len();
+    // The first delimiter starts the body or a line: a preamble may hold the boundary mid-line.
+    let first = if body.starts_with(delim.as_bytes()) { Some(0) } else { next.find(body).map(|p| p + 1) };
+    let mut pos = first.ok_or_else(|| multipart_error("boundary not found in the body"))? + delim.len();
     loop {
         if body[pos..].starts_with(b"--") {
             return Err(multipart_error(&format!("no part named {wanted:?}")));
@@ -411,4 +435,35 @@ mod tests {
         assert!(multipart_part(format!("--{b}\r\nContent-Disposition: form-data; name=\"vectors\"\r\n\r\nno end").as_bytes(), b, "vectors").is_err());
     }
 
+    /// Found by `fuzz::multipart_yields_exactly_the_vectors_part`: the boundary in the preamble,
+    /// not at a line start, was taken for the first delimiter.
+    #[test]
+    fn a_preamble_may_hold_the_boundary_mid_line() {
+        // Minimal case found: preamble "\n\r--uE--" (read as the close delimiter), LF line ends.
+        let body = b"\n\r--uE--\n--uE\nContent-Disposition: form-data; name=vectors\n\nok\n--uE--\n";
+        assert_eq!(multipart_part(body, "uE", "vectors").expect("part"), b"ok");
+        let body = b"text x--XyZ-- text\r\n--XyZ\r\nContent-Disposition: form-data; name=\"vectors\"\r\n\r\nok\r\n--XyZ--\r\n";
+        assert_eq!(multipart_part(body, "XyZ", "vectors").expect("part"), b"ok");
+        assert!(multipart_part(b"x--XyZ\r\nContent-Disposition: form-data; name=\"vectors\"\r\n\r\nok\r\n", "XyZ", "vectors").is_err(), "no delimiter line");
+    }
+
+    /// Found by `fuzz::the_cap_stops_the_reading_at_the_5001st_vector`: in `{"vectors": [...]}`
+    /// the NDJSON sniffing walked the whole array first, so what followed the 5,001st vector was
+    /// read (here a syntax error, 40023, instead of the cap's 40003).
+    #[test]
+    fn the_cap_stops_the_object_form_before_what_follows() {
+        for tail in ["not json", "5]}", "\u{0}"] {
+            let body = format!("{{\"vectors\": [{}, {tail}", lines(MAX_BATCH + 1).join(","));
+            let e = parse_json_upload(body.as_bytes(), Unparsable::Error).expect_err("too many");
+            assert_eq!((e.code, e.message.starts_with("at most 5000")), (cf::BAD_REQUEST, true), "{tail}: {}", e.message);
+        }
+        // The key order and an `id` beside `vectors` do not make it NDJSON.
+        let v = parse_json_upload(br#"{"id":"x","vectors":[{"id":"a","values":[1]}]}"#, Unparsable::Error).expect("object form");
+        assert_eq!(ids(&v), ["a"]);
+    }
+
 }
+
+#[cfg(test)]
+#[path = "upload_fuzz.rs"]
+mod fuzz;
