@@ -14,12 +14,14 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts `bin` with `args` plus --listen/--addr-file; waits until it reports its address.
+    /// Starts `bin` (a workspace binary's name, or a path) with `args` plus --listen/--addr-file;
+    /// waits until it reports its address.
     pub fn start(bin: &str, args: &[&str], timeout: Duration) -> anyhow::Result<Self> {
-        let dir = scratch_dir(bin);
+        let path = if bin.contains('/') { PathBuf::from(bin) } else { crate::bin_path(bin) };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dir = scratch_dir(&name);
         let addr_file = dir.join("addr");
         let log = dir.join("log");
-        let path = crate::bin_path(bin);
         anyhow::ensure!(path.exists(), "{} not built (cargo build --release --workspace)", path.display());
         let child = Command::new(&path)
             .args(args)

@@ -5,6 +5,9 @@
 //! memory per vector, query latency and the overhead gRPC adds; and start-up time at 100k.
 //!
 //! Run: ./strato bench index   [env BENCH_ROUNDS (default 3)]
+//! Writes only, this build against another index-svc binary (e.g. one built from an earlier
+//! commit), alternating, medians of per-round ratios:
+//!      BENCH_WRITES_BASELINE=/path/to/index-svc ./strato bench index
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,6 +41,9 @@ async fn main() -> anyhow::Result<()> {
     let data = synopsis_embeddings(N + Q).await?;
     let (base, queries) = data.vectors.split_at(N);
     println!("{N} base vectors × {DIMS} dims (all-MiniLM of Debian synopses), {Q} held-out queries, top-{K}, {rounds} rounds");
+    if let Ok(baseline) = std::env::var("BENCH_WRITES_BASELINE") {
+        return writes_vs(&baseline, base, rounds).await;
+    }
 
     // Ground truth and the exact brute-force contender (same kernel, one thread).
     let stored: Vec<Vec<f32>> = base.iter().map(|v| segment::stored_form(Metric::Cosine, v)).collect();
@@ -219,7 +225,12 @@ async fn grpc_section(base: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<u32>
     }
     let ingest = t.elapsed().as_secs_f64();
     println!("ingest: {N} vectors in batches of 1000, durable (fsync per batch): {:.0} vectors/s", N as f64 / ingest);
-    small_writes(&c, base).await?;
+    let (per_s, p50, p99) = small_writes(&c, base).await?;
+    println!(
+        "small writes: {SMALL_WRITERS} concurrent writers × {SMALL_EACH} one-vector upserts, each acknowledged durable: {per_s:.0} writes/s, p50 {}, p99 {}",
+        fmt_us(p50),
+        fmt_us(p99)
+    );
     let t = Instant::now();
     loop {
         let s = c.describe_index(pb::IndexRef { account: String::new(), name: "bench".into() }).await?.into_inner();
@@ -361,11 +372,14 @@ async fn grpc_section(base: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<u32>
     Ok(())
 }
 
+const SMALL_WRITERS: usize = 32;
+const SMALL_EACH: usize = 40;
+
 /// Many writers each upserting one vector at a time (a Worker per request): every
 /// acknowledgement waits for durability, so this measures how commits share fsyncs.
-async fn small_writes(c: &VectorIndexClient<tonic::transport::Channel>, base: &[Vec<f32>]) -> anyhow::Result<()> {
-    const WRITERS: usize = 32;
-    const EACH: usize = 40;
+async fn small_writes(c: &VectorIndexClient<tonic::transport::Channel>, base: &[Vec<f32>]) -> anyhow::Result<(f64, Duration, Duration)> {
+    const WRITERS: usize = SMALL_WRITERS;
+    const EACH: usize = SMALL_EACH;
     let mut c0 = c.clone();
     c0.create_index(pb::CreateIndexRequest { account: String::new(), name: "small".into(), dimensions: DIMS as u32, metric: pb::Metric::Cosine as i32, description: String::new() }).await?;
     let t = Instant::now();
@@ -390,14 +404,8 @@ async fn small_writes(c: &VectorIndexClient<tonic::transport::Channel>, base: &[
     }
     let secs = t.elapsed().as_secs_f64();
     lat.sort();
-    println!(
-        "small writes: {WRITERS} concurrent writers × {EACH} one-vector upserts, each acknowledged durable: {:.0} writes/s, p50 {}, p99 {}",
-        (WRITERS * EACH) as f64 / secs,
-        fmt_us(percentile(&lat, 0.5)),
-        fmt_us(percentile(&lat, 0.99))
-    );
     c0.delete_index(pb::IndexRef { account: String::new(), name: "small".into() }).await?;
-    Ok(())
+    Ok(((WRITERS * EACH) as f64 / secs, percentile(&lat, 0.5), percentile(&lat, 0.99)))
 }
 
 /// What one round trip over loopback costs on this host with no protocol at all: 100 bytes
@@ -435,4 +443,45 @@ fn rss_kib(pid: u32) -> u64 {
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)
+}
+
+/// The write path against a baseline binary: small concurrent writes (how commits share
+/// fsyncs) and batched ingest, each contender on a fresh data directory, alternating.
+async fn writes_vs(baseline: &str, base: &[Vec<f32>], rounds: usize) -> anyhow::Result<()> {
+    println!("\n== writes: this build vs {baseline} ==");
+    let (mut small, mut ingest) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut got = [(0.0, 0.0); 2];
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let bin = if which == 0 { baseline } else { "index-svc" };
+            let data = scratch_dir("bench-writes");
+            let data_arg = data.to_string_lossy().into_owned();
+            let svc = strato_tests::process::Service::start(bin, &["--data-dir", data_arg.as_str()], Duration::from_secs(60))?;
+            let mut c = VectorIndexClient::connect(svc.url()).await?;
+            let (per_s, ..) = small_writes(&c, base).await?;
+            c.create_index(pb::CreateIndexRequest { account: String::new(), name: "ingest".into(), dimensions: DIMS as u32, metric: pb::Metric::Cosine as i32, description: String::new() }).await?;
+            let n = 10_000.min(base.len());
+            let t = Instant::now();
+            for from in (0..n).step_by(1000) {
+                let vectors = (from..(from + 1000).min(n)).map(|i| pb::Vector { id: i.to_string(), values: base[i].clone(), namespace: String::new(), metadata: None }).collect();
+                c.upsert(pb::WriteRequest { account: String::new(), index: "ingest".into(), vectors }).await?;
+            }
+            got[which] = (per_s, n as f64 / t.elapsed().as_secs_f64());
+        }
+        println!(
+            "round {}: small writes {:.0}/s vs baseline {:.0}/s ({:.2}×); ingest {:.0} vectors/s vs {:.0} ({:.2}×)",
+            round + 1,
+            got[1].0,
+            got[0].0,
+            got[1].0 / got[0].0,
+            got[1].1,
+            got[0].1,
+            got[1].1 / got[0].1
+        );
+        small.push(got[1].0 / got[0].0);
+        ingest.push(got[1].1 / got[0].1);
+    }
+    println!("median of per-round ratios (this build / baseline): small writes {:.2}×, ingest {:.2}×", median(small), median(ingest));
+    Ok(())
 }
