@@ -71,7 +71,11 @@ impl Store {
     /// 1 GiB default would keep every page read at start-up resident.
     pub fn open(dir: &Path, cache_bytes: usize, faults: Faults) -> Result<Self, IndexError> {
         std::fs::create_dir_all(dir.join("segments"))?;
-        let db = redb::Builder::new().set_cache_size(cache_bytes).create(dir.join("strato-index.redb"))?;
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            // After a crash (kill -9, power loss) this is expected; after SIGTERM it is a bug.
+            .set_repair_callback(|s| tracing::warn!(progress = s.progress(), "store was not closed cleanly: repairing"))
+            .create(dir.join("strato-index.redb"))?;
         let txn = db.begin_write()?;
         txn.open_table(INDEXES)?;
         txn.open_table(VECTORS)?;

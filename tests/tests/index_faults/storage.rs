@@ -231,3 +231,27 @@ async fn unreadable_segment_is_reindexed_once() {
     assert_eq!(c.describe_index(iref("corrupt")).await.expect("describe").into_inner().vector_count, 40);
     assert!(!svc.logs().contains("segment unreadable"), "the unreadable segment's manifest is gone: {}", svc.logs());
 }
+
+/// SIGTERM while a segment is being sealed: the seal in hand finishes, the store closes cleanly
+/// (no repair at the next start), the process exits 0, and nothing is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_seal_closes_the_store_cleanly() {
+    let data = scratch_dir("sigterm-data");
+    let args = ["--seal-threshold", "3000", "--ef-construction", "400"];
+    let mut svc = start_index_on(&data, &args).expect("start");
+    let mut c = client(&svc).await;
+    create(&mut c, "term").await;
+    for b in 0..3 {
+        let batch = (0..1000).map(|i| vector(&format!("v{b}-{i}"), (b * 1000 + i) as f32 * 0.001)).collect();
+        c.upsert(upsert("term", batch)).await.expect("write");
+    }
+    // The 3,000th vector froze a chunk; its seal is running now.
+    let status = std::process::Command::new("kill").args(["-TERM", &svc.pid().to_string()]).status().expect("kill -TERM");
+    assert!(status.success());
+    let exit = svc.wait_exit(Duration::from_secs(60)).expect("exits on SIGTERM");
+    assert!(exit.success(), "exit status {exit}: {}", svc.logs());
+    let svc = start_index_on(&data, &args).expect("restart");
+    let mut c = client(&svc).await;
+    assert_eq!(c.describe_index(iref("term")).await.expect("describe").into_inner().vector_count, 3000);
+    assert!(!svc.logs().contains("not closed cleanly"), "SIGTERM left the store to repair: {}", svc.logs());
+}
