@@ -36,13 +36,21 @@ pub struct SegmentManifest {
 
 /// Test-only fault injection (`--fault-dir`): while the file `<dir>/<point>` exists, that
 /// point fails as the disk would. Points: `fsync` (a durable commit), `segment` (writing a
-/// sealed segment's file, as when the disk is full).
+/// sealed segment's file, as when the disk is full). `<dir>/fsync-delay-ms` (a number) makes
+/// every fsync that slow, as on a busy disk.
 #[derive(Debug, Clone, Default)]
 pub struct Faults(Option<PathBuf>);
 
 impl Faults {
     pub fn new(dir: Option<PathBuf>) -> Self {
         Self(dir)
+    }
+
+    fn delay(&self, point: &str) {
+        let ms = self.0.as_ref().and_then(|d| std::fs::read_to_string(d.join(format!("{point}-delay-ms"))).ok()).and_then(|t| t.trim().parse::<u64>().ok());
+        if let Some(ms) = ms {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
     }
 
     fn check(&self, point: &str) -> Result<(), IndexError> {
@@ -286,6 +294,7 @@ impl Store {
     pub fn sync(&self) -> Result<(), IndexError> {
         let snapshot = self.db.begin_read()?;
         self.faults.check("fsync")?;
+        self.faults.delay("fsync");
         self.begin()?.commit()?;
         *self.durable.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
         Ok(())

@@ -255,3 +255,29 @@ async fn sigterm_mid_seal_closes_the_store_cleanly() {
     assert_eq!(c.describe_index(iref("term")).await.expect("describe").into_inner().vector_count, 3000);
     assert!(!svc.logs().contains("not closed cleanly"), "SIGTERM left the store to repair: {}", svc.logs());
 }
+
+/// Creating an index waits for its fsync without holding up anybody else: with every fsync
+/// made slow, a query of another index answers while the create is still waiting. (The create
+/// used to hold the registry's write lock across its commit, so every request of every index
+/// waited behind that fsync.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_waiting_on_its_fsync_blocks_no_other_index() {
+    let (data, faults) = (scratch_dir("slow-fsync-data"), scratch_dir("slow-fsync-faults"));
+    let svc = start_index_on(&data, &["--fault-dir", faults.to_str().expect("utf-8")]).expect("start");
+    let mut c = client(&svc).await;
+    create(&mut c, "busy").await;
+    c.upsert(upsert("busy", vec![vector("a", 0.1)])).await.expect("write");
+    std::fs::write(faults.join("fsync-delay-ms"), b"3000").expect("slow fsyncs");
+    let mut creator = c.clone();
+    let creating = tokio::spawn(async move {
+        create(&mut creator, "slow").await;
+        std::time::Instant::now()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await; // the create is in its fsync now
+    let q = pb::QueryRequest { account: String::new(), index: "busy".into(), vector: vector("q", 0.1).values, top_k: 1, ..Default::default() };
+    assert_eq!(c.query(q).await.expect("query").into_inner().matches.len(), 1);
+    let answered = std::time::Instant::now();
+    assert!(!creating.is_finished(), "the create was not slowed down; the test proves nothing");
+    let created = creating.await.expect("create");
+    assert!(answered < created, "the query waited for the create's fsync");
+}
