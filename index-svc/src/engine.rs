@@ -42,7 +42,8 @@ pub struct Engine {
 struct Mutation {
     /// The catalogue row after it (sequence counter, metadata-index definitions).
     meta: IndexMeta,
-    puts: Vec<Record>,
+    /// Shared by the staging commit and `apply`, so a batch's values are not copied.
+    puts: Arc<[Record]>,
     deletes: Vec<String>,
     apply: Apply,
 }
@@ -116,8 +117,8 @@ impl Engine {
         self.group.failed()
     }
 
-    /// Stops background work: the job in progress finishes (its result is not installed),
-    /// queued ones are dropped (start-up redoes them). Call before exit, so redb closes cleanly.
+    /// Stops background work: the job in progress finishes and is installed, queued ones are
+    /// dropped (start-up redoes them). Call before exit, so redb closes cleanly.
     pub fn shutdown(&self) {
         self.optimizer.shutdown();
     }
@@ -275,6 +276,7 @@ impl Engine {
                 meta.next_seq += 1;
             }
             let n = puts.len();
+            let puts: Arc<[Record]> = puts.into();
             let records = puts.clone();
             let apply: Apply = Box::new(move |st, frozen| {
                 for (r, md) in records.iter().zip(&parsed) {
@@ -354,7 +356,7 @@ impl Engine {
                     st.apply_delete(id);
                 }
             });
-            Ok((Mutation { meta, puts: Vec::new(), deletes: present, apply }, n))
+            Ok((Mutation { meta, puts: Arc::new([]), deletes: present, apply }, n))
         })
         .await
     }
@@ -458,7 +460,7 @@ impl Engine {
                 let apply: Apply = Box::new(move |st, _| {
                     st.add_metadata_index(&property, kind);
                 });
-                Ok((Mutation { meta, puts: Vec::new(), deletes: Vec::new(), apply }, ()))
+                Ok((Mutation { meta, puts: Arc::new([]), deletes: Vec::new(), apply }, ()))
             })
             .await?;
         Ok(id)
@@ -477,7 +479,7 @@ impl Engine {
                 let apply: Apply = Box::new(move |st, _| {
                     st.remove_metadata_index(&property);
                 });
-                Ok((Mutation { meta, puts: Vec::new(), deletes: Vec::new(), apply }, ()))
+                Ok((Mutation { meta, puts: Arc::new([]), deletes: Vec::new(), apply }, ()))
             })
             .await?;
         Ok(id)
