@@ -10,7 +10,9 @@
 #   - optionally (`--corpus`) the benchmark corpus: Debian's English package descriptions
 #     (apt's Translation-en lists, ~60k paragraphs) as JSON lines.
 #   - optionally (`--bench`) the corpus plus the baselines benchmarks compare against (hnswlib).
-# Usage: scripts/provision.sh [--bge] [--corpus] [--bench]; prints progress only; exports nothing.
+#   - optionally (`--observe`) Prometheus and promtool, unpacked from Debian's package into the
+#     cache (the metrics tests run a real Prometheus server against the services).
+# Usage: scripts/provision.sh [--bge] [--corpus] [--bench] [--observe]; prints progress only; exports nothing.
 # Cache dir: $STRATO_CACHE (default ~/.cache/strato).
 set -euo pipefail
 
@@ -22,11 +24,13 @@ HF_BASE="${STRATO_HF_BASE:-https://huggingface.co}"
 WANT_BGE=0
 WANT_CORPUS=0
 WANT_BENCH=0
+WANT_OBSERVE=0
 for a in "$@"; do
   case "$a" in
     --bge) WANT_BGE=1 ;;
     --corpus) WANT_CORPUS=1 ;;
     --bench) WANT_CORPUS=1; WANT_BENCH=1 ;;
+    --observe) WANT_OBSERVE=1 ;;
     *) echo "provision.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -184,5 +188,19 @@ fi
 if [ "$WANT_BENCH" = 1 ] && ! "$PY" -c "import hnswlib" 2>/dev/null; then
   log "installing hnswlib (PyPI; builds with the machine's C++ compiler)"
   "$PY" -m pip install -q --disable-pip-version-check hnswlib==0.8.0
+fi
+# 7. Prometheus and promtool: the binaries of Debian's package, unpacked into the cache (no
+#    service is installed or started; tests start their own server on loopback).
+PROM="$CACHE/prometheus"
+if [ "$WANT_OBSERVE" = 1 ] && { [ ! -x "$PROM/prometheus" ] || [ ! -x "$PROM/promtool" ]; }; then
+  log "fetching prometheus (Debian package) into $PROM"
+  rm -rf "$CACHE/dl/prometheus" && mkdir -p "$CACHE/dl/prometheus" "$PROM"
+  ( cd "$CACHE/dl/prometheus" && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get download prometheus >/dev/null 2>&1; }; } ) \
+    || { echo "provision.sh: apt-get download prometheus failed" >&2; exit 1; }
+  dpkg-deb -x "$CACHE"/dl/prometheus/prometheus_*.deb "$CACHE/dl/prometheus/root"
+  for b in prometheus promtool; do
+    cp "$CACHE/dl/prometheus/root/usr/bin/$b" "$PROM/$b.tmp" && mv "$PROM/$b.tmp" "$PROM/$b"
+  done
+  rm -rf "$CACHE/dl/prometheus"
 fi
 log "ready: $CACHE"

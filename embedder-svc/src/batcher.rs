@@ -5,10 +5,11 @@
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::{Span, debug, warn};
+use tracing::{Span, debug, info_span, warn};
 
 use crate::backend::OrtBackend;
 use crate::error::EmbedError;
+use crate::metrics::ModelMetrics;
 use crate::pooling::Pooling;
 
 /// One text waiting to be embedded.
@@ -18,8 +19,11 @@ pub struct Entry {
     pub deadline: Option<Instant>,
     pub enqueued: Instant,
     pub reply: oneshot::Sender<Result<Embedded, EmbedError>>,
-    /// The request's span, so batch work shows up in its trace.
+    /// The request's span: each batch holding its texts gets a `batch` span under it, so one
+    /// request is one trace even when its texts share batches with other requests'.
     pub span: Span,
+    /// The request's `queue_wait` span: it ends when the last of its texts starts a batch.
+    pub queued: Span,
 }
 
 #[derive(Debug, Clone)]
@@ -35,37 +39,51 @@ pub struct BatchLimits {
     pub max_batch_texts: usize,
 }
 
-/// Cheap handle callers use to queue texts.
-#[derive(Clone)]
+/// The handle callers queue texts with; dropping it (`stop`) ends the worker once the queue is
+/// empty.
 pub struct Batcher {
     tx: mpsc::UnboundedSender<Entry>,
+    metrics: ModelMetrics,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Batcher {
     /// Starts the worker thread that owns `backend`.
     pub fn spawn(name: &str, backend: OrtBackend, limits: BatchLimits) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
+        let metrics = ModelMetrics::new(name);
+        let m = metrics.clone();
         let thread_name = format!("embed-{}", name.rsplit('/').next().unwrap_or(name));
         let spawned = std::thread::Builder::new()
             .name(thread_name)
-            .spawn(move || worker(backend, rx, limits));
-        if let Err(e) = spawned {
-            warn!("cannot start batch worker: {e}");
+            .spawn(move || worker(backend, rx, limits, &m));
+        let thread = spawned.map_err(|e| warn!("cannot start batch worker: {e}")).ok();
+        Self { tx, metrics, thread }
+    }
+
+    /// Closes the queue and waits for the worker: whatever is queued is still computed.
+    pub fn stop(self) {
+        let Self { tx, thread, .. } = self;
+        drop(tx);
+        if let Some(t) = thread {
+            let _ = t.join();
         }
-        Self { tx }
     }
 
     pub fn submit(&self, entry: Entry) -> Result<(), EmbedError> {
-        self.tx.send(entry).map_err(|_| EmbedError::WorkerGone)
+        self.tx.send(entry).map_err(|_| EmbedError::WorkerGone)?;
+        self.metrics.queue_depth.inc();
+        Ok(())
     }
 }
 
-fn worker(mut backend: OrtBackend, mut rx: mpsc::UnboundedReceiver<Entry>, limits: BatchLimits) {
+fn worker(mut backend: OrtBackend, mut rx: mpsc::UnboundedReceiver<Entry>, limits: BatchLimits, metrics: &ModelMetrics) {
     while let Some(first) = rx.blocking_recv() {
         let mut round = vec![first];
         while let Ok(e) = rx.try_recv() {
             round.push(e);
         }
+        metrics.queue_depth.sub(round.len() as i64);
         let now = Instant::now();
         round.retain(|e| {
             if e.reply.is_closed() {
@@ -75,7 +93,7 @@ fn worker(mut backend: OrtBackend, mut rx: mpsc::UnboundedReceiver<Entry>, limit
         });
         round.sort_by_key(|e| e.ids.len());
         for batch in split(round, limits) {
-            run_batch(&mut backend, batch);
+            run_batch(&mut backend, batch, metrics);
         }
     }
 }
@@ -100,7 +118,7 @@ fn split(round: Vec<Entry>, limits: BatchLimits) -> Vec<Vec<Entry>> {
     batches
 }
 
-fn run_batch(backend: &mut OrtBackend, batch: Vec<Entry>) {
+fn run_batch(backend: &mut OrtBackend, batch: Vec<Entry>, metrics: &ModelMetrics) {
     let start = Instant::now();
     // Last look: a deadline may have passed while earlier batches of this round ran.
     let (live, expired): (Vec<Entry>, Vec<Entry>) =
@@ -111,11 +129,25 @@ fn run_batch(backend: &mut OrtBackend, batch: Vec<Entry>) {
     if live.is_empty() {
         return;
     }
+    let mut live = live;
+    for e in &mut live {
+        metrics.queue_wait.observe(start.duration_since(e.enqueued).as_secs_f64());
+        e.queued = Span::none();
+    }
     let texts: Vec<&[u32]> = live.iter().map(|e| e.ids.as_slice()).collect();
     let poolings: Vec<Pooling> = live.iter().map(|e| e.pooling).collect();
     let seq = texts.last().map(|t| t.len()).unwrap_or(0);
+    let real: usize = texts.iter().map(|t| t.len()).sum();
+    let padded = texts.len() * seq;
+    let spans = batch_spans(&live, padded);
     let result = backend.embed(&texts, &poolings);
+    drop(spans);
     let inference_us = start.elapsed().as_micros() as u64;
+    metrics.inference.observe(start.elapsed().as_secs_f64());
+    metrics.batch_texts.observe(texts.len() as f64);
+    metrics.batch_padded.observe(padded as f64);
+    metrics.tokens.inc_by(real as u64);
+    metrics.padded.inc_by(padded as u64);
     debug!(texts = live.len(), seq, inference_us, "batch");
     match result {
         Ok(vectors) => {
@@ -134,13 +166,28 @@ fn run_batch(backend: &mut OrtBackend, batch: Vec<Entry>) {
     }
 }
 
+/// A `batch` span with an `inference` span inside, under each request the batch serves.
+fn batch_spans(live: &[Entry], padded: usize) -> Vec<(Span, Span)> {
+    let mut seen = std::collections::HashSet::new();
+    let requests = live.iter().filter(|e| e.span.id().is_some_and(|id| seen.insert(id))).count();
+    let mut seen = std::collections::HashSet::new();
+    live.iter()
+        .filter(|e| e.span.id().is_some_and(|id| seen.insert(id)))
+        .map(|e| {
+            let batch = info_span!(parent: &e.span, "batch", texts = live.len(), padded_tokens = padded, requests);
+            let inference = info_span!(parent: &batch, "inference");
+            (batch, inference)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn entry(len: usize) -> Entry {
         let (reply, _rx) = oneshot::channel();
-        Entry { ids: vec![1; len], pooling: Pooling::Mean, deadline: None, enqueued: Instant::now(), reply, span: Span::none() }
+        Entry { ids: vec![1; len], pooling: Pooling::Mean, deadline: None, enqueued: Instant::now(), reply, span: Span::none(), queued: Span::none() }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod batcher;
 pub mod catalogue;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod pooling;
 pub mod service;
@@ -46,6 +47,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     let registry = Arc::new(registry);
 
+    metrics::install();
+    let ready = strato_proto::admin::Readiness::default();
+    strato_proto::admin::serve(config.admin_listen, config.admin_addr_file.as_deref(), ready.clone())
+        .await
+        .with_context(|| format!("bind admin {}", config.admin_listen))?;
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<EmbedderServer<service::EmbedderService>>().await;
     // Per-model readiness: the health service name is the model name.
@@ -60,20 +66,27 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         .await
         .with_context(|| format!("bind {}", config.listen))?;
     tracing::info!(%addr, models = ?models.iter().filter(|m| m.loaded).map(|m| &m.name).collect::<Vec<_>>(), "embedder serving");
+    ready.set(true);
 
-    let svc = EmbedderServer::new(service::EmbedderService::new(registry))
+    let svc = EmbedderServer::new(service::EmbedderService::new(registry.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let svc = tonic::service::interceptor::InterceptedService::new(svc, token.interceptor());
-    let drain_health = health.clone();
-    strato_proto::serve::grpc_server(health_svc)
-        .context("reflection")?
-        .add_service(svc)
-        .serve_with_incoming_shutdown(incoming, async move {
-            shutdown.await;
-            drain_health.set_not_serving::<EmbedderServer<service::EmbedderService>>().await;
-            tracing::info!("shutting down");
-        })
-        .await?;
+    let stop = async move {
+        shutdown.await;
+        ready.set(false);
+        health.set_not_serving::<EmbedderServer<service::EmbedderService>>().await;
+        health.set_service_status("", ServingStatus::NotServing).await;
+        for m in &models {
+            health.set_service_status(&m.name, ServingStatus::NotServing).await;
+        }
+        tracing::info!("shutting down");
+    };
+    let server = strato_proto::serve::grpc_server(health_svc, &["strato.embedder.v1.Embedder"]).context("reflection")?.add_service(svc);
+    let bound = std::time::Duration::from_millis(config.drain_timeout_ms);
+    // Requests in flight hold their texts' places in the queue: draining them finishes every
+    // queued embedding. Then the batch workers are stopped and joined.
+    strato_proto::serve::serve_and_drain(|signal| server.serve_with_incoming_shutdown(incoming, signal), stop, bound).await?;
+    tokio::task::spawn_blocking(move || registry.stop()).await?;
     Ok(())
 }

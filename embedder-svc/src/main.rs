@@ -1,11 +1,9 @@
 use clap::Parser;
 use embedder_svc::Config;
-use strato_proto::serve::{init_tracing, shutdown_signal};
+use strato_proto::serve::shutdown_signal;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    init_tracing("info,ort=warn");
+fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     let stdin_eof = config.exit_on_stdin_eof;
-    embedder_svc::run(config, shutdown_signal(stdin_eof)).await
+    strato_proto::serve::main("strato-embedder", "info,ort=warn", 0, || embedder_svc::run(config, shutdown_signal(stdin_eof)))?
 }

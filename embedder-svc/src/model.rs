@@ -161,6 +161,16 @@ impl Registry {
         Self { loaded, missing, admission }
     }
 
+    /// Stops every model's batch worker after its queue is empty (at shutdown, once the server
+    /// has drained; a request still holding the registry keeps the workers until it ends).
+    pub fn stop(self: Arc<Self>) {
+        if let Ok(r) = Arc::try_unwrap(self) {
+            for m in r.loaded.into_values() {
+                m.batcher.stop();
+            }
+        }
+    }
+
     /// Every model, loaded first, then the rest of the catalogue.
     pub fn models(&self) -> Vec<ModelInfo> {
         self.loaded.values().map(|m| m.info.clone()).chain(self.missing.values().cloned()).collect()
@@ -197,14 +207,15 @@ impl Registry {
         let tokenize_us = t0.elapsed().as_micros() as u64;
         let tokens_per_text: Vec<u32> = ids.iter().map(|t| t.len() as u32).collect();
 
-        let span = info_span!("queue_and_infer", texts = n);
+        let queued = info_span!("queue_wait", texts = n);
         let mut replies = Vec::with_capacity(n);
         for ids in ids {
             let (tx, rx) = oneshot::channel();
-            let entry = Entry { ids, pooling, deadline: p.deadline, enqueued: Instant::now(), reply: tx, span: span.clone() };
+            let entry = Entry { ids, pooling, deadline: p.deadline, enqueued: Instant::now(), reply: tx, span: Span::current(), queued: queued.clone() };
             model.batcher.submit(entry)?;
             replies.push(rx);
         }
+        drop(queued);
         let mut vectors = Vec::with_capacity(n);
         let (mut queue_us, mut inference_us) = (0, 0);
         async {
@@ -216,7 +227,6 @@ impl Registry {
             }
             Ok::<_, EmbedError>(())
         }
-        .instrument(span)
         .await?;
         Span::current().record("tokens", tokens_per_text.iter().map(|t| u64::from(*t)).sum::<u64>());
         Ok(EmbedOutput { dimensions: model.info.dimensions, vectors, pooling, tokens_per_text, tokenize_us, queue_us, inference_us })

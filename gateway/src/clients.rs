@@ -18,10 +18,13 @@ use crate::trace::TraceContext;
 
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// A channel whose calls are client spans carrying the W3C trace context.
+pub type Traced = strato_proto::telemetry::Traced<Channel>;
+
 #[derive(Clone)]
 pub struct Clients {
-    pub embedder: EmbedderClient<Channel>,
-    pub index: VectorIndexClient<Channel>,
+    pub embedder: EmbedderClient<Traced>,
+    pub index: VectorIndexClient<Traced>,
     timeout: Duration,
     attempts: u32,
     /// `authorization` for the services (strato_proto::auth), when a service token is set.
@@ -51,8 +54,8 @@ impl Clients {
         };
         let index = endpoint(&cfg.index_url, t)?.connect_lazy();
         Ok(Self {
-            embedder: EmbedderClient::new(embedder).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
-            index: VectorIndexClient::new(index).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
+            embedder: EmbedderClient::new(strato_proto::telemetry::Traced(embedder)).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
+            index: VectorIndexClient::new(strato_proto::telemetry::Traced(index)).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
             timeout: t,
             attempts: cfg.rpc_attempts.max(1),
             token: strato_proto::auth::bearer_metadata(cfg.service_token.as_deref()),
@@ -158,7 +161,7 @@ mod tests {
     #[tokio::test]
     async fn internal_messages_stay_in_the_log() {
         let clients = Clients::new(&Config::parse_from(["gateway"])).expect("clients");
-        let ctx = TraceContext { request_id: "req-42".into(), traceparent: String::new() };
+        let ctx = TraceContext { request_id: "req-42".into() };
         let e = clients
             .call("index", &ctx, true, |_| async { Err::<Response<()>, _>(Status::internal("redb: /var/lib/strato/secret.redb corrupt")) })
             .await

@@ -86,6 +86,21 @@ pub struct Config {
     #[arg(long, env = "STRATO_SERVICE_TOKEN", hide_env_values = true)]
     pub service_token: Option<String>,
 
+    /// Admin port: Prometheus `/metrics`, `/readyz`, `/livez` (no token; expose it to the
+    /// cluster only).
+    #[arg(long, env = "STRATO_GATEWAY_ADMIN_LISTEN", default_value = "127.0.0.1:9450")]
+    pub admin_listen: SocketAddr,
+
+    /// Write the admin port's bound address to this file (tests use port 0).
+    #[arg(long, env = "STRATO_ADMIN_ADDR_FILE")]
+    pub admin_addr_file: Option<PathBuf>,
+
+    /// On SIGTERM: readiness goes NOT_SERVING, no new connections are taken, and requests in
+    /// flight get this long to finish before they are cut. Keep it under the orchestrator's
+    /// grace period (Kubernetes: 30 s) minus the flush that follows.
+    #[arg(long, env = "STRATO_DRAIN_TIMEOUT_MS", default_value_t = 20_000)]
+    pub drain_timeout_ms: u64,
+
     /// Write the bound address to this file once serving (tests use port 0).
     #[arg(long, env = "STRATO_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod model;
 pub mod ndjson;
+pub mod observe;
 pub mod routes;
 pub mod shapes;
 pub mod state;
@@ -23,13 +24,12 @@ use axum::Router;
 use axum::routing::get;
 use axum::serve::{Listener, ListenerExt};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 pub use config::Config;
 use state::AppState;
 
 /// The whole HTTP surface. Layers, outermost first: CORS (preflights answered before anything
-/// else), request id and trace, then the edge (`routes/edge.rs`): load shedding, the open mode's
+/// else), request id, the request's span and metrics (`observe.rs`), then the edge (`routes/edge.rs`): load shedding, the open mode's
 /// loopback-and-no-cross-site rules (only without tokens), account-id syntax, and axum's
 /// rejections re-said in each surface's error shape. Auth sits with the routes (`routes/auth.rs`).
 pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
@@ -70,8 +70,8 @@ pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
     let router = router
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(std::time::Duration::from_millis(body_idle_ms)))
         .layer(from_fn_with_state(in_flight, edge::shed))
+        .layer(from_fn(observe::request))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
     match cors {
         Some(l) => router.layer(l),
@@ -79,7 +79,14 @@ pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
     }
 }
 
+/// Serves until `shutdown`, then drains: readiness says so first, no new connections are
+/// taken, and requests in flight get `--drain-timeout-ms` to finish (their gRPC calls with them).
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    observe::install();
+    let ready = strato_proto::admin::Readiness::default();
+    strato_proto::admin::serve(cfg.admin_listen, cfg.admin_addr_file.as_deref(), ready.clone())
+        .await
+        .with_context(|| format!("bind admin {}", cfg.admin_listen))?;
     let clients = clients::Clients::new(&cfg)?;
     let model = model::ModelChoice::new(&cfg.ai_model, &cfg.fallback_model);
     model.resolve_in_background(clients.clone());
@@ -114,14 +121,22 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         std::fs::write(p, addr.to_string())?;
     }
     tracing::info!(%addr, index = %cfg.binding_index, model = %cfg.ai_model, "gateway serving on http://{addr}");
-    axum::serve(listener, router(st, tokens)).with_graceful_shutdown(shutdown).await?;
+    ready.set(true);
+    let stop = async move {
+        shutdown.await;
+        ready.set(false);
+        tracing::info!("shutting down");
+    };
+    let app = router(st, tokens);
+    let bound = std::time::Duration::from_millis(cfg.drain_timeout_ms);
+    strato_proto::serve::serve_and_drain(|signal| axum::serve(listener, app).with_graceful_shutdown(signal).into_future(), stop, bound).await?;
     Ok(())
 }
 
 /// Creates the binding's index with the serving model's dimensions (cosine) when missing.
 async fn ensure_index(st: &AppState) -> anyhow::Result<()> {
     use strato_proto::index::v1 as ipb;
-    let ctx = trace::TraceContext { request_id: "startup".into(), traceparent: String::new() };
+    let ctx = trace::TraceContext { request_id: "startup".into() };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let model = loop {
         match st.model.get(&st.clients, &ctx).await {

@@ -1,11 +1,9 @@
 use clap::Parser;
 use gateway::Config;
-use strato_proto::serve::{init_tracing, shutdown_signal};
+use strato_proto::serve::shutdown_signal;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    init_tracing("info");
+fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     let stdin_eof = config.exit_on_stdin_eof;
-    gateway::run(config, shutdown_signal(stdin_eof)).await
+    strato_proto::serve::main("strato-gateway", "info", 0, || gateway::run(config, shutdown_signal(stdin_eof)))?
 }

@@ -78,7 +78,7 @@ impl ModelChoice {
         tokio::spawn(async move {
             let started = Instant::now();
             loop {
-                let ctx = TraceContext { request_id: "startup".into(), traceparent: String::new() };
+                let ctx = TraceContext { request_id: "startup".into() };
                 match this.get(&clients, &ctx).await {
                     Ok(_) => return,
                     Err(e) if started.elapsed().as_secs() > 600 => {

@@ -32,6 +32,25 @@ pub struct Config {
     #[arg(long, env = "STRATO_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,
 
+    /// Admin port: Prometheus `/metrics`, `/readyz`, `/livez` (no token; expose it to the
+    /// cluster only).
+    #[arg(long, env = "STRATO_INDEX_ADMIN_LISTEN", default_value = "127.0.0.1:9452")]
+    pub admin_listen: SocketAddr,
+
+    /// Write the admin port's bound address to this file (tests use port 0).
+    #[arg(long, env = "STRATO_ADMIN_ADDR_FILE")]
+    pub admin_addr_file: Option<PathBuf>,
+
+    /// On SIGTERM: readiness goes NOT_SERVING, no new connections are taken, and requests in
+    /// flight get this long to finish before they are cut. Keep it under the orchestrator's
+    /// grace period (Kubernetes: 30 s) minus the flush that follows.
+    #[arg(long, env = "STRATO_DRAIN_TIMEOUT_MS", default_value_t = 20_000)]
+    pub drain_timeout_ms: u64,
+    /// Indexes that get series of their own in `/metrics` (the largest by vectors); every index
+    /// counts in the totals. Bounds the series a many-tenant deployment exports.
+    #[arg(long, env = "STRATO_METRICS_TOP_INDEXES", default_value_t = 20)]
+    pub metrics_top_indexes: usize,
+
     /// After a storage failure (a failed fsync or commit), how long to keep answering — reads
     /// normally, writes UNAVAILABLE, health NOT_SERVING — before exiting non-zero so the
     /// orchestrator restarts the process on what is really on disk.

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
-use tracing::{info, instrument};
+use tracing::{Instrument as _, info, info_span, instrument};
 
 use crate::config::EngineConfig;
 use crate::error::IndexError;
@@ -36,6 +36,8 @@ pub struct Engine {
     creating: tokio::sync::Mutex<()>,
     optimizer: Optimizer,
     group: Arc<GroupCommit>,
+    /// Held shared by every mutation task; `quiesce` takes it exclusively.
+    inflight: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// What a mutation stages, and how memory changes once it is durable.
@@ -91,6 +93,13 @@ pub struct Stats {
     pub background_error: Option<String>,
 }
 
+pub struct Overview {
+    pub account: String,
+    pub name: String,
+    pub vectors: usize,
+    pub segments: usize,
+}
+
 impl Engine {
     /// Opens the data directory and loads every index (see `crate::recovery`).
     pub fn open(data_dir: &std::path::Path, cfg: EngineConfig) -> Result<Arc<Self>, IndexError> {
@@ -109,7 +118,7 @@ impl Engine {
         for h in loaded.values() {
             optimizer.submit(Job::Compact(h.clone()));
         }
-        Ok(Arc::new(Self { store, cfg, indexes: RwLock::new(loaded), creating: Default::default(), optimizer, group }))
+        Ok(Arc::new(Self { store, cfg, indexes: RwLock::new(loaded), creating: Default::default(), optimizer, group, inflight: Default::default() }))
     }
 
     /// Resolves once storage has failed: the server then goes NOT_SERVING and exits.
@@ -119,6 +128,26 @@ impl Engine {
 
     /// Stops background work: the job in progress finishes and is installed, queued ones are
     /// dropped (start-up redoes them). Call before exit, so redb closes cleanly.
+    /// Waits until every mutation under way has finished (each runs to completion whatever its
+    /// caller does); any started later waits forever, as the process is exiting.
+    pub async fn quiesce(&self) {
+        let all = self.inflight.clone().write_owned().await;
+        std::mem::forget(all);
+    }
+
+    /// Runs a mutation in a task of its own: no caller can cancel it, it stays in the caller's
+    /// trace, and `quiesce` waits for it.
+    fn spawn<R: Send + 'static>(&self, f: impl Future<Output = R> + Send + 'static) -> tokio::task::JoinHandle<R> {
+        let inflight = self.inflight.clone();
+        tokio::spawn(
+            async move {
+                let _running = inflight.read_owned().await;
+                f.await
+            }
+            .instrument(tracing::Span::current()),
+        )
+    }
+
     pub fn shutdown(&self) {
         self.optimizer.shutdown();
     }
@@ -153,7 +182,7 @@ impl Engine {
             metadata_indexes: Vec::new(),
         };
         let engine = self.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let key = catalog_key(&meta.account, &meta.name);
             let _creating = engine.creating.lock().await;
             if engine.registry().contains_key(&key) {
@@ -173,6 +202,17 @@ impl Engine {
         Ok(self.handle(account, name)?.read().meta.clone())
     }
 
+    /// Every index's size, for metrics.
+    pub fn overview(&self) -> Vec<Overview> {
+        let map = self.registry();
+        map.values()
+            .map(|h| {
+                let st = h.read();
+                Overview { account: st.meta.account.clone(), name: st.meta.name.clone(), vectors: st.live_count(), segments: st.sealed.len() }
+            })
+            .collect()
+    }
+
     pub fn list(&self, account: &str) -> Vec<IndexMeta> {
         let map = self.indexes.read().unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<IndexMeta> = map.values().map(|h| h.read().meta.clone()).filter(|m| m.account == account).collect();
@@ -183,7 +223,7 @@ impl Engine {
     pub async fn delete(self: &Arc<Self>, account: &str, name: &str) -> Result<(), IndexError> {
         let h = self.handle(account, name)?;
         let engine = self.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let staged = h.writer.lock().await;
             let meta = staged.meta.clone();
             if h.is_deleted() {
@@ -298,8 +338,8 @@ impl Engine {
         decide: impl FnOnce(&IndexHandle, IndexMeta) -> Result<(Mutation, T), IndexError> + Send + 'static,
     ) -> Result<(String, T), IndexError> {
         let engine = self.clone();
-        tokio::spawn(async move {
-            let mut staged = h.writer.lock().await;
+        self.spawn(async move {
+            let mut staged = h.writer.lock().instrument(info_span!("writer_lock")).await;
             if h.is_deleted() {
                 return Err(IndexError::IndexNotFound(staged.meta.name.clone()));
             }
@@ -327,7 +367,7 @@ impl Engine {
     async fn stage<R: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<R, IndexError> + Send + 'static) -> Result<(Ticket, R), IndexError> {
         self.group.check()?;
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || f(&store)).await.map_err(join).and_then(|r| r) {
+        match tokio::task::spawn_blocking(move || f(&store)).instrument(info_span!("stage")).await.map_err(join).and_then(|r| r) {
             Ok(r) => Ok((self.group.staged(), r)),
             Err(e) => Err(self.group.fail(&e)),
         }

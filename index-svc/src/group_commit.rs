@@ -17,8 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use crate::error::IndexError;
+use crate::metrics::METRICS;
 use crate::store::Store;
 
 /// Identifies a staged mutation: staging order, starting at 1.
@@ -51,6 +53,7 @@ impl GroupCommit {
     pub fn fail(&self, e: &IndexError) -> IndexError {
         self.failed.send_if_modified(|f| {
             if f.is_none() {
+                METRICS.storage_failed_now();
                 tracing::error!(error = %e, "storage failed: refusing writes; index-svc goes NOT_SERVING and exits");
                 *f = Some(e.to_string());
                 true
@@ -73,7 +76,9 @@ impl GroupCommit {
 
     /// Returns once the mutation behind `ticket` is on disk, with the last durable ticket (every
     /// mutation staged up to it is durable too).
-    #[tracing::instrument(skip_all, name = "fsync")]
+    /// Its span (`group_commit`) is the writer's whole wait; the writer that runs the fsync has
+    /// an `fsync` span inside it (the others were covered by someone else's).
+    #[tracing::instrument(skip_all, name = "group_commit")]
     pub async fn durable(&self, ticket: Ticket) -> Result<Ticket, IndexError> {
         let mut synced = self.synced.lock().await;
         if *synced >= ticket.0 {
@@ -83,10 +88,18 @@ impl GroupCommit {
         // Every ticket up to here was staged before this fsync begins, so it covers them all.
         let upto = self.staged.load(Ordering::SeqCst);
         let store = self.store.clone();
-        let result = tokio::task::spawn_blocking(move || store.sync()).await.map_err(|e| IndexError::Internal(e.to_string())).and_then(|r| r);
+        let started = std::time::Instant::now();
+        let span = tracing::info_span!("fsync", mutations = upto - *synced);
+        let result = tokio::task::spawn_blocking(move || store.sync())
+            .instrument(span)
+            .await
+            .map_err(|e| IndexError::Internal(e.to_string()))
+            .and_then(|r| r);
         if let Err(e) = result {
             return Err(self.fail(&e));
         }
+        METRICS.fsync.observe(started.elapsed().as_secs_f64());
+        METRICS.commit_group.observe((upto - *synced) as f64);
         *synced = upto;
         Ok(Ticket(upto))
     }

@@ -16,6 +16,7 @@ pub mod handle;
 pub mod hnsw;
 pub mod kernel;
 pub mod memory;
+pub mod metrics;
 pub mod optimizer;
 pub mod planner;
 pub mod recovery;
@@ -29,6 +30,7 @@ pub mod validate;
 use std::future::Future;
 
 use anyhow::Context;
+use strato_proto::admin::Readiness;
 use strato_proto::index::v1::vector_index_server::VectorIndexServer;
 
 pub use config::{Config, EngineConfig};
@@ -36,9 +38,11 @@ pub use config::{Config, EngineConfig};
 /// 5000 vectors × 1536 dims × 4 bytes plus metadata fits.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Serves until `shutdown`, or until storage fails (then: NOT_SERVING at once, writes already
-/// answer UNAVAILABLE, exit with an error after `--fail-stop-grace-ms`, so the orchestrator
-/// restarts the process on what is really on disk).
+/// Serves until `shutdown`, then drains (see `strato_proto::serve::serve_and_drain`), waits for
+/// the mutations under way, joins background work and closes the store. Or until storage fails:
+/// then NOT_SERVING at once, writes already answer UNAVAILABLE, and after
+/// `--fail-stop-grace-ms` the same drain and an error exit, so the orchestrator restarts the
+/// process on what is really on disk.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let token = strato_proto::auth::ServiceToken::new(config.service_token.as_deref());
     token.check_listen("index-svc", config.listen).map_err(anyhow::Error::msg)?;
@@ -49,6 +53,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         .await?
         .with_context(|| format!("open data dir {}", config.data_dir.display()))?;
 
+    metrics::install(engine.clone(), config.metrics_top_indexes);
+    let ready = Readiness::default();
+    strato_proto::admin::serve(config.admin_listen, config.admin_addr_file.as_deref(), ready.clone())
+        .await
+        .with_context(|| format!("bind admin {}", config.admin_listen))?;
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<VectorIndexServer<service::IndexService>>().await;
 
@@ -56,42 +65,55 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         .await
         .with_context(|| format!("bind {}", config.listen))?;
     tracing::info!(%addr, data = %config.data_dir.display(), "index serving");
+    ready.set(true);
     let svc = VectorIndexServer::new(service::IndexService::new(engine.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let svc = tonic::service::interceptor::InterceptedService::new(svc, token.interceptor());
     let mut failed = engine.failed();
     let grace = std::time::Duration::from_millis(config.fail_stop_grace_ms);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<Option<String>>();
-    let drain = health.clone();
-    tokio::spawn(async move {
+    let (why_tx, why_rx) = tokio::sync::oneshot::channel::<Option<String>>();
+    let stop = async move {
         let why = tokio::select! {
             _ = shutdown => None,
             f = failed.wait_for(Option::is_some) => f.ok().and_then(|f| f.clone()),
         };
-        drain.set_not_serving::<VectorIndexServer<service::IndexService>>().await;
-        drain.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+        ready.set(false);
+        health.set_not_serving::<VectorIndexServer<service::IndexService>>().await;
+        health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
         if why.is_some() {
             tokio::time::sleep(grace).await;
         }
-        let _ = stop_tx.send(why);
-    });
-    let (why_tx, why_rx) = tokio::sync::oneshot::channel();
-    strato_proto::serve::grpc_server(health_svc)
-        .context("reflection")?
-        .add_service(svc)
-        .serve_with_incoming_shutdown(incoming, async move {
-            let why = stop_rx.await.ok().flatten();
-            tracing::info!(failed = why.is_some(), "shutting down");
-            let _ = why_tx.send(why);
-        })
-        .await?;
+        tracing::info!(failed = why.is_some(), "shutting down");
+        let _ = why_tx.send(why);
+    };
+    let server = strato_proto::serve::grpc_server(health_svc, &[SERVICE]).context("reflection")?.add_service(svc);
+    let bound = std::time::Duration::from_millis(config.drain_timeout_ms);
+    strato_proto::serve::serve_and_drain(|signal| server.serve_with_incoming_shutdown(incoming, signal), stop, bound).await?;
     let why = why_rx.await.ok().flatten();
-    // Finish background work so the store closes cleanly.
+    // Every mutation runs to its end (acknowledged or not, it is then on disk or not at all);
+    // then background work finishes and the store closes cleanly.
+    engine.quiesce().await;
     let e = engine.clone();
     tokio::task::spawn_blocking(move || e.shutdown()).await?;
+    // redb records a clean close when the last handle drops. A gRPC stream's task can still be
+    // dropping its finished handler (and its engine handle) a moment after the drain: wait.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::sync::Arc::strong_count(&engine) > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let holders = std::sync::Arc::strong_count(&engine) - 1;
+    drop(engine);
+    if holders > 0 {
+        tracing::warn!(holders, "the store is still in use at exit: the next start repairs it");
+    } else {
+        tracing::info!("store closed");
+    }
     match why {
         Some(why) => anyhow::bail!("storage failed, exiting so that a restart reloads what is on disk: {why}"),
         None => Ok(()),
     }
 }
+
+/// The gRPC service's full name (metrics label its methods).
+const SERVICE: &str = "strato.index.v1.VectorIndex";

@@ -19,6 +19,7 @@ use crate::config::EngineConfig;
 use crate::error::IndexError;
 use crate::group_commit::GroupCommit;
 use crate::handle::IndexHandle;
+use crate::metrics::METRICS;
 use crate::segment::{Chunk, Sealed};
 use crate::store::{SegmentManifest, Store};
 
@@ -157,6 +158,7 @@ impl Worker {
             }
             Err(_) if h.is_deleted() || self.group.check().is_err() => None,
             Err(e) => {
+                METRICS.background_failures.inc();
                 let delay = FIRST_RETRY.saturating_mul(1 << attempts.min(16)).min(MAX_RETRY);
                 let what = match job {
                     Job::Seal(..) => "sealing a full chunk",
@@ -191,6 +193,7 @@ impl Worker {
         let seg = Sealed::build(seg_uid, metric, dims, rows, seqs, &self.cfg.ef_tiers, self.cfg.ef_construction)?;
         let ms = started.elapsed().as_millis() as u64;
         self.install(h, index_uid, seg, &[chunk.uid], &[])?;
+        METRICS.seal.observe(started.elapsed().as_secs_f64());
         info!(ms, "sealed");
         Ok(())
     }
@@ -225,6 +228,7 @@ impl Worker {
         let old: Vec<u64> = segs.iter().map(|s| s.uid).collect();
         let seg_uid = h.write().alloc_container();
         let _span = info_span!("compact", index = index_uid, from = ?old, vectors = seqs.len()).entered();
+        let started = Instant::now();
         if rows.is_empty() {
             let _w = h.writer.blocking_lock();
             if h.is_deleted() {
@@ -238,6 +242,7 @@ impl Worker {
         let seg = Sealed::build(seg_uid, metric, dims, rows, seqs, &self.cfg.ef_tiers, self.cfg.ef_construction)?;
         self.install(h, index_uid, seg, &old, &old)?;
         self.store.remove_segment_files(index_uid, Some(&old));
+        METRICS.compaction.observe(started.elapsed().as_secs_f64());
         info!("compacted");
         Ok(())
     }

@@ -10,6 +10,9 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
+use tracing::field::Empty;
+use tracing::info_span;
+
 use crate::config::EngineConfig;
 use crate::filter::{Cond, Filter};
 use crate::segment::{self, Sealed};
@@ -70,6 +73,8 @@ pub struct Plan<'a> {
 }
 
 pub fn plan<'a>(st: &IndexState, k: usize, filter: Option<&'a Filter>, namespace: Option<&'a str>, cfg: &EngineConfig) -> Plan<'a> {
+    // The choice is a span of its own, so a trace shows why a query took the time it did.
+    let span = info_span!("plan", path = Empty, scan_rows = Empty, segments = st.sealed.len(), filtered = filter.is_some() || namespace.is_some()).entered();
     let mut warnings = Vec::new();
     let clauses: Vec<(&str, &Cond)> = filter.map(|f| f.clauses.iter().map(|c| (c.key.as_str(), &c.cond)).collect()).unwrap_or_default();
     for (key, _) in &clauses {
@@ -86,6 +91,8 @@ pub fn plan<'a>(st: &IndexState, k: usize, filter: Option<&'a Filter>, namespace
         Some(c) => c.len(),
         None => tail + st.sealed.iter().filter(|s| s.tier_for(k).is_none()).map(|s| s.len()).sum::<usize>(),
     };
+    let path = if candidates.is_some() { Path::ExactFiltered } else { Path::Graph };
+    span.record("path", tracing::field::debug(path)).record("scan_rows", scan_rows);
     Plan { pred, candidates, k, warnings, scan_rows }
 }
 
@@ -102,6 +109,7 @@ pub fn execute(st: &IndexState, query: &[f32], plan: Plan) -> Planned {
         }
     };
     if let Some(candidates) = candidates {
+        let _span = info_span!("exact_scan", rows = candidates.len(), source = "posting_list").entered();
         // Score the posting list's candidates where they live; nothing else is touched.
         let mut rows: std::collections::HashMap<u64, &[f32]> = std::collections::HashMap::new();
         for c in std::iter::once(&st.active).chain(st.frozen.iter().map(|c| &**c)) {
@@ -120,10 +128,15 @@ pub fn execute(st: &IndexState, query: &[f32], plan: Plan) -> Planned {
         }
         return Planned { hits: top.into_sorted(), path: Path::ExactFiltered, warnings };
     }
-    for chunk in std::iter::once(&st.active).chain(st.frozen.iter().map(|c| &**c)) {
-        chunk.for_each(&mut |seq, row| consider(seq, row, &mut top));
+    {
+        let rows = st.active.len() + st.frozen.iter().map(|c| c.len()).sum::<usize>();
+        let _span = info_span!("exact_scan", rows, source = "recent_writes").entered();
+        for chunk in std::iter::once(&st.active).chain(st.frozen.iter().map(|c| &**c)) {
+            chunk.for_each(&mut |seq, row| consider(seq, row, &mut top));
+        }
     }
     for seg in &st.sealed {
+        let _span = info_span!("hnsw_search", segment = seg.uid, rows = seg.len(), exact_fallback = Empty).entered();
         search_segment(seg, &q, k, &mut |seq, p, top| consider(seq, p, top), &mut top);
     }
     Planned { hits: top.into_sorted(), path: Path::Graph, warnings }
@@ -139,6 +152,7 @@ fn search_segment(
     top: &mut TopK,
 ) {
     let Some(graph) = seg.tier_for(k) else {
+        tracing::Span::current().record("exact_fallback", "k_above_ef");
         seg.for_each(&mut |seq, p| consider(seq, p, top));
         return;
     };
@@ -149,6 +163,7 @@ fn search_segment(
         consider(seq, p, &mut local);
     });
     if local.len() < k && seen < seg.len() {
+        tracing::Span::current().record("exact_fallback", "too_few_passed");
         seg.for_each(&mut |seq, p| consider(seq, p, top));
     } else {
         top.extend(local);

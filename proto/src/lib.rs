@@ -1,10 +1,13 @@
 //! Strato's gRPC contract. One module per versioned package, the descriptor set that every
 //! service hands to gRPC reflection, the JSON ↔ Struct conversion every crate shares, and the
-//! serving plumbing common to every binary.
+//! serving plumbing common to every binary (stop and drain, traces, metrics, the admin port).
+pub mod admin;
 pub mod auth;
 pub mod errors;
 pub mod json;
+pub mod metrics;
 pub mod serve;
+pub mod telemetry;
 
 pub mod embedder {
     pub mod v1 {

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod embeddings;
 pub mod json;
+pub mod otlp;
 pub mod process;
 
 use std::path::PathBuf;
@@ -46,6 +47,13 @@ pub fn ort_lib() -> PathBuf {
 /// The provisioned venv's Python (onnxruntime, tokenizers, grpcio).
 pub fn python() -> PathBuf {
     cache_dir().join("venv/bin/python")
+}
+
+/// Prometheus's binaries (`prometheus`, `promtool`), from `scripts/provision.sh --observe`.
+pub fn prometheus_bin(name: &str) -> PathBuf {
+    let p = cache_dir().join("prometheus").join(name);
+    assert!(p.exists(), "{} missing: run scripts/provision.sh --observe (scripts/test.sh does)", p.display());
+    p
 }
 
 /// A workspace binary built beside the running test or bench executable.

@@ -8,22 +8,44 @@ use std::time::{Duration, Instant};
 pub struct Service {
     pub name: String,
     pub addr: String,
+    /// The admin port (metrics, probes), "" for a binary without one.
+    pub admin: String,
     pub log: PathBuf,
     child: Child,
     dir: PathBuf,
 }
 
 impl Service {
-    /// Starts `bin` (a workspace binary's name, or a path) with `args` plus --listen/--addr-file;
-    /// waits until it reports its address.
+    /// Starts `bin` (a workspace binary's name, or a path) with `args` plus --listen/--addr-file
+    /// and an admin port of its own; waits until it reports its address.
     pub fn start(bin: &str, args: &[&str], timeout: Duration) -> anyhow::Result<Self> {
+        Self::spawn(bin, args, &[], timeout, true)
+    }
+
+    /// As `start`, with environment variables (OTEL_*, say) added to the test's own.
+    pub fn start_with_env(bin: &str, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> anyhow::Result<Self> {
+        Self::spawn(bin, args, env, timeout, true)
+    }
+
+    /// As `start`, for a binary built before admin ports existed (a benchmark's baseline).
+    pub fn start_without_admin(bin: &str, args: &[&str], timeout: Duration) -> anyhow::Result<Self> {
+        Self::spawn(bin, args, &[], timeout, false)
+    }
+
+    fn spawn(bin: &str, args: &[&str], env: &[(&str, &str)], timeout: Duration, admin: bool) -> anyhow::Result<Self> {
         let path = if bin.contains('/') { PathBuf::from(bin) } else { crate::bin_path(bin) };
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let dir = scratch_dir(&name);
         let addr_file = dir.join("addr");
         let log = dir.join("log");
         anyhow::ensure!(path.exists(), "{} not built (cargo build --release --workspace)", path.display());
-        let child = Command::new(&path)
+        let admin_file = dir.join("admin");
+        let mut cmd = Command::new(&path);
+        cmd.envs(env.iter().copied());
+        if admin {
+            cmd.args(["--admin-listen", "127.0.0.1:0", "--admin-addr-file"]).arg(&admin_file);
+        }
+        let child = cmd
             .args(args)
             .args(["--listen", "127.0.0.1:0", "--exit-on-stdin-eof", "--addr-file"])
             .arg(&addr_file)
@@ -31,13 +53,15 @@ impl Service {
             .stdout(std::fs::File::create(&log)?)
             .stderr(std::fs::File::create(dir.join("log.err"))?)
             .spawn()?;
-        let mut svc = Self { name: bin.to_owned(), addr: String::new(), log: dir.join("log.err"), child, dir };
+        let mut svc = Self { name: bin.to_owned(), addr: String::new(), admin: String::new(), log: dir.join("log.err"), child, dir };
         let start = Instant::now();
         loop {
             if let Ok(a) = std::fs::read_to_string(&addr_file)
                 && !a.is_empty()
             {
                 svc.addr = a.trim().to_owned();
+                // The admin port is bound before the API's.
+                svc.admin = std::fs::read_to_string(&admin_file).map(|a| a.trim().to_owned()).unwrap_or_default();
                 return Ok(svc);
             }
             if let Some(status) = svc.child.try_wait()? {
@@ -50,6 +74,11 @@ impl Service {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The admin port's base URL (`/metrics`, `/readyz`, `/livez`).
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin)
     }
 
     pub fn logs(&self) -> String {
@@ -74,6 +103,11 @@ impl Service {
         }
     }
 
+    /// Sends SIGTERM (the orchestrator's stop).
+    pub fn terminate(&self) {
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -92,6 +126,11 @@ impl Drop for Service {
 
 /// The embedder on the packaged test model only.
 pub fn start_embedder(extra: &[&str]) -> anyhow::Result<Service> {
+    start_embedder_env(extra, &[])
+}
+
+/// `start_embedder` with environment variables.
+pub fn start_embedder_env(extra: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Service> {
     crate::require_provisioned();
     let models = crate::models_dir();
     let ort = crate::ort_lib();
@@ -104,7 +143,7 @@ pub fn start_embedder(extra: &[&str]) -> anyhow::Result<Service> {
         crate::TEST_MODEL,
     ];
     args.extend_from_slice(extra);
-    Service::start("embedder-svc", &args, Duration::from_secs(120))
+    Service::start_with_env("embedder-svc", &args, env, Duration::from_secs(120))
 }
 
 /// index-svc on a fresh data directory.
@@ -115,16 +154,26 @@ pub fn start_index(extra: &[&str]) -> anyhow::Result<Service> {
 
 /// index-svc on `data` (restart after a crash: same directory).
 pub fn start_index_on(data: &Path, extra: &[&str]) -> anyhow::Result<Service> {
+    start_index_env(data, extra, &[])
+}
+
+/// `start_index_on` with environment variables.
+pub fn start_index_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Service> {
     let mut args = vec!["--data-dir", data.to_str().unwrap_or_default()];
     args.extend_from_slice(extra);
-    Service::start("index-svc", &args, Duration::from_secs(300))
+    Service::start_with_env("index-svc", &args, env, Duration::from_secs(300))
 }
 
 /// The gateway in front of the given services (URLs like "http://127.0.0.1:PORT").
 pub fn start_gateway(embedder_url: &str, index_url: &str, extra: &[&str]) -> anyhow::Result<Service> {
+    start_gateway_env(embedder_url, index_url, extra, &[])
+}
+
+/// `start_gateway` with environment variables.
+pub fn start_gateway_env(embedder_url: &str, index_url: &str, extra: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Service> {
     let mut args = vec!["--embedder", embedder_url, "--index", index_url, "--rpc-timeout-ms", "3000"];
     args.extend_from_slice(extra);
-    Service::start("gateway", &args, Duration::from_secs(120))
+    Service::start_with_env("gateway", &args, env, Duration::from_secs(120))
 }
 
 /// The three services, started together: embedder, index, and a gateway in front of them.
@@ -136,9 +185,14 @@ pub struct Stack {
 
 impl Stack {
     pub fn start(gateway_args: &[&str]) -> anyhow::Result<Self> {
-        let embedder = start_embedder(&[])?;
-        let index = start_index(&[])?;
-        let gateway = start_gateway(&embedder.url(), &index.url(), gateway_args)?;
+        Self::start_env(gateway_args, &[])
+    }
+
+    /// The three with the same environment variables added (OTEL_*, say).
+    pub fn start_env(gateway_args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let embedder = start_embedder_env(&[], env)?;
+        let index = start_index_env(&scratch_dir("index-data"), &[], env)?;
+        let gateway = start_gateway_env(&embedder.url(), &index.url(), gateway_args, env)?;
         Ok(Self { embedder, index, gateway })
     }
 

@@ -17,7 +17,7 @@ use index_svc::types::Metric;
 use strato_proto::index::v1::{self as pb, vector_index_client::VectorIndexClient};
 use strato_tests::bench::{fmt_us, median, percentile};
 use strato_tests::embeddings::{DIMS, synopsis_embeddings};
-use strato_tests::process::{scratch_dir, start_index_on};
+use strato_tests::process::{Service, scratch_dir, start_index_on};
 
 /// The engine in this process runs on the service's allocator (huge pages for big arenas).
 #[global_allocator]
@@ -457,7 +457,10 @@ async fn writes_vs(baseline: &str, base: &[Vec<f32>], rounds: usize) -> anyhow::
             let bin = if which == 0 { baseline } else { "index-svc" };
             let data = scratch_dir("bench-writes");
             let data_arg = data.to_string_lossy().into_owned();
-            let svc = strato_tests::process::Service::start(bin, &["--data-dir", data_arg.as_str()], Duration::from_secs(60))?;
+            let args = ["--data-dir", data_arg.as_str()];
+            let timeout = Duration::from_secs(60);
+            // Both on ephemeral ports; the baseline may predate admin ports.
+            let svc = if which == 0 { Service::start_without_admin(bin, &args, timeout)? } else { Service::start(bin, &args, timeout)? };
             let mut c = VectorIndexClient::connect(svc.url()).await?;
             let (per_s, ..) = small_writes(&c, base).await?;
             c.create_index(pb::CreateIndexRequest { account: String::new(), name: "ingest".into(), dimensions: DIMS as u32, metric: pb::Metric::Cosine as i32, description: String::new() }).await?;

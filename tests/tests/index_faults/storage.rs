@@ -246,8 +246,7 @@ async fn sigterm_mid_seal_closes_the_store_cleanly() {
         c.upsert(upsert("term", batch)).await.expect("write");
     }
     // The 3,000th vector froze a chunk; its seal is running now.
-    let status = std::process::Command::new("kill").args(["-TERM", &svc.pid().to_string()]).status().expect("kill -TERM");
-    assert!(status.success());
+    svc.terminate();
     let exit = svc.wait_exit(Duration::from_secs(60)).expect("exits on SIGTERM");
     assert!(exit.success(), "exit status {exit}: {}", svc.logs());
     let svc = start_index_on(&data, &args).expect("restart");

@@ -1,0 +1,100 @@
+//! What the gateway tells about each request: a span that continues the caller's W3C trace (or
+//! starts one), named after the route, and metrics by route, method and status. The route is
+//! the matched template (`/client/v4/accounts/{account_id}/…`), never the raw path, so account
+//! ids and index names cannot grow the series.
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use strato_proto::metrics::{HistogramVec, IntCounterVec, IntGauge, counter_vec, gauge, histogram_vec, latency_buckets};
+use tracing::Instrument as _;
+use tracing::field::Empty;
+
+struct Families {
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    in_flight: IntGauge,
+}
+
+static FAMILIES: LazyLock<Families> = LazyLock::new(|| Families {
+    requests: counter_vec("strato_http_requests_total", "HTTP requests answered, by route template, method and status.", &["route", "method", "status"]),
+    latency: histogram_vec(
+        "strato_http_request_duration_seconds",
+        "HTTP request latency until the response head, by route template, method and status.",
+        &["route", "method", "status"],
+        latency_buckets(),
+    ),
+    in_flight: gauge("strato_http_requests_in_flight", "HTTP requests being served."),
+});
+
+/// Registers the families with a zero series for every documented route (OpenAPI), status 200.
+pub fn install() {
+    let f = &*FAMILIES;
+    let doc = crate::routes::openapi::document();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for method in item.as_object().into_iter().flatten().map(|(m, _)| m.to_ascii_uppercase()) {
+            if matches!(method.as_str(), "GET" | "POST" | "PUT" | "DELETE" | "PATCH") {
+                f.requests.with_label_values(&[path.as_str(), method.as_str(), "200"]);
+                f.latency.with_label_values(&[path.as_str(), method.as_str(), "200"]);
+            }
+        }
+    }
+}
+
+/// The route label: the matched template; the tutorial's catch-all answers any other path, and
+/// counts as `/` when it is `/`, else as `/{*path}`.
+fn route(req: &Request) -> String {
+    match req.extensions().get::<MatchedPath>() {
+        Some(m) => m.as_str().to_owned(),
+        None if req.uri().path() == "/" => "/".to_owned(),
+        None => "/{*path}".to_owned(),
+    }
+}
+
+/// Middleware (added with `Router::layer`, so the matched route is known): the request's span
+/// and metrics.
+pub async fn request(req: Request, next: Next) -> Response {
+    let route = route(&req);
+    let method = req.method().as_str().to_owned();
+    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let span = tracing::info_span!(
+        "http",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = Empty,
+        request_id = %request_id,
+    );
+    strato_proto::telemetry::continue_trace(&span, req.headers());
+    let f = &*FAMILIES;
+    let in_flight = InFlight::enter(&f.in_flight);
+    let started = Instant::now();
+    let res = next.run(req).instrument(span.clone()).await;
+    drop(in_flight);
+    let status = res.status().as_u16();
+    span.record("http.response.status_code", status);
+    let status = status.to_string();
+    let labels = [route.as_str(), method.as_str(), status.as_str()];
+    f.requests.with_label_values(&labels).inc();
+    f.latency.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
+    res
+}
+
+/// Counts a request in flight until dropped (also when the client goes away mid-request).
+struct InFlight<'a>(&'a IntGauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(g: &'a IntGauge) -> Self {
+        g.inc();
+        Self(g)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
