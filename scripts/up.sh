@@ -37,5 +37,6 @@ done
 echo
 echo "strato: serving the Vectorize embeddings tutorial at http://$GATEWAY_LISTEN"
 echo "  open http://$GATEWAY_LISTEN/insert, then http://$GATEWAY_LISTEN/   (model: see http://$GATEWAY_LISTEN/__strato/status)"
+echo "  metrics: http://127.0.0.1:9450/metrics (gateway), :9451 (embedder), :9452 (index); traces: set OTEL_EXPORTER_OTLP_ENDPOINT"
 echo "  Ctrl-C stops all three services."
 wait -n "${pids[@]}"

@@ -133,18 +133,18 @@ async fn a_real_prometheus_scrapes_all_three() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // The README's queries are valid PromQL.
-    for q in crate::metrics::README_QUERIES {
-        query(&prom, q).await;
+    for q in readme_queries() {
+        query(&prom, &q).await;
     }
     let _ = server.kill();
     let _ = server.wait();
 }
 
-/// The PromQL the README's Observe section shows.
-pub const README_QUERIES: &[&str] = &[
-    "histogram_quantile(0.99, sum by (le, route) (rate(strato_http_request_duration_seconds_bucket[5m])))",
-    "sum by (model) (rate(strato_embedder_tokens_total[1m]))",
-    "sum by (model) (rate(strato_embedder_padded_tokens_total[5m])) / sum by (model) (rate(strato_embedder_tokens_total[5m]))",
-    "histogram_quantile(0.99, rate(strato_index_fsync_duration_seconds_bucket[5m]))",
-    "sum by (job, code) (rate(strato_grpc_server_requests_total{code!=\"OK\"}[5m]))",
-];
+/// The PromQL of the README's Observe section (its `promql` block, comments left out).
+fn readme_queries() -> Vec<String> {
+    let readme = std::fs::read_to_string(strato_tests::repo_root().join("README.md")).expect("README");
+    let block = readme.split("```promql\n").nth(1).and_then(|b| b.split("```").next()).expect("a promql block in the README");
+    let queries: Vec<String> = block.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).map(str::to_owned).collect();
+    assert!(queries.len() >= 3, "{queries:?}");
+    queries
+}

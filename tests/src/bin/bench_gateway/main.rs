@@ -7,6 +7,10 @@
 //!
 //! `./strato bench gateway --multipart` (or `target/release/bench_gateway --multipart`) times
 //! only the gateway's multipart parser on 4 MB bodies, normal and hostile (issue 13): no services.
+//!
+//! `./strato bench gateway --otel` measures what exporting traces costs (`otel.rs`).
+mod otel;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -21,6 +25,9 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--multipart") {
         bench_multipart();
         return Ok(());
+    }
+    if std::env::args().any(|a| a == "--otel") {
+        return otel::bench().await;
     }
     let n: usize = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
     let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(3);
