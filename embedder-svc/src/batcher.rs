@@ -83,14 +83,16 @@ fn worker(mut backend: OrtBackend, mut rx: mpsc::UnboundedReceiver<Entry>, limit
         while let Ok(e) = rx.try_recv() {
             round.push(e);
         }
-        metrics.queue_depth.sub(round.len() as i64);
         let now = Instant::now();
+        let taken = round.len();
         round.retain(|e| {
             if e.reply.is_closed() {
                 return false; // caller gave up (deadline or disconnect): not computed
             }
             e.deadline.is_none_or(|d| d > now)
         });
+        // Texts leave the queue (depth) when their batch starts, or here when dropped.
+        metrics.queue_depth.sub((taken - round.len()) as i64);
         round.sort_by_key(|e| e.ids.len());
         for batch in split(round, limits) {
             run_batch(&mut backend, batch, metrics);
@@ -120,6 +122,7 @@ fn split(round: Vec<Entry>, limits: BatchLimits) -> Vec<Vec<Entry>> {
 
 fn run_batch(backend: &mut OrtBackend, batch: Vec<Entry>, metrics: &ModelMetrics) {
     let start = Instant::now();
+    metrics.queue_depth.sub(batch.len() as i64);
     // Last look: a deadline may have passed while earlier batches of this round ran.
     let (live, expired): (Vec<Entry>, Vec<Entry>) =
         batch.into_iter().partition(|e| !e.reply.is_closed() && e.deadline.is_none_or(|d| d > start));

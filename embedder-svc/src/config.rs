@@ -43,7 +43,8 @@ pub struct Config {
     #[arg(long, env = "STRATO_CUDA_DEVICE_ID", default_value_t = 0)]
     pub cuda_device_id: i32,
 
-    /// ONNX Runtime intra-op threads per model; 0 = one per available core.
+    /// ONNX Runtime intra-op threads per model; 0 = one per CPU this process may use (the
+    /// cgroup quota in a container, so a pod limited to 2 CPUs runs 2, not the node's count).
     #[arg(long, env = "STRATO_INTRA_THREADS", default_value_t = 0)]
     pub intra_threads: usize,
 

@@ -17,7 +17,7 @@ struct Families {
 static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
     let pow2 = |n: u32| (0..n).map(|i| f64::from(1u32 << i)).collect::<Vec<f64>>();
     Families {
-        queue_depth: gauge_vec("strato_embedder_queue_depth", "Texts waiting for a batch.", &["model"]),
+        queue_depth: gauge_vec("strato_embedder_queue_depth", "Texts waiting for their batch to start.", &["model"]),
         batch_texts: histogram_vec("strato_embedder_batch_size", "Texts per batch run.", &["model"], pow2(10)),
         batch_padded: histogram_vec("strato_embedder_batch_padded_tokens", "Tokens per batch run, padding included (texts × longest).", &["model"], pow2(16)),
         tokens: counter_vec("strato_embedder_tokens_total", "Tokens embedded (padding excluded).", &["model"]),

@@ -31,7 +31,7 @@ pub async fn upsert(st: &AppState, ctx: &TraceContext, vectors: Vec<ipb::Vector>
     let r = st
         .clients
         .call("index", ctx, true, |d| {
-            let mut c = st.clients.index.clone();
+            let mut c = st.clients.index.owner(&req);
             let r = st.clients.request(ctx, req.clone(), d);
             async move { c.upsert(r).await }
         })
@@ -46,7 +46,7 @@ pub async fn query(st: &AppState, ctx: &TraceContext, vector: Vec<f32>, top_k: u
     let r = st
         .clients
         .call("index", ctx, true, |d| {
-            let mut c = st.clients.index.clone();
+            let mut c = st.clients.index.owner(&req);
             let r = st.clients.request(ctx, req.clone(), d);
             async move { c.query(r).await }
         })

@@ -14,6 +14,7 @@ use tracing::debug;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::partition::IndexPods;
 use crate::trace::TraceContext;
 
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -24,7 +25,8 @@ pub type Traced = strato_proto::telemetry::Traced<Channel>;
 #[derive(Clone)]
 pub struct Clients {
     pub embedder: EmbedderClient<Traced>,
-    pub index: VectorIndexClient<Traced>,
+    /// index-svc, one client per pod; `index.owner(&req)` is the one to call.
+    pub index: IndexPods,
     timeout: Duration,
     attempts: u32,
     /// `authorization` for the services (strato_proto::auth), when a service token is set.
@@ -52,10 +54,17 @@ impl Clients {
             let eps = cfg.embedder_urls.iter().map(|u| endpoint(u, t)).collect::<anyhow::Result<Vec<_>>>()?;
             Channel::balance_list(eps.into_iter())
         };
-        let index = endpoint(&cfg.index_url, t)?.connect_lazy();
+        let mut pods = Vec::new();
+        for url in &cfg.index_urls {
+            let client = VectorIndexClient::new(strato_proto::telemetry::Traced(endpoint(url, t)?.connect_lazy()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            pods.push((url.clone(), client));
+        }
+        anyhow::ensure!(!pods.is_empty(), "--index names no index-svc");
         Ok(Self {
             embedder: EmbedderClient::new(strato_proto::telemetry::Traced(embedder)).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
-            index: VectorIndexClient::new(strato_proto::telemetry::Traced(index)).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
+            index: IndexPods::new(pods),
             timeout: t,
             attempts: cfg.rpc_attempts.max(1),
             token: strato_proto::auth::bearer_metadata(cfg.service_token.as_deref()),

@@ -18,9 +18,11 @@ pub struct Config {
     #[arg(long = "embedder", env = "STRATO_EMBEDDER_URLS", value_delimiter = ',', default_value = "http://127.0.0.1:50051")]
     pub embedder_urls: Vec<String>,
 
-    /// index-svc endpoint.
-    #[arg(long = "index", env = "STRATO_INDEX_URL", default_value = "http://127.0.0.1:50052")]
-    pub index_url: String,
+    /// index-svc endpoints. Several (comma separated) are the pods indexes are spread over: each
+    /// (account, index) lives on the one its rendezvous hash picks (`partition.rs`), so name every
+    /// pod by a stable name (a StatefulSet's `index-0.index:50052`, …), in any order.
+    #[arg(long = "index", env = "STRATO_INDEX_URL", value_delimiter = ',', default_value = "http://127.0.0.1:50052")]
+    pub index_urls: Vec<String>,
 
     /// The VECTORIZE binding's index_name.
     #[arg(long, env = "STRATO_BINDING_INDEX", default_value = "embeddings-index")]

@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod ndjson;
 pub mod observe;
+pub mod partition;
 pub mod routes;
 pub mod shapes;
 pub mod state;
@@ -145,7 +146,6 @@ async fn ensure_index(st: &AppState) -> anyhow::Result<()> {
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
         }
     };
-    let mut c = st.clients.index.clone();
     let r = ipb::CreateIndexRequest {
         account: st.cfg.binding_account.clone(),
         name: st.cfg.binding_index.clone(),
@@ -153,6 +153,7 @@ async fn ensure_index(st: &AppState) -> anyhow::Result<()> {
         metric: ipb::Metric::Cosine as i32,
         description: format!("created by the gateway for {}", model.serving),
     };
+    let mut c = st.clients.index.owner(&r);
     loop {
         match c.create_index(st.clients.request(&ctx, r.clone(), deadline)).await {
             Ok(_) => {

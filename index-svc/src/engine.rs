@@ -148,6 +148,11 @@ impl Engine {
         )
     }
 
+    /// A consistent copy of every index, streamed (see `backup.rs`).
+    pub fn backup(&self) -> tokio::sync::mpsc::Receiver<Result<strato_proto::index::v1::BackupChunk, IndexError>> {
+        crate::backup::start(self.store.clone(), self.store.dir())
+    }
+
     pub fn shutdown(&self) {
         self.optimizer.shutdown();
     }

@@ -6,6 +6,7 @@
 //! apply to `state.rs`. A query: `planner.rs` over exact chunks and HNSW segments
 //! (`segment.rs`/`hnsw.rs`, kernels in `kernel.rs`). Background: `optimizer.rs` seals and
 //! compacts; `recovery.rs` rebuilds memory at start-up.
+pub mod backup;
 pub mod config;
 pub mod convert;
 pub mod engine;

@@ -96,6 +96,13 @@ impl pb::vector_index_server::VectorIndex for IndexService {
         Ok(mutation(self.engine.write(&r.account, &r.index, vectors(r.vectors), WriteMode::Upsert).await?))
     }
 
+    type BackupStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::BackupChunk, Status>> + Send>>;
+
+    async fn backup(&self, _r: Request<pb::BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
+        let chunks = tokio_stream::wrappers::ReceiverStream::new(self.engine.backup());
+        Ok(Response::new(Box::pin(chunks.map(|c| c.map_err(Status::from)))))
+    }
+
     async fn ingest(&self, r: Request<Streaming<pb::IngestRequest>>) -> Result<Response<pb::IngestResponse>, Status> {
         let mut stream = r.into_inner();
         let mut out = pb::IngestResponse::default();

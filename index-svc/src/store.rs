@@ -67,6 +67,17 @@ pub struct Store {
     faults: Faults,
     /// What readers see: a read transaction begun just before the last successful fsync.
     durable: RwLock<Arc<ReadTransaction>>,
+    /// Held shared by a backup while it links segment files; removing segment files takes it
+    /// exclusively, so no file a backup's snapshot names disappears under it.
+    segment_pins: RwLock<()>,
+}
+
+/// What `copy_into` copied.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Copied {
+    pub indexes: u64,
+    pub vectors: u64,
+    pub segments: u64,
 }
 
 pub fn catalog_key(account: &str, name: &str) -> String {
@@ -79,6 +90,12 @@ impl Store {
     /// 1 GiB default would keep every page read at start-up resident.
     pub fn open(dir: &Path, cache_bytes: usize, faults: Faults) -> Result<Self, IndexError> {
         std::fs::create_dir_all(dir.join("segments"))?;
+        // A backup's scratch folder, left by a crash during one.
+        for e in std::fs::read_dir(dir)?.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".backup-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
         let db = redb::Builder::new()
             .set_cache_size(cache_bytes)
             // After a crash (kill -9, power loss) this is expected; after SIGTERM it is a bug.
@@ -92,7 +109,7 @@ impl Store {
         txn.commit()?;
         // Everything on disk at start-up is durable.
         let durable = RwLock::new(Arc::new(db.begin_read()?));
-        Ok(Self { db, dir: dir.to_path_buf(), faults, durable })
+        Ok(Self { db, dir: dir.to_path_buf(), faults, durable, segment_pins: RwLock::new(()) })
     }
 
     fn snapshot(&self) -> Arc<ReadTransaction> {
@@ -101,6 +118,10 @@ impl Store {
 
     pub fn segment_path(&self, index_uid: u64, seg_uid: u64) -> PathBuf {
         self.dir.join("segments").join(format!("{index_uid}-{seg_uid}.graph"))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn segments_dir(&self) -> PathBuf {
@@ -319,8 +340,59 @@ impl Store {
         write_atomic(&self.segment_path(index_uid, seg_uid), bytes)
     }
 
+    /// A consistent copy of the store into the empty directory `dir`, while writes go on: one
+    /// read transaction (every commit so far, so every acknowledged write) copied into a new redb
+    /// file, and the segment files its manifests name, hard-linked (they are immutable) or
+    /// copied. The result is a data directory index-svc opens as it is.
+    pub fn copy_into(&self, dir: &Path) -> Result<Copied, IndexError> {
+        std::fs::create_dir_all(dir.join("segments"))?;
+        let _pinned = self.segment_pins.read().unwrap_or_else(|e| e.into_inner());
+        let txn = self.db.begin_read()?;
+        let out = redb::Database::create(dir.join("strato-index.redb"))?;
+        let w = out.begin_write()?;
+        let mut n = Copied::default();
+        let mut segment_files = Vec::new();
+        {
+            let mut t = w.open_table(INDEXES)?;
+            for row in txn.open_table(INDEXES)?.iter()? {
+                let (k, v) = row?;
+                t.insert(k.value(), v.value())?;
+                n.indexes += 1;
+            }
+            let mut t = w.open_table(VECTORS)?;
+            for row in txn.open_table(VECTORS)?.iter()? {
+                let (k, v) = row?;
+                t.insert(k.value(), v.value())?;
+                n.vectors += 1;
+            }
+            let mut t = w.open_table(SEGMENTS)?;
+            for row in txn.open_table(SEGMENTS)?.iter()? {
+                let (k, v) = row?;
+                t.insert(k.value(), v.value())?;
+                segment_files.push(k.value());
+            }
+            let mut t = w.open_table(COUNTERS)?;
+            for row in txn.open_table(COUNTERS)?.iter()? {
+                let (k, v) = row?;
+                t.insert(k.value(), v.value())?;
+            }
+        }
+        w.commit()?;
+        drop(out);
+        for (index_uid, seg_uid) in segment_files {
+            let from = self.segment_path(index_uid, seg_uid);
+            let to = dir.join("segments").join(format!("{index_uid}-{seg_uid}.graph"));
+            if std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to)?;
+            }
+            n.segments += 1;
+        }
+        Ok(n)
+    }
+
     /// Removes the graph files of `index_uid` (all of them when `only` is None).
     pub fn remove_segment_files(&self, index_uid: u64, only: Option<&[u64]>) {
+        let _no_backup_linking = self.segment_pins.write().unwrap_or_else(|e| e.into_inner());
         match only {
             Some(uids) => {
                 for u in uids {

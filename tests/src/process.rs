@@ -22,6 +22,13 @@ impl Service {
         Self::spawn(bin, args, &[], timeout, true)
     }
 
+    /// As `start`, on a given address (a restart that must come back where it was).
+    pub fn start_on(bin: &str, listen: &str, args: &[&str], timeout: Duration) -> anyhow::Result<Self> {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--listen", listen]);
+        Self::spawn(bin, &all, &[], timeout, true)
+    }
+
     /// As `start`, with environment variables (OTEL_*, say) added to the test's own.
     pub fn start_with_env(bin: &str, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> anyhow::Result<Self> {
         Self::spawn(bin, args, env, timeout, true)
@@ -45,9 +52,13 @@ impl Service {
         if admin {
             cmd.args(["--admin-listen", "127.0.0.1:0", "--admin-addr-file"]).arg(&admin_file);
         }
+        // Port 0 unless the caller chose one.
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
         let child = cmd
             .args(args)
-            .args(["--listen", "127.0.0.1:0", "--exit-on-stdin-eof", "--addr-file"])
+            .args(["--exit-on-stdin-eof", "--addr-file"])
             .arg(&addr_file)
             .stdin(Stdio::piped())
             .stdout(std::fs::File::create(&log)?)
@@ -214,4 +225,9 @@ pub fn scratch_dir(bin: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::create_dir_all(&dir);
     dir
+}
+
+/// A port nobody listens on now (for a service that must come back on the same one).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }

@@ -783,7 +783,7 @@ async fn edge_tutorial_and_status_need_a_token_unless_public() {
     }
     let (s, b) = edge_send(http().get(format!("{base}/__strato/status")).bearer_auth(TOKEN)).await;
     assert_eq!(s, 200);
-    assert_eq!(b["index"], stack().index.url(), "a valid token sees the internals: {b}");
+    assert_eq!(b["index"], json!([stack().index.url()]), "a valid token sees the internals: {b}");
 
     let gw = edge_gateway(&["--api-token", TOKEN, "--public-tutorial"]);
     let public = format!("http://{}", gw.addr);
@@ -795,7 +795,7 @@ async fn edge_tutorial_and_status_need_a_token_unless_public() {
     }
     assert!(b["ai"].get("reason").is_none(), "the fallback's reason names files: {b}");
     let (s, b) = edge_send(http().get(format!("{public}/__strato/status")).bearer_auth(TOKEN)).await;
-    assert_eq!((s, &b["index"]), (200, &json!(stack().index.url())), "{b}");
+    assert_eq!((s, &b["index"]), (200, &json!([stack().index.url()])), "{b}");
     let r = http().get(format!("{public}/favicon.ico")).send().await.expect("favicon");
     assert_eq!(r.status(), 404, "the tutorial is open");
     let (s, b) = edge_send(http().get(format!("{public}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes"))).await;

@@ -62,6 +62,28 @@ pub enum Command {
     ListMetadataIndex(NameArgs),
     /// Delete metadata indexes.
     DeleteMetadataIndex(DeleteMetadataIndexArgs),
+    /// Back up every index of one index-svc (a consistent copy taken while it serves) into a new
+    /// directory. (Strato's own; wrangler has no such command.)
+    Backup(BackupArgs),
+    /// Check a backup and copy it into a fresh data directory for index-svc (offline).
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Directory to write the backup to; must not exist or be empty.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A directory `backup` wrote.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The new data directory (index-svc --data-dir); must not exist or be empty.
+    #[arg(long)]
+    pub to: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -88,7 +88,21 @@ impl IndexClient {
         req
     }
 
-    fn status(&self, s: &Status) -> anyhow::Error {
+    /// The backup stream (no deadline: a large store takes as long as it takes).
+    pub async fn backup(&mut self) -> Result<tonic::Streaming<pb::BackupChunk>> {
+        let mut req = tonic::Request::new(pb::BackupRequest {});
+        authorize(&mut req);
+        match self.client.backup(req).await {
+            Ok(r) => Ok(r.into_inner()),
+            Err(s) => Err(self.status(&s)),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn status(&self, s: &Status) -> anyhow::Error {
         status_error("index-svc", &self.url, self.timeout, s)
     }
 }

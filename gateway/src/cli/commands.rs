@@ -63,6 +63,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::CreateMetadataIndex(a) => create_metadata_index(&ctx, a).await,
         Command::ListMetadataIndex(a) => list_metadata_index(&ctx, a).await,
         Command::DeleteMetadataIndex(a) => delete_metadata_index(&ctx, a).await,
+        Command::Backup(a) => super::backup::backup(&mut ctx.index().await?, &a.out, ctx.json).await,
+        Command::Restore(a) => super::backup::restore(&a.from, &a.to, ctx.json),
     }
 }
 

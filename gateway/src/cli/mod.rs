@@ -5,6 +5,7 @@
 //! Entry points: [`main_with`] (parse + run + report, returns the exit code) and [`run`] (an
 //! already parsed [`Cli`], for callers that own a runtime).
 pub mod args;
+pub mod backup;
 pub mod client;
 pub mod commands;
 pub mod ndjson;

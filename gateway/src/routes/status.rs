@@ -35,6 +35,6 @@ pub async fn status(State(st): State<AppState>, caller: Option<Extension<Authori
         "healthy": healthy,
         "vectorize": { "index_name": st.cfg.binding_index, "account": st.cfg.binding_account },
         "embedder": st.cfg.embedder_urls,
-        "index": st.cfg.index_url,
+        "index": st.cfg.index_urls,
     }))
 }

@@ -32,14 +32,14 @@ use crate::shapes::*;
 use crate::state::AppState;
 use crate::trace::TraceContext;
 
-/// Calls one index-svc method through `Clients::call` (deadline, trace context, retries when
-/// idempotent) and maps its error to Cloudflare's envelope.
+/// Calls one index-svc method, on the pod that owns the request's index, through `Clients::call`
+/// (deadline, trace context, retries when idempotent) and maps its error to Cloudflare's envelope.
 macro_rules! index_call {
     ($st:expr, $ctx:expr, $idempotent:expr, $method:ident, $req:expr) => {{
         let req = $req;
         $st.clients
             .call("index", $ctx, $idempotent, |d| {
-                let mut c = $st.clients.index.clone();
+                let mut c = $st.clients.index.owner(&req);
                 let r = $st.clients.request($ctx, req.clone(), d);
                 async move { c.$method(r).await }
             })
@@ -117,10 +117,43 @@ impl IndexPath {
 // Index lifecycle
 // ------------------------------------------------------------------------------------------------
 
+/// Every index-svc pod is asked (at once) and the lists merged by name. A pod that does not
+/// answer leaves its indexes out, and the answer says so in `messages`; when none answers, the
+/// error is the first pod's.
 async fn list_indexes(State(st): State<AppState>, Path(p): Path<AccountPath>, headers: HeaderMap) -> Result<Response, CfError> {
     let ctx = TraceContext::from_headers(&headers);
-    let r = index_call!(st, &ctx, true, list_indexes, ipb::ListIndexesRequest { account: p.account_id })?;
-    Ok(cf::ok(r.indexes.into_iter().map(IndexJson::from).collect::<Vec<_>>()))
+    let req = ipb::ListIndexesRequest { account: p.account_id };
+    let calls = st.clients.index.all().iter().map(|pod| {
+        let (st, ctx, req) = (&st, &ctx, &req);
+        async move {
+            let r = st
+                .clients
+                .call("index", ctx, true, |d| {
+                    let mut c = pod.client.clone();
+                    let r = st.clients.request(ctx, req.clone(), d);
+                    async move { c.list_indexes(r).await }
+                })
+                .await;
+            (pod.name.as_str(), r)
+        }
+    });
+    let (mut indexes, mut messages, mut first_error) = (Vec::new(), Vec::new(), None);
+    for (pod, r) in futures::future::join_all(calls).await {
+        match r {
+            Ok(r) => indexes.extend(r.indexes),
+            Err(e) => {
+                messages.push(format!("index-svc {pod} did not answer ({e}): the indexes it holds are missing from this list"));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error
+        && messages.len() == st.clients.index.all().len()
+    {
+        return Err(cf::index_error(e));
+    }
+    indexes.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(cf::ok_with_messages(indexes.into_iter().map(IndexJson::from).collect::<Vec<_>>(), messages))
 }
 
 /// `{name, description?, config: {dimensions, metric} | {preset}}` (spec §4.2, §4.3, §2.9).

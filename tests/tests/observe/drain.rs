@@ -1,10 +1,10 @@
 //! SIGTERM under load: readiness goes first, requests already accepted finish, acknowledged
 //! writes survive, and the process exits 0.
 //!
-//! index-svc runs with a 300 ms fsync delay (its fault directory), so writes are always in flight.
-//! A request is *surely accepted* when it was sent at least 100 ms before the signal and had not
-//! been answered at it (loopback takes microseconds, so the service was holding it): each of those
-//! must end 200. Any request may be refused (connection refused, or 503 once index-svc is gone),
+//! index-svc runs with a 500 ms fsync delay (its fault directory), so writes are always in flight.
+//! A request is *surely accepted* when it was sent at least 250 ms before the signal and had not
+//! been answered at it (loopback takes microseconds, so the service was holding it, even on a
+//! loaded machine): each of those must end 200. Any request may be refused (connection refused, or 503 once index-svc is gone),
 //! but none may see its response cut, and every acknowledged write must be on disk.
 use std::sync::{Arc, Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -115,7 +115,7 @@ impl Load {
 
 /// Checks the calls around a SIGTERM at `signal`; returns the ids acknowledged.
 fn check(calls: &[Call], signal: Instant, who: &str) -> Vec<String> {
-    let surely_accepted: Vec<&Call> = calls.iter().filter(|c| c.start + Duration::from_millis(100) <= signal && c.end > signal).collect();
+    let surely_accepted: Vec<&Call> = calls.iter().filter(|c| c.start + Duration::from_millis(250) <= signal && c.end > signal).collect();
     assert!(!surely_accepted.is_empty(), "{who}: no request was in flight at the signal; the test proved nothing");
     for c in &surely_accepted {
         assert_eq!(c.outcome, Outcome::Ok, "{who}: a {} accepted {:?} before the signal ended {:?}", c.what, signal - c.start, c.outcome);
@@ -141,9 +141,10 @@ fn stop(svc: &mut Service, within: Duration) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_under_load_loses_nothing_acknowledged() {
+    let _one = crate::serial();
     let data = scratch_dir("drain-data");
     let faults = scratch_dir("drain-faults");
-    std::fs::write(faults.join("fsync-delay-ms"), "300").expect("fault");
+    std::fs::write(faults.join("fsync-delay-ms"), "500").expect("fault");
     let fault_arg = faults.to_string_lossy().into_owned();
     let index_args = ["--fault-dir", fault_arg.as_str(), "--drain-timeout-ms", "10000"];
     let gateway_args = ["--create-index", "--binding-account", ACCOUNT, "--drain-timeout-ms", "10000"];
@@ -197,6 +198,7 @@ async fn sigterm_under_load_loses_nothing_acknowledged() {
     println!("{} acknowledged writes, all present after the restart", acked.len());
 
     // 3. The embedder finishes the embeddings queued when SIGTERM comes.
+    let before = queued_or_started(&embedder).await;
     let long: Vec<String> = (0..100).map(|i| format!("text {i}: {}", "the quick brown fox jumps over the lazy dog ".repeat(12))).collect();
     let mut calls = Vec::new();
     for _ in 0..4 {
@@ -204,7 +206,15 @@ async fn sigterm_under_load_loses_nothing_acknowledged() {
         let req = EmbedRequest { model: strato_tests::TEST_MODEL.into(), texts: long.clone(), ..Default::default() };
         calls.push(tokio::spawn(async move { (e.embed(req).await, Instant::now()) }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every text queued (so every request accepted) before the signal: queued + started grew by 400.
+    let started = Instant::now();
+    loop {
+        if queued_or_started(&embedder).await >= before + 400.0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the embeddings never all queued");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let signal = Instant::now();
     embedder.terminate();
     let mut after = 0;
@@ -216,4 +226,11 @@ async fn sigterm_under_load_loses_nothing_acknowledged() {
     }
     assert!(after > 0, "every embedding finished before the signal; the test proved nothing");
     stop(&mut embedder, Duration::from_secs(15));
+}
+
+/// Texts the embedder has queued so far (waiting, or started in a batch), from its metrics.
+async fn queued_or_started(embedder: &Service) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", embedder.admin_url())).await.expect("metrics").text().await.expect("text");
+    let value = |name: &str| text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    value("strato_embedder_queue_depth{") + value("strato_embedder_queue_wait_seconds_count{")
 }

@@ -9,6 +9,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// The tests of this binary run one at a time: each starts a whole stack, and the drain test's
+/// timing claims need the two cores to itself.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
 }

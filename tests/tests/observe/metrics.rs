@@ -36,6 +36,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_family_exists_from_start_up_and_passes_promtool() {
+    let _one = crate::serial();
     let stack = Stack::start(&[]).expect("stack");
     let (g, e, i) = (scrape(&stack.gateway).await, scrape(&stack.embedder).await, scrape(&stack.index).await);
     let model = strato_tests::TEST_MODEL;
@@ -76,12 +77,10 @@ async fn query(prom: &str, q: &str) -> Vec<Value> {
     body["data"]["result"].as_array().cloned().unwrap_or_default()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_real_prometheus_scrapes_all_three() {
+    let _one = crate::serial();
     let stack = Stack::start(&["--create-index", "--binding-account", "prom"]).expect("stack");
     let base = stack.base();
     assert_eq!(http().get(format!("{base}/insert")).send().await.expect("insert").status(), 200);
@@ -93,7 +92,7 @@ async fn a_real_prometheus_scrapes_all_three() {
         stack.gateway.admin, stack.embedder.admin, stack.index.admin
     );
     std::fs::write(dir.join("prometheus.yml"), config).expect("config");
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", strato_tests::process::free_port());
     let log = std::fs::File::create(dir.join("log")).expect("log");
     let mut server = std::process::Command::new(strato_tests::prometheus_bin("prometheus"))
         .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))

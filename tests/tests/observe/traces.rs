@@ -69,6 +69,7 @@ fn traceparent(trace: &str, span: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_request_is_one_trace_across_the_three_services() {
+    let _one = crate::serial();
     let rx = Receiver::start().expect("receiver");
     let ep = rx.endpoint();
     let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", ep.as_str()), ("OTEL_BSP_SCHEDULE_DELAY", "100")];
@@ -144,6 +145,7 @@ async fn one_request_is_one_trace_across_the_three_services() {
 /// nothing: requests answer as usual and SIGTERM still exits 0 promptly.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dead_collector_blocks_nothing() {
+    let _one = crate::serial();
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         format!("http://{}", l.local_addr().expect("addr"))

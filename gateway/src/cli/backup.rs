@@ -1,0 +1,143 @@
+//! `backup` and `restore`. A backup is a data directory (the redb file and the segment files)
+//! plus `BACKUP.json`, the manifest index-svc sent last: every file's size and SHA-256. `backup`
+//! checks each file against it as it lands; `restore` checks them all again before copying into
+//! a fresh data directory, so a truncated or altered backup is refused, never half-restored.
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::client::IndexClient;
+use super::render::{out, out_json};
+
+const MANIFEST: &str = "BACKUP.json";
+
+/// A directory that is absent or empty (created).
+fn fresh_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        ensure!(dir.read_dir()?.next().is_none(), "{} is not empty", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))
+}
+
+/// A relative path inside the backup: no `..`, no root.
+fn inside(dir: &Path, rel: &str) -> Result<PathBuf> {
+    let p = Path::new(rel);
+    ensure!(!rel.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_))), "unsafe path {rel:?} in the backup");
+    Ok(dir.join(p))
+}
+
+fn hex(d: impl AsRef<[u8]>) -> String {
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Landing {
+    path: String,
+    file: std::fs::File,
+    hash: Sha256,
+    bytes: u64,
+}
+
+pub async fn backup(client: &mut IndexClient, out_dir: &Path, json: bool) -> Result<()> {
+    fresh_dir(out_dir)?;
+    let started = std::time::Instant::now();
+    let mut stream = client.backup().await?;
+    let mut landed: Vec<(String, u64, String)> = Vec::new();
+    let mut current: Option<Landing> = None;
+    let mut manifest: Option<Value> = None;
+    let finish = |l: Landing, landed: &mut Vec<(String, u64, String)>| -> Result<()> {
+        l.file.sync_all()?;
+        landed.push((l.path, l.bytes, hex(l.hash.finalize())));
+        Ok(())
+    };
+    while let Some(chunk) = stream.message().await.map_err(|s| client.status(&s))? {
+        if !chunk.manifest.is_empty() {
+            manifest = Some(serde_json::from_str(&chunk.manifest).context("the backup's manifest")?);
+            break;
+        }
+        if current.as_ref().is_none_or(|c| c.path != chunk.path) {
+            if let Some(done) = current.take() {
+                finish(done, &mut landed)?;
+            }
+            let path = inside(out_dir, &chunk.path)?;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let file = std::fs::File::create(&path).with_context(|| format!("create {}", path.display()))?;
+            current = Some(Landing { path: chunk.path.clone(), file, hash: Sha256::new(), bytes: 0 });
+        }
+        if let Some(c) = current.as_mut() {
+            c.file.write_all(&chunk.data)?;
+            c.hash.update(&chunk.data);
+            c.bytes += chunk.data.len() as u64;
+        }
+    }
+    if let Some(done) = current.take() {
+        finish(done, &mut landed)?;
+    }
+    let manifest = manifest.ok_or_else(|| anyhow!("the backup stream ended before its manifest: incomplete, do not use {}", out_dir.display()))?;
+    let listed = files(&manifest)?;
+    ensure!(listed.len() == landed.len(), "the manifest lists {} files, {} arrived", listed.len(), landed.len());
+    for ((path, bytes, sha), got) in listed.iter().zip(&landed) {
+        ensure!((path, bytes, sha) == (&got.0, &got.1, &got.2), "{path} arrived damaged ({} bytes, sha256 {})", got.1, got.2);
+    }
+    std::fs::write(out_dir.join(MANIFEST), serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::File::open(out_dir)?.sync_all()?;
+    let bytes: u64 = landed.iter().map(|l| l.1).sum();
+    if json {
+        out_json(&manifest)?;
+    } else {
+        out(&format!(
+            "✅ Backed up {} indexes ({} vectors, {} segments, {:.1} MB) from {} to {} in {:.1}s",
+            manifest["indexes"], manifest["vectors"], manifest["segments"], bytes as f64 / 1e6, client.url(), out_dir.display(), started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+/// (path, bytes, sha256) of every file the manifest lists.
+fn files(manifest: &Value) -> Result<Vec<(String, u64, String)>> {
+    ensure!(manifest["format"] == 1, "unknown backup format {}", manifest["format"]);
+    manifest["files"]
+        .as_array()
+        .ok_or_else(|| anyhow!("manifest without files"))?
+        .iter()
+        .map(|f| match (f["path"].as_str(), f["bytes"].as_u64(), f["sha256"].as_str()) {
+            (Some(p), Some(b), Some(s)) => Ok((p.to_owned(), b, s.to_owned())),
+            _ => bail!("bad file entry {f}"),
+        })
+        .collect()
+}
+
+pub fn restore(from: &Path, to: &Path, json: bool) -> Result<()> {
+    let manifest: Value = serde_json::from_slice(&std::fs::read(from.join(MANIFEST)).with_context(|| format!("{} has no {MANIFEST}: not a backup", from.display()))?)?;
+    let listed = files(&manifest)?;
+    ensure!(listed.iter().any(|f| f.0 == "strato-index.redb"), "the backup has no strato-index.redb");
+    // Check everything before writing anything.
+    for (path, bytes, sha) in &listed {
+        let data = std::fs::read(inside(from, path)?).with_context(|| format!("{path} is missing from the backup"))?;
+        ensure!(data.len() as u64 == *bytes && hex(Sha256::digest(&data)) == *sha, "{path} does not match the backup's manifest: damaged backup");
+    }
+    fresh_dir(to)?;
+    std::fs::create_dir_all(to.join("segments"))?;
+    for (path, ..) in &listed {
+        let dest = inside(to, path)?;
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(inside(from, path)?, &dest)?;
+        std::fs::File::open(&dest)?.sync_all()?;
+    }
+    std::fs::File::open(to)?.sync_all()?;
+    if json {
+        out_json(&manifest)?;
+    } else {
+        out(&format!(
+            "✅ Restored {} indexes ({} vectors, {} segments) into {}: start index-svc with --data-dir {}",
+            manifest["indexes"], manifest["vectors"], manifest["segments"], to.display(), to.display()
+        ));
+    }
+    Ok(())
+}
