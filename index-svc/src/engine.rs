@@ -218,6 +218,13 @@ impl Engine {
             .collect()
     }
 
+    /// Every account's indexes, by account then name.
+    pub fn list_all(&self) -> Vec<IndexMeta> {
+        let mut out: Vec<IndexMeta> = self.registry().values().map(|h| h.read().meta.clone()).collect();
+        out.sort_by(|a, b| (&a.account, &a.name).cmp(&(&b.account, &b.name)));
+        out
+    }
+
     pub fn list(&self, account: &str) -> Vec<IndexMeta> {
         let map = self.indexes.read().unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<IndexMeta> = map.values().map(|h| h.read().meta.clone()).filter(|m| m.account == account).collect();

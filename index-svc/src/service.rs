@@ -28,6 +28,7 @@ fn info(m: IndexMeta) -> pb::IndexInfo {
         metric: metric_to(m.metric) as i32,
         created_on: m.created_on,
         modified_on: m.modified_on,
+        account: m.account,
     }
 }
 
@@ -61,7 +62,9 @@ impl pb::vector_index_server::VectorIndex for IndexService {
     }
 
     async fn list_indexes(&self, r: Request<pb::ListIndexesRequest>) -> Result<Response<pb::ListIndexesResponse>, Status> {
-        let indexes = self.engine.list(&r.into_inner().account).into_iter().map(info).collect();
+        let r = r.into_inner();
+        let listed = if r.all_accounts { self.engine.list_all() } else { self.engine.list(&r.account) };
+        let indexes = listed.into_iter().map(info).collect();
         Ok(Response::new(pb::ListIndexesResponse { indexes }))
     }
 

@@ -67,6 +67,22 @@ pub enum Command {
     Backup(BackupArgs),
     /// Check a backup and copy it into a fresh data directory for index-svc (offline).
     Restore(RestoreArgs),
+    /// After resizing the index StatefulSet: move every index to the pod that owns it under the
+    /// new pod list (dry run unless --apply).
+    Rebalance(RebalanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RebalanceArgs {
+    /// Every index-svc pod after the resize, as the gateway's --index will list them.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub pods: Vec<String>,
+    /// Pods about to be removed: everything on them moves.
+    #[arg(long, value_delimiter = ',')]
+    pub retiring: Vec<String>,
+    /// Move the indexes (without it: print the plan).
+    #[arg(long)]
+    pub apply: bool,
 }
 
 #[derive(Debug, Args)]

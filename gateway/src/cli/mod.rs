@@ -9,6 +9,7 @@ pub mod backup;
 pub mod client;
 pub mod commands;
 pub mod ndjson;
+pub mod rebalance;
 pub mod render;
 
 use std::ffi::OsString;

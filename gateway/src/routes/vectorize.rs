@@ -122,7 +122,7 @@ impl IndexPath {
 /// error is the first pod's.
 async fn list_indexes(State(st): State<AppState>, Path(p): Path<AccountPath>, headers: HeaderMap) -> Result<Response, CfError> {
     let ctx = TraceContext::from_headers(&headers);
-    let req = ipb::ListIndexesRequest { account: p.account_id };
+    let req = ipb::ListIndexesRequest { account: p.account_id, all_accounts: false };
     let calls = st.clients.index.all().iter().map(|pod| {
         let (st, ctx, req) = (&st, &ctx, &req);
         async move {

@@ -1,6 +1,7 @@
 //! Three index-svc "pods" and two embedders on loopback behind one gateway: the REST API and the
 //! tutorial work, every index lives on exactly the pod its rendezvous hash names, and a dead pod
-//! fails only the indexes it owns (503 in the envelope) until it is back.
+//! fails only the indexes it owns (503 in the envelope) until it is back; after growing to four
+//! pods, `strato-vectorize rebalance` moves what the new pod owns and nothing is lost.
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -25,14 +26,14 @@ fn start_pod(listen: &str, data: &std::path::Path) -> Service {
 
 async fn names_on(pod: &Service) -> BTreeSet<String> {
     let mut c = VectorIndexClient::connect(pod.url()).await.expect("connect");
-    c.list_indexes(ListIndexesRequest { account: ACCOUNT.into() }).await.expect("list").into_inner().indexes.into_iter().map(|i| i.name).collect()
+    c.list_indexes(ListIndexesRequest { account: ACCOUNT.into(), all_accounts: false }).await.expect("list").into_inner().indexes.into_iter().map(|i| i.name).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn indexes_spread_over_pods_and_a_dead_pod_fails_only_its_own() {
+async fn indexes_spread_over_pods_survive_a_dead_pod_and_a_resize() {
     let e1 = start_embedder(&[]).expect("embedder 1");
     let e2 = start_embedder(&[]).expect("embedder 2");
-    let listens: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+    let mut listens: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
     let dirs: Vec<_> = (0..3).map(|_| scratch_dir("pod")).collect();
     let mut pods: Vec<Service> = listens.iter().zip(&dirs).map(|(l, d)| start_pod(l, d)).collect();
     let urls: Vec<String> = pods.iter().map(Service::url).collect();
@@ -124,4 +125,48 @@ async fn indexes_spread_over_pods_and_a_dead_pod_fails_only_its_own() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+
+    // Grow to four pods: `rebalance` moves what the fourth now owns, and a gateway with the new
+    // list finds every index, each on exactly its new owner.
+    drop(gateway);
+    listens.push(format!("127.0.0.1:{}", free_port()));
+    let dir = scratch_dir("pod");
+    pods.push(start_pod(&listens[3], &dir));
+    let urls: Vec<String> = pods.iter().map(Service::url).collect();
+    let cli = |extra: &[&str]| {
+        let mut args = vec!["rebalance", "--pods"];
+        let list = urls.join(",");
+        args.push(&list);
+        args.extend_from_slice(extra);
+        let o = std::process::Command::new(strato_tests::bin_path("strato-vectorize")).args(&args).output().expect("strato-vectorize");
+        assert!(o.status.success(), "rebalance: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let owner4 = |name: &str| gateway::partition::owner(listens.iter().map(String::as_str), ACCOUNT, name);
+    let moving = live.iter().filter(|n| owner4(n) == 3).count() + usize::from(owner4("embeddings-index") == 3);
+    let plan = cli(&[]);
+    assert!(plan.starts_with(&format!("{moving} index(es) to move")), "{plan}");
+    println!("{}", cli(&["--apply"]).trim());
+    assert!(cli(&[]).starts_with("0 index(es) to move"), "a second run has nothing left to do");
+    let gateway = start_gateway(&embedders, &urls.join(","), &["--binding-account", ACCOUNT]).expect("gateway on four pods");
+    let base = format!("{}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes", gateway.url());
+    for (i, name) in names.iter().enumerate().filter(|(_, n)| *n != "idx-7") {
+        let (s, b) = call(Method::POST, &format!("{base}/{name}/query"), Some(json!({"vector": vector(i), "topK": 1, "returnMetadata": "all"}))).await;
+        assert_eq!(s, 200, "{name} after the move: {b}");
+        if name != "idx-6" {
+            assert_eq!((b["result"]["matches"][0]["id"].clone(), b["result"]["matches"][0]["metadata"]["n"].clone()), (json!(format!("v{i}")), json!(i)), "{name}: {b}");
+        }
+    }
+    let (s, b) = call(Method::GET, &format!("{base}/idx-5/metadata_index/list"), None).await;
+    assert_eq!((s, b["result"]["metadataIndexes"][0]["propertyName"].clone()), (200, json!("n")), "metadata indexes move too: {b}");
+    let (s, b) = call(Method::GET, &gateway.url(), None).await;
+    assert_eq!((s, b["matches"]["count"].as_u64()), (200, Some(1)), "the tutorial's index after the move: {b}");
+    let mut seen = BTreeSet::new();
+    for (p, pod) in pods.iter().enumerate() {
+        for name in names_on(pod).await {
+            assert_eq!(owner4(&name), p, "{name} on pod {p} after the rebalance");
+            assert!(seen.insert(name));
+        }
+    }
+    assert_eq!(seen.len(), live.len() + 1);
 }
