@@ -48,6 +48,8 @@ pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
     if !st.cfg.public_tutorial {
         tutorial = auth::protect_tutorial(tutorial, tokens.clone(), &st.cfg.binding_account);
     }
+    // The Worker bindings' protocols act for the binding's account, as the tutorial does.
+    let worker = auth::protect_tutorial(routes::worker::routes(), tokens.clone(), &st.cfg.binding_account);
     let status = auth::mark_caller(Router::new().route("/__strato/status", get(routes::status::status)), tokens.clone(), st.cfg.public_tutorial);
     // The Cloudflare-API surface: Vectorize REST, Workers AI and OpenAI embeddings, and envelope
     // 404s for unknown paths under the API prefixes (a typo in an SDK base URL should read as
@@ -61,6 +63,7 @@ pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
         .merge(auth::protect(api, tokens.clone()))
         .route("/openapi.json", get(routes::openapi::openapi))
         .merge(status)
+        .merge(worker)
         .merge(tutorial)
         .with_state(st)
         .layer(from_fn(edge::rejections_in_shape))

@@ -98,6 +98,11 @@ async fn run(State(st): State<AppState>, Path(p): Path<RunPath>, headers: Header
     Ok(cf::ok(RunResult { shape, data, pooling }))
 }
 
+/// The AI binding's `run` (`routes/worker.rs`): this handler on the binding's `inputs`.
+pub(super) async fn binding_run(st: AppState, model: String, headers: HeaderMap, inputs: Bytes) -> Result<Response, CfError> {
+    run(State(st), Path(RunPath { model }), headers, inputs).await
+}
+
 /// Validates the bge-*-en-v1.5 input schema (spec §5.2). Violations are 5006
 /// `AiError: Bad input: …` (spec §5.4); the detail wording is ours (guess).
 fn run_input(body: &[u8]) -> Result<RunInput, CfError> {

@@ -9,3 +9,4 @@ pub mod status;
 pub mod tutorial;
 pub mod upload;
 pub mod vectorize;
+pub mod worker;

@@ -92,6 +92,33 @@ pub fn routes() -> Router<AppState> {
     r
 }
 
+/// One operation of the Vectorize binding's protocol (`routes/worker.rs`) on `account`'s `index`:
+/// the REST handler of the same operation, whose bodies are the binding's (spec §1.6), answering
+/// in the envelope that `worker.rs` unwraps. None: not an operation of the binding.
+pub(super) async fn binding_op(
+    st: AppState,
+    op: &str,
+    account: String,
+    index: String,
+    q: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Option<Result<Response, CfError>> {
+    let p = IndexPath { account_id: account, index_name: index };
+    Some(match op {
+        "info" => index_info(State(st), Path(p), headers).await,
+        "query" => query(State(st), Path(p), headers, body).await,
+        "insert" => insert(State(st), Path(p), Query(q), headers, body).await,
+        "upsert" => upsert(State(st), Path(p), Query(q), headers, body).await,
+        "getByIds" => get_by_ids(State(st), Path(p), headers, body).await,
+        "deleteByIds" => delete_by_ids(State(st), Path(p), headers, body).await,
+        _ => return None,
+    })
+}
+
+/// The binding's upload limit is the REST API's.
+pub(super) const BINDING_BODY_LIMIT: usize = MAX_UPLOAD_BYTES;
+
 // ------------------------------------------------------------------------------------------------
 // Paths and response shapes
 // ------------------------------------------------------------------------------------------------

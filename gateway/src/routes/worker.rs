@@ -1,0 +1,105 @@
+//! The backing protocols of the Worker bindings, so that a Worker's `env.VECTORIZE` and `env.AI`
+//! run against Strato (workerd, miniflare, `wrangler dev`) with no change to its code.
+//!
+//! workerd implements both bindings as JS clients over a fetcher (spec §1.6, §5.5); pointed at
+//! these routes, they get what Cloudflare's services answer:
+//! - `/__strato/binding/vectorize/{index}/{info|query|insert|upsert|getByIds|deleteByIds}`:
+//!   the index `{index}` of the gateway's `--binding-account`, one prefix per bound index. The
+//!   bodies are the REST API's, so each operation is the REST handler's, with its answer
+//!   unwrapped: the bare result, or `{code, error}` with the error's status, which the binding
+//!   turns into `VECTOR_QUERY_ERROR (code = 40006): …` as on Cloudflare.
+//! - `/__strato/binding/ai/run?version=3`: `cf-consn-model-id` names the model, the body is
+//!   `{inputs, options}`; the model's output comes back bare, errors in the envelope's
+//!   `errors: [{code, message}]` (the binding reads `<code>: <message>`). The AI binding's model
+//!   (`--ai-model`) is served as the tutorial serves it (the packaged model offline).
+//! - `/__strato/binding/mf`: miniflare's remote-binding proxy (`MF-Binding`, `MF-URL`,
+//!   `MF-Header-*`), which replays the call on the two routes above.
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use serde_json::{Value, json};
+
+use super::cf::CfError;
+use crate::state::AppState;
+use crate::trace::TraceContext;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/__strato/binding/vectorize/{index}/{op}", any(vectorize))
+        .route("/__strato/binding/ai/run", post(ai_run))
+        .layer(axum::extract::DefaultBodyLimit::max(super::vectorize::BINDING_BODY_LIMIT))
+}
+
+async fn vectorize(
+    State(st): State<AppState>,
+    Path((index, op)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let want = if op == "info" { Method::GET } else { Method::POST };
+    if method != want {
+        return binding_error(CfError::new(StatusCode::METHOD_NOT_ALLOWED, 10000, format!("{op} takes {want}")));
+    }
+    let account = st.cfg.binding_account.clone();
+    match super::vectorize::binding_op(st, &op, account, index, q, headers, body).await {
+        None => binding_error(CfError::new(StatusCode::NOT_FOUND, 10000, format!("no such Vectorize binding operation: {op}"))),
+        Some(Ok(r)) => unwrap_result(r).await,
+        Some(Err(e)) => binding_error(e),
+    }
+}
+
+/// `{code, error}`: what the Vectorize binding parses from a failed call.
+fn binding_error(e: CfError) -> Response {
+    (e.status, axum::Json(json!({ "code": e.code, "error": e.message }))).into_response()
+}
+
+/// The envelope's `result`, bare.
+async fn unwrap_result(r: Response) -> Response {
+    let (parts, body) = r.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return binding_error(CfError::new(StatusCode::INTERNAL_SERVER_ERROR, 10000, "response body lost"));
+    };
+    let mut v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let mut out = (parts.status, axum::Json(v["result"].take())).into_response();
+    for (k, val) in parts.headers.iter().filter(|(k, _)| k.as_str().starts_with("x-") || k.as_str() == "server-timing") {
+        out.headers_mut().insert(k.clone(), val.clone());
+    }
+    out
+}
+
+async fn ai_run(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let requested = headers.get("cf-consn-model-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let ctx = TraceContext::from_headers(&headers);
+    // The binding's own model is served as the tutorial serves it: the packaged model stands in
+    // for BGE where BGE is not installed.
+    let model = if requested == st.cfg.ai_model {
+        match st.model.get(&st.clients, &ctx).await {
+            Ok(m) => m.serving,
+            Err(_) => requested,
+        }
+    } else {
+        requested
+    };
+    let inputs = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(mut o)) => o.remove("inputs").unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    let inputs = Bytes::from(serde_json::to_vec(&inputs).unwrap_or_default());
+    let r = match super::ai::binding_run(st, model, headers, inputs).await {
+        Ok(r) if r.status() == StatusCode::OK => unwrap_result(r).await,
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    let mut r = r;
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        r.headers_mut().insert("cf-ai-req-id", v);
+    }
+    r
+}
