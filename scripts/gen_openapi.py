@@ -395,6 +395,16 @@ components = {
                 }
             },
         },
+        "BindingError": {
+            "type": "object",
+            "description": "The error body of the Worker bindings' routes (`/__strato/binding/…`): what workerd's bindings parse. Vectorize: `{code, error}` (the binding throws `<OP>_ERROR (code = <code>): <error>`); Workers AI adds `errors: [{code, message}]` (the binding throws `<code>: <message>`). Refusals before the route (open mode, load shedding, a body over the limit) carry `error` only.",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "string"},
+                "code": {"type": "integer", "description": "Cloudflare's error code (as the REST API's)."},
+                "errors": {"type": "array", "items": schema("CfMessage")},
+            },
+        },
         "ApiError": {
             "type": "object",
             "description": "The error body of every path outside the API prefixes (the tutorial's routes, `/__strato/status`, `/openapi.json`): `{\"error\": \"…\"}`. Errors from a service also carry the gRPC code and the service.",
@@ -463,7 +473,7 @@ components = {
                     "properties": {"index_name": {"type": "string"}, "account": {"type": "string"}},
                 },
                 "embedder": {"type": "array", "items": {"type": "string"}, "description": "embedder-svc endpoints."},
-                "index": {"type": "string", "description": "index-svc endpoint."},
+                "index": {"type": "array", "items": {"type": "string"}, "description": "index-svc endpoints (the pods indexes are spread over)."},
             },
         },
         "PublicStatus": {
@@ -558,6 +568,16 @@ R["TutorialTooManyRequests"] = error_response("ApiError", "A service is overload
 R["TutorialInternal"] = error_response("ApiError", "An unexpected service error: `Internal error (request id …)`.")
 R["TutorialUnavailable"] = error_response("ApiError", f"A service is down or too slow, {SHED}.", RETRY_AFTER)
 
+# The Worker bindings' routes (schema BindingError).
+R["BindingBadRequest"] = error_response("BindingError", "Bad input, with the REST API's code (e.g. 40006 a query vector of the wrong dimensions, 40012 a vector's, 5006 the AI model's input).")
+R["BindingUnauthorized"] = error_response("BindingError", "Tokens are configured and none was sent (the forwarding worker sends one; `Authentication error`).")
+R["BindingForbidden"] = error_response("BindingError", "A token not allowed for the binding's account (`--binding-account`). " + OPEN_MODE_403)
+R["BindingNotFound"] = error_response("BindingError", "Code 3000: the bound index does not exist; 40004: the stored vector of a queryById; 7000: not an operation of the binding (7001: the wrong method for one).")
+R["BindingPayloadTooLarge"] = error_response("BindingError", "The body is over the route's limit: `Request body too large for this route (…)`.")
+R["BindingTooManyRequests"] = error_response("BindingError", "A service is overloaded.")
+R["BindingInternal"] = error_response("BindingError", "An unexpected service error: `Internal error (request id …)`.")
+R["BindingUnavailable"] = error_response("BindingError", f"A service is down or too slow, {SHED}.", RETRY_AFTER)
+
 ERROR_NAMES = {
     "400": "BadRequest",
     "401": "Unauthorized",
@@ -571,7 +591,7 @@ ERROR_NAMES = {
 
 
 def errors(shape, statuses):
-    """References to the shared error responses of `shape` (Cf, Oa, Tutorial) for `statuses`."""
+    """References to the shared error responses of `shape` (Cf, Oa, Tutorial, Binding) for `statuses`."""
     return {s: ref("responses", shape + ERROR_NAMES[s]) for s in sorted(statuses)}
 
 
@@ -804,6 +824,39 @@ add("/favicon.ico", "get", operation(
     {"404": {"description": "Empty body.", "content": {"text/plain": {"schema": {"type": "string", "maxLength": 0}}}}, **errors("Tutorial", EDGE | TOKEN | {"400"})},
     description="Any path starting with `/favicon` gets the same answer (the fallback reads the query string first: one that does not decode, e.g. `text` twice, is 400). " + TUTORIAL_AUTH,
 ))
+# The Worker bindings' backing protocols (gateway/src/routes/worker.rs; spec §1.6, §5.5).
+BINDING_AUTH = "What workerd's `env.VECTORIZE` / `env.AI` send to their fetcher (README, \"Develop Workers locally against Strato\"); on the binding's account (`--binding-account`): with tokens configured, the forwarding worker sends one allowed for it."
+BIX = {"name": "index", "in": "path", "required": True, "description": "The bound index's name (the tutorial's, `embeddings-index`, by default), in the binding's account.", "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,63}$", "example": "embeddings-index"}}
+BINDING_STATUSES = EDGE | TOKEN | SERVICE
+add("/__strato/binding/vectorize/{index}/info", "get", operation(
+    "bindingDescribe", "bindings", "Vectorize binding: describe()",
+    {"200": ok_json(schema("IndexInfo"), "The index's state (bare, no envelope)."), **errors("Binding", BINDING_STATUSES)},
+    description=BINDING_AUTH, params=[BIX],
+))
+for op, summary, ok, body, limit in [
+    ("query", "query(vector, options) and queryById(id, options)", ok_json(schema("QueryResult"), "`{count, matches}` (bare)."), json_body(schema("QueryRequest")), "query"),
+    ("insert", "insert(vectors)", ok_json(schema("Mutation"), "`{mutationId}` (bare)."), upload_body, "upload"),
+    ("upsert", "upsert(vectors)", ok_json(schema("Mutation"), "`{mutationId}` (bare)."), upload_body, "upload"),
+    ("getByIds", "getByIds(ids)", ok_json({"type": "array", "items": schema("Vector")}, "The found vectors (bare)."), json_body(schema("IdsRequest")), "ids"),
+    ("deleteByIds", "deleteByIds(ids)", ok_json(schema("Mutation"), "`{mutationId}` (bare)."), json_body(schema("IdsRequest")), "ids"),
+]:
+    add(f"/__strato/binding/vectorize/{{index}}/{op}", "post", operation(
+        "binding" + op[0].upper() + op[1:], "bindings", "Vectorize binding: " + summary,
+        {"200": ok, **errors("Binding", BINDING_STATUSES | BODY)},
+        description=BINDING_AUTH + " The body is the REST API's for the same operation (the binding sends NDJSON with `cf-vector-search-dim-*` headers for writes).",
+        params=[BIX], body=body, limit="upload",
+    ))
+add("/__strato/binding/ai/run", "post", operation(
+    "bindingAiRun", "bindings", "AI binding: run(model, inputs, options)",
+    {"200": ok_json(schema("AiRunResult"), "The model's output (bare); `cf-ai-req-id` is the request id."), **errors("Binding", BINDING_STATUSES | BODY)},
+    description=BINDING_AUTH + " The model is the `cf-consn-model-id` header; the binding's own model (`--ai-model`) is served as the tutorial serves it (the packaged model where BGE is not installed). `options` is accepted and ignored.",
+    params=[
+        {"name": "version", "in": "query", "required": False, "description": "The binding's protocol version (3).", "schema": {"type": "string"}},
+        {"name": "cf-consn-model-id", "in": "header", "required": True, "description": "The model, e.g. `@cf/baai/bge-base-en-v1.5`; an unknown one is 400 code 5007.", "schema": {"type": "string", "example": "@cf/baai/bge-base-en-v1.5"}},
+    ],
+    body={"required": True, "description": "`{inputs, options?}`: `inputs` is `/ai/run`'s body.", "content": {"application/json": {"schema": {"type": "object", "required": ["inputs"], "properties": {"inputs": schema("AiRunRequest"), "options": {"type": "object"}}}}}},
+    limit="upload",
+))
 add("/__strato/status", "get", operation(
     "status", "strato", "Which model the AI binding serves (and why, if it is the fallback), whether the embedder answers, the binding's index, the service endpoints",
     {
@@ -849,6 +902,7 @@ doc = {
         {"name": "workers-ai", "description": "Cloudflare Workers AI: text embeddings."},
         {"name": "openai", "description": "OpenAI-compatible embeddings."},
         {"name": "tutorial", "description": "The Vectorize embeddings tutorial's Worker, on the configured bindings."},
+        {"name": "bindings", "description": "The backing protocols of workerd's Vectorize and AI bindings, so a Worker runs unchanged against Strato."},
         {"name": "strato", "description": "Gateway introspection."},
     ],
     "paths": paths,

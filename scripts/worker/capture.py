@@ -61,6 +61,22 @@ class H(BaseHTTPRequestHandler):
             text = body.decode("utf-8", "replace")
             print("    body: " + (text if len(text) < 600 else text[:600] + f"... ({len(text)} chars)"), flush=True)
         p = self.path.split("?")[0]
+        if p == "/__strato/binding/mf" and self.headers.get("Upgrade", "").lower() == "websocket":
+            # miniflare's proxy client opens a capnweb (JS RPC) WebSocket per call; AI and
+            # Vectorize only use fetch, so refuse it.
+            return self.reply(426, {"code": 426, "error": "JS RPC over WebSocket is not supported"})
+        if p == "/__strato/binding/mf":
+            # miniflare remote-bindings proxy: the binding's own request is in MF-URL / MF-Header-*;
+            # the binding name (MF-Binding) maps to an index via the query (?VECTORIZE=embeddings-index)
+            from urllib.parse import parse_qs, urlsplit
+            mapping = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            inner = urlsplit(self.headers["MF-URL"])
+            binding = self.headers["MF-Binding"]
+            if inner.hostname == "workers-binding.ai":
+                p = "/__strato/binding/ai" + inner.path
+            else:
+                p = "/__strato/binding/vectorize/" + mapping.get(binding, binding) + inner.path
+            print(f"    => {binding} {self.headers['MF-URL']} -> {p}", flush=True)
         try:
             if p == "/__strato/binding/ai/run":
                 req = json.loads(body)

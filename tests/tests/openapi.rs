@@ -74,6 +74,13 @@ fn routes() -> Vec<(Method, String)> {
         (Method::GET, "/favicon.ico".to_owned()),
         (Method::GET, "/__strato/status".to_owned()),
         (Method::GET, "/openapi.json".to_owned()),
+        (Method::GET, "/__strato/binding/vectorize/routes-ix/info".to_owned()),
+        (Method::POST, "/__strato/binding/vectorize/routes-ix/query".to_owned()),
+        (Method::POST, "/__strato/binding/vectorize/routes-ix/insert".to_owned()),
+        (Method::POST, "/__strato/binding/vectorize/routes-ix/upsert".to_owned()),
+        (Method::POST, "/__strato/binding/vectorize/routes-ix/getByIds".to_owned()),
+        (Method::POST, "/__strato/binding/vectorize/routes-ix/deleteByIds".to_owned()),
+        (Method::POST, "/__strato/binding/ai/run".to_owned()),
     ]);
     r
 }
@@ -325,6 +332,7 @@ fn has_error_shape(name: &str, body: &Value) -> bool {
                 && body["error"]["code"].is_null()
         }
         "ApiError" => body["error"].is_string(),
+        "BindingError" => body["error"].is_string() && (body["code"].is_null() || body["code"].is_u64()),
         _ => false,
     }
 }

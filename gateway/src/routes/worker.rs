@@ -45,11 +45,11 @@ async fn vectorize(
 ) -> Response {
     let want = if op == "info" { Method::GET } else { Method::POST };
     if method != want {
-        return binding_error(CfError::new(StatusCode::METHOD_NOT_ALLOWED, 10000, format!("{op} takes {want}")));
+        return binding_error(CfError::new(StatusCode::METHOD_NOT_ALLOWED, 7001, format!("{op} takes {want}")));
     }
     let account = st.cfg.binding_account.clone();
     match super::vectorize::binding_op(st, &op, account, index, q, headers, body).await {
-        None => binding_error(CfError::new(StatusCode::NOT_FOUND, 10000, format!("no such Vectorize binding operation: {op}"))),
+        None => binding_error(CfError::new(StatusCode::NOT_FOUND, 7000, format!("no such Vectorize binding operation: {op}"))),
         Some(Ok(r)) => unwrap_result(r).await,
         Some(Err(e)) => binding_error(e),
     }
@@ -93,9 +93,10 @@ async fn ai_run(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> 
     };
     let inputs = Bytes::from(serde_json::to_vec(&inputs).unwrap_or_default());
     let r = match super::ai::binding_run(st, model, headers, inputs).await {
-        Ok(r) if r.status() == StatusCode::OK => unwrap_result(r).await,
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+        Ok(r) => unwrap_result(r).await,
+        // What the AI binding parses (`<code>: <message>` from `errors`), and `{code, error}`
+        // as on the Vectorize binding's routes.
+        Err(e) => (e.status, axum::Json(json!({ "code": e.code, "error": e.message, "errors": [{ "code": e.code, "message": e.message }] }))).into_response(),
     };
     let mut r = r;
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
