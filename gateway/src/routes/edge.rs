@@ -132,7 +132,10 @@ fn open_mode_refusal(method: &Method, path: &str, headers: &HeaderMap) -> Option
             "Host {host:?} is not a loopback name: without an API token this gateway serves localhost only (configure --api-token to serve other names)"
         ));
     }
-    if headers.contains_key(header::AUTHORIZATION) {
+    // A page cannot send either header cross-site without a CORS preflight, which the gateway
+    // grants only to `--cors-origin`s. `MF-Binding` is what miniflare's remote bindings send
+    // (routes/worker.rs), with the binding's own Content-Type wrapped as `MF-Header-…`.
+    if headers.contains_key(header::AUTHORIZATION) || headers.contains_key("mf-binding") {
         return None;
     }
     let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);

@@ -139,7 +139,7 @@ async fn tutorial_and_status_need_a_token_unless_public() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, b) = call(&app, Method::GET, "/__strato/status", &[(admin.0, &admin.1)], "").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(b["index"], "http://127.0.0.1:9", "a valid token sees the internals: {b}");
+    assert_eq!(b["index"], serde_json::json!(["http://127.0.0.1:9"]), "a valid token sees the internals: {b}");
     assert_eq!(call(&app, Method::GET, "/openapi.json", &[], "").await.0, StatusCode::OK, "the API document stays open");
 
     let public = self::app(tokens(), &["--public-tutorial"]);
@@ -148,7 +148,7 @@ async fn tutorial_and_status_need_a_token_unless_public() {
     assert!(b.get("index").is_none() && b.get("embedder").is_none() && b.get("vectorize").is_none(), "no internals without a token: {b}");
     assert_eq!(b["healthy"], false, "{b}");
     let (s, b) = call(&public, Method::GET, "/__strato/status", &[(admin.0, &admin.1)], "").await;
-    assert_eq!((s, &b["index"]), (StatusCode::OK, &Value::from("http://127.0.0.1:9")), "{b}");
+    assert_eq!((s, &b["index"]), (StatusCode::OK, &serde_json::json!(["http://127.0.0.1:9"])), "{b}");
     let (s, _) = call(&public, Method::GET, "/favicon.ico", &[], "").await;
     assert_eq!(s, StatusCode::NOT_FOUND, "the tutorial is open");
     let (s, b) = call(&public, Method::GET, "/client/v4/accounts/acc-a/vectorize/v2/indexes", &[], "").await;

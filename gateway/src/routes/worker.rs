@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/__strato/binding/vectorize/{index}/{op}", any(vectorize))
         .route("/__strato/binding/ai/run", post(ai_run))
+        .route("/__strato/binding/mf", any(miniflare))
         .layer(axum::extract::DefaultBodyLimit::max(super::vectorize::BINDING_BODY_LIMIT))
 }
 
@@ -43,6 +44,10 @@ async fn vectorize(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    vectorize_call(st, index, op, q, method, headers, body).await
+}
+
+async fn vectorize_call(st: AppState, index: String, op: String, q: HashMap<String, String>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
     let want = if op == "info" { Method::GET } else { Method::POST };
     if method != want {
         return binding_error(CfError::new(StatusCode::METHOD_NOT_ALLOWED, 7001, format!("{op} takes {want}")));
@@ -75,6 +80,10 @@ async fn unwrap_result(r: Response) -> Response {
 }
 
 async fn ai_run(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    ai_call(st, headers, body).await
+}
+
+async fn ai_call(st: AppState, headers: HeaderMap, body: Bytes) -> Response {
     let requested = headers.get("cf-consn-model-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let ctx = TraceContext::from_headers(&headers);
     // The binding's own model is served as the tutorial serves it: the packaged model stands in
@@ -103,4 +112,43 @@ async fn ai_run(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> 
         r.headers_mut().insert("cf-ai-req-id", v);
     }
     r
+}
+
+/// miniflare's remote-binding proxy (`remote-bindings-utils.ts`, `makeFetch`): the binding's
+/// request with its URL in `MF-URL`, its headers as `MF-Header-<name>`, the binding's name in
+/// `MF-Binding`. The AI binding is recognised by its host, `workers-binding.ai`; a Vectorize
+/// binding's index is `?<binding>=<index>` on the proxy URL (miniflare 5 has one URL for all
+/// bindings), else the binding's name. The per-call WebSocket miniflare also opens is declined:
+/// neither binding uses it.
+async fn miniflare(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+    if headers.contains_key("upgrade") {
+        return (StatusCode::UPGRADE_REQUIRED, "this proxy answers plain binding calls only").into_response();
+    }
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let (binding, url) = (text("mf-binding"), text("mf-url"));
+    let Ok(url) = url.parse::<axum::http::Uri>() else {
+        return binding_error(CfError::new(StatusCode::BAD_REQUEST, 40003, "MF-URL is missing or not a URL"));
+    };
+    let mut inner = HeaderMap::new();
+    for (k, v) in &headers {
+        if let Some(name) = k.as_str().strip_prefix("mf-header-")
+            && let Ok(name) = axum::http::HeaderName::try_from(name)
+        {
+            inner.append(name, v.clone());
+        }
+    }
+    if let Some(id) = headers.get("x-request-id") {
+        inner.insert("x-request-id", id.clone());
+    }
+    if url.host() == Some("workers-binding.ai") {
+        return ai_call(st, inner, body).await;
+    }
+    let index = q.get(&binding).cloned().unwrap_or(binding);
+    let op = url.path().rsplit('/').next().unwrap_or("").to_owned();
+    let inner_q = url.query().map(|s| url_query(s)).unwrap_or_default();
+    vectorize_call(st, index, op, inner_q, method, inner, body).await
+}
+
+fn url_query(s: &str) -> HashMap<String, String> {
+    s.split('&').filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect()
 }
