@@ -68,9 +68,18 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        // The whole group: miniflare's node and the workerd it runs.
-        let _ = Command::new("kill").args(["-TERM", &format!("-{}", self.child.id())]).status();
-        let _ = self.child.wait();
+        // The whole group (miniflare's node and the workerd it runs): TERM, then KILL.
+        let group = format!("-{}", self.child.id());
+        for signal in ["TERM", "KILL"] {
+            let _ = Command::new("kill").args(["-s", signal, "--", group.as_str()]).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 }
 
