@@ -857,6 +857,17 @@ add("/__strato/binding/ai/run", "post", operation(
     body={"required": True, "description": "`{inputs, options?}`: `inputs` is `/ai/run`'s body.", "content": {"application/json": {"schema": {"type": "object", "required": ["inputs"], "properties": {"inputs": schema("AiRunRequest"), "options": {"type": "object"}}}}}},
     limit="upload",
 ))
+add("/__strato/binding/mf", "post", operation(
+    "bindingMiniflareProxy", "bindings", "miniflare's remote-binding proxy: a binding call wrapped in MF-* headers",
+    {"200": ok_json({"description": "What the call's own route answers (bare)."}, "The binding call's answer."), **errors("Binding", BINDING_STATUSES | BODY)},
+    description=BINDING_AUTH + " miniflare (its `remoteProxyConnectionString`) sends every binding call here with the same method (GET for describe, which this document lists under POST only) and body: `MF-Binding` the binding's name, `MF-URL` the URL the binding called (`http://vector-search/<op>` or `https://workers-binding.ai/run?version=3`), and each of the binding's headers as `MF-Header-<name>`; the call is answered as on the routes above. A Vectorize binding's index is the query parameter named after the binding (`?VECTORIZE=embeddings-index`), else the binding's name. The WebSocket miniflare also opens (`Upgrade`) is declined with 426; neither binding uses it.",
+    params=[
+        {"name": "MF-Binding", "in": "header", "required": True, "description": "The binding's name.", "schema": {"type": "string", "example": "VECTORIZE"}},
+        {"name": "MF-URL", "in": "header", "required": True, "description": "The URL the binding called.", "schema": {"type": "string", "example": "http://vector-search/info"}},
+    ],
+    body={"required": False, "description": "The binding call's body, as it sent it.", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+    limit="upload",
+))
 add("/__strato/status", "get", operation(
     "status", "strato", "Which model the AI binding serves (and why, if it is the fallback), whether the embedder answers, the binding's index, the service endpoints",
     {

@@ -81,6 +81,7 @@ fn routes() -> Vec<(Method, String)> {
         (Method::POST, "/__strato/binding/vectorize/routes-ix/getByIds".to_owned()),
         (Method::POST, "/__strato/binding/vectorize/routes-ix/deleteByIds".to_owned()),
         (Method::POST, "/__strato/binding/ai/run".to_owned()),
+        (Method::POST, "/__strato/binding/mf".to_owned()),
     ]);
     r
 }
