@@ -221,18 +221,22 @@ where
         let fut = self.inner.call(req);
         Box::pin(async move {
             let res = fut.await;
-            // An error's status is in the head (tonic answers errors trailers-only); a success's
-            // comes in the trailers, so no grpc-status in the head means OK.
-            let code = match &res {
-                Ok(r) => r.headers().get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok()).unwrap_or(0),
-                Err(_) => tonic::Code::Unknown as i32,
-            };
-            let code = format!("{:?}", tonic::Code::from(code));
+            let code = format!("{:?}", tonic::Code::from(grpc_code(&res, tonic::Code::Unknown)));
             let code = code_name(&code);
             m.requests.with_label_values(&[method.as_str(), code.as_str()]).inc();
             m.latency.with_label_values(&[method.as_str(), code.as_str()]).observe(start.elapsed().as_secs_f64());
             res
         })
+    }
+}
+
+/// A gRPC call's status code from its response head: an error's is there (tonic answers errors
+/// trailers-only); a success's comes in the trailers, so none in the head means OK. A transport
+/// failure counts as `on_error`.
+pub(crate) fn grpc_code<R, E>(res: &Result<http::Response<R>, E>, on_error: tonic::Code) -> i32 {
+    match res {
+        Ok(r) => r.headers().get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0),
+        Err(_) => on_error as i32,
     }
 }
 

@@ -153,14 +153,6 @@ pub fn inject(span: &tracing::Span, headers: &mut http::HeaderMap) {
     TraceContextPropagator::new().inject_context(&span.context(), &mut Headers(headers));
 }
 
-/// The trace id of `span` in hex (logged beside the request id), or "" without one.
-pub fn trace_id(span: &tracing::Span) -> String {
-    use opentelemetry::trace::TraceContextExt as _;
-    let cx = span.context();
-    let sc = cx.span().span_context().clone();
-    if sc.is_valid() { sc.trace_id().to_string() } else { String::new() }
-}
-
 /// A gRPC client channel that gives each call a client span (a child of the current span, named
 /// after the method) and sends that span's W3C context, so the service's spans join the
 /// caller's trace. Wrap the channel once: `XClient::new(Traced(channel))`.
@@ -188,12 +180,7 @@ where
         let fut = self.0.call(req).instrument(span.clone());
         Box::pin(async move {
             let res = fut.await;
-            // Errors come trailers-only (status in the head); no status in the head means OK.
-            let code = match &res {
-                Ok(r) => r.headers().get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0),
-                Err(_) => tonic::Code::Unavailable as i64,
-            };
-            span.record("rpc.grpc.status_code", code);
+            span.record("rpc.grpc.status_code", crate::metrics::grpc_code(&res, tonic::Code::Unavailable) as i64);
             res
         })
     }
