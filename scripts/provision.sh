@@ -9,7 +9,8 @@
 #
 #   - optionally (`--corpus`) the benchmark corpus: Debian's English package descriptions
 #     (apt's Translation-en lists, ~60k paragraphs) as JSON lines.
-#   - optionally (`--bench`) the corpus plus the baselines benchmarks compare against (hnswlib).
+#   - optionally (`--bench`) the corpus plus the baselines benchmarks compare against (hnswlib,
+#     wrk, chromadb).
 #   - optionally (`--observe`) Prometheus and promtool, unpacked from Debian's package into the
 #     cache (the metrics tests run a real Prometheus server against the services).
 # Usage: scripts/provision.sh [--bge] [--corpus] [--bench] [--observe]; prints progress only; exports nothing.
@@ -184,6 +185,10 @@ fi
 if [ "$WANT_BENCH" = 1 ] && ! command -v wrk >/dev/null; then
   log "installing wrk (Debian)"
   apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; }
+fi
+if [ "$WANT_BENCH" = 1 ] && ! "$PY" -c "import chromadb" 2>/dev/null; then
+  log "installing chromadb (PyPI; the peer of ./strato bench serve)"
+  "$PY" -m pip install -q --disable-pip-version-check chromadb==1.5.9
 fi
 if [ "$WANT_BENCH" = 1 ] && ! "$PY" -c "import hnswlib" 2>/dev/null; then
   log "installing hnswlib (PyPI; builds with the machine's C++ compiler)"

@@ -101,11 +101,16 @@ pub fn execute(st: &IndexState, query: &[f32], plan: Plan) -> Planned {
     let q = segment::query_form(metric, query);
     let Plan { pred, candidates, k, warnings, .. } = plan;
     let mut top = TopK::new(k);
+    // Distance first: a row that cannot enter the top k costs no lookup of its point (liveness,
+    // filter). On a scan that is nearly every row, and the lookup (a hash probe, then a cache
+    // miss on the point) cost more than the distance.
     let consider = |seq: u64, point: &[f32], top: &mut TopK| {
-        if let Some(p) = st.points.get(&seq)
+        let d = segment::distance(metric, &q, point);
+        if top.accepts(d)
+            && let Some(p) = st.points.get(&seq)
             && pred.passes(p)
         {
-            top.push(segment::distance(metric, &q, point), seq, &p.id);
+            top.push(d, seq, &p.id);
         }
     };
     if let Some(candidates) = candidates {
@@ -255,6 +260,11 @@ impl TopK {
 
     pub fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    /// Whether a hit at `distance` could enter (ties may: the id decides them in `push`).
+    pub fn accepts(&self, distance: f32) -> bool {
+        self.k > 0 && (self.heap.len() < self.k || self.heap.peek().is_some_and(|w| distance <= w.distance))
     }
 
     pub fn push(&mut self, distance: f32, seq: u64, id: &Arc<str>) {
