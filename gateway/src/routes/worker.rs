@@ -145,7 +145,7 @@ async fn miniflare(State(st): State<AppState>, Query(q): Query<HashMap<String, S
     }
     let index = q.get(&binding).cloned().unwrap_or(binding);
     let op = url.path().rsplit('/').next().unwrap_or("").to_owned();
-    let inner_q = url.query().map(|s| url_query(s)).unwrap_or_default();
+    let inner_q = url.query().map(url_query).unwrap_or_default();
     vectorize_call(st, index, op, inner_q, method, inner, body).await
 }
 

@@ -8,6 +8,9 @@ use strato_proto::index::v1::{self as pb, vector_index_client::VectorIndexClient
 use strato_tests::process::{scratch_dir, start_index, start_index_on};
 
 const INDEX: &str = "backed-up";
+
+/// (id, writer, n, when its write was acknowledged).
+type Acked = (String, usize, usize, Instant);
 const DIMS: usize = 32;
 
 /// A vector that is a pure function of (writer, n), and unlike every other one.
@@ -36,7 +39,7 @@ async fn backup_under_writes_restores_every_acknowledged_write() {
         .expect("create");
 
     // Writers: batches of 20 new ids each; (id, acknowledged at).
-    let acked: Arc<Mutex<Vec<(String, usize, usize, Instant)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..3 {

@@ -1,6 +1,9 @@
 //! Observability over the real stack: traces exported over OTLP/gRPC to a receiver of our own
 //! (`strato_tests::otlp`), Prometheus metrics checked by promtool and scraped by a real
 //! Prometheus server, and the drain on SIGTERM under load.
+// Each test holds `serial()` across its awaits on purpose: the tests run on separate runtimes.
+#![allow(clippy::await_holding_lock)]
+
 mod drain;
 mod metrics;
 mod traces;
