@@ -64,7 +64,10 @@ case "$mode" in
   install) install_workerd; install_miniflare; echo "run.sh: installed into $cache" >&2 ;;
   workerd)
     install_workerd
-    out="$example/config.capnp"
+    # Generated per run (the addresses change), outside the repository; the committed
+    # examples/embeddings-worker/config.capnp is the same for the default addresses.
+    out="$cache/run/config-$WORKER_PORT.capnp"
+    mkdir -p "$cache/run"
     node "$here/gen-config.mjs" --wrangler "$example/wrangler.toml" --strato "$STRATO_URL" --port "$WORKER_PORT" --out "$out"
     cd "$example"
     exec "$WORKERD" serve "$out" --verbose
