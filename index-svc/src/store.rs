@@ -80,6 +80,29 @@ pub struct Copied {
     pub segments: u64,
 }
 
+/// A sealed segment's graph file, under `segments/`.
+fn segment_file(index_uid: u64, seg_uid: u64) -> String {
+    format!("{index_uid}-{seg_uid}.graph")
+}
+
+/// Every row of `table` in `from`, inserted into `to`; `each` sees every key. Returns the rows.
+fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    from: &ReadTransaction,
+    to: &redb::WriteTransaction,
+    table: TableDefinition<K, V>,
+    mut each: impl for<'a> FnMut(K::SelfType<'a>),
+) -> Result<u64, IndexError> {
+    let mut t = to.open_table(table)?;
+    let mut n = 0;
+    for row in from.open_table(table)?.iter()? {
+        let (k, v) = row?;
+        t.insert(k.value(), v.value())?;
+        each(k.value());
+        n += 1;
+    }
+    Ok(n)
+}
+
 pub fn catalog_key(account: &str, name: &str) -> String {
     format!("{account}/{name}")
 }
@@ -117,7 +140,7 @@ impl Store {
     }
 
     pub fn segment_path(&self, index_uid: u64, seg_uid: u64) -> PathBuf {
-        self.dir.join("segments").join(format!("{index_uid}-{seg_uid}.graph"))
+        self.dir.join("segments").join(segment_file(index_uid, seg_uid))
     }
 
     pub fn dir(&self) -> &Path {
@@ -352,36 +375,15 @@ impl Store {
         let w = out.begin_write()?;
         let mut n = Copied::default();
         let mut segment_files = Vec::new();
-        {
-            let mut t = w.open_table(INDEXES)?;
-            for row in txn.open_table(INDEXES)?.iter()? {
-                let (k, v) = row?;
-                t.insert(k.value(), v.value())?;
-                n.indexes += 1;
-            }
-            let mut t = w.open_table(VECTORS)?;
-            for row in txn.open_table(VECTORS)?.iter()? {
-                let (k, v) = row?;
-                t.insert(k.value(), v.value())?;
-                n.vectors += 1;
-            }
-            let mut t = w.open_table(SEGMENTS)?;
-            for row in txn.open_table(SEGMENTS)?.iter()? {
-                let (k, v) = row?;
-                t.insert(k.value(), v.value())?;
-                segment_files.push(k.value());
-            }
-            let mut t = w.open_table(COUNTERS)?;
-            for row in txn.open_table(COUNTERS)?.iter()? {
-                let (k, v) = row?;
-                t.insert(k.value(), v.value())?;
-            }
-        }
+        n.indexes = copy_table(&txn, &w, INDEXES, |_| {})?;
+        n.vectors = copy_table(&txn, &w, VECTORS, |_| {})?;
+        copy_table(&txn, &w, SEGMENTS, |k| segment_files.push(k))?;
+        copy_table(&txn, &w, COUNTERS, |_| {})?;
         w.commit()?;
         drop(out);
         for (index_uid, seg_uid) in segment_files {
             let from = self.segment_path(index_uid, seg_uid);
-            let to = dir.join("segments").join(format!("{index_uid}-{seg_uid}.graph"));
+            let to = dir.join("segments").join(segment_file(index_uid, seg_uid));
             if std::fs::hard_link(&from, &to).is_err() {
                 std::fs::copy(&from, &to)?;
             }

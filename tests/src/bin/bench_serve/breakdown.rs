@@ -27,10 +27,13 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration) -> any
     for trace in by_trace.values() {
         let Some(http) = trace.iter().find(|s| s.name.ends_with("/query") && s.name.starts_with("POST ")) else { continue };
         traces += 1;
-        let dur = |name: &str| trace.iter().filter(|s| s.name == name || (name == "client" && s.kind == 3) || (name == "server" && s.kind == 2 && s.service == "strato-index")).map(|s| (s.end_ns - s.start_ns) as f64 / 1e3).sum::<f64>();
-        let http_us = (http.end_ns - http.start_ns) as f64 / 1e3;
-        let (client, server, query) = (dur("client"), dur("server"), dur("query"));
-        let (plan, tail, hnsw) = (dur("plan"), dur("exact_scan"), dur("hnsw_search"));
+        // µs in the spans `pick` chooses (summed: a query searches each segment in a span).
+        let us = |pick: &dyn Fn(&Span) -> bool| trace.iter().filter(|s| pick(s)).map(|s| (s.end_ns - s.start_ns) as f64 / 1e3).sum::<f64>();
+        let named = |name: &'static str| move |s: &Span| s.name == name;
+        let http_us = us(&|s| std::ptr::eq(s, *http));
+        let client = us(&|s| s.kind == 3); // the gateway's gRPC client span
+        let server = us(&|s| s.kind == 2 && s.service == "strato-index");
+        let (query, plan, tail, hnsw) = (us(&named("query")), us(&named("plan")), us(&named("exact_scan")), us(&named("hnsw_search")));
         let segments = trace.iter().filter(|s| s.name == "hnsw_search").count() as f64;
         for (k, v) in [
             ("gateway: HTTP, JSON, routing (http − gRPC client)", http_us - client),
