@@ -117,6 +117,7 @@ impl Engine {
         }
         for h in loaded.values() {
             optimizer.submit(Job::Compact(h.clone()));
+            optimizer.touch(h);
         }
         Ok(Arc::new(Self { store, cfg, indexes: RwLock::new(loaded), creating: Default::default(), optimizer, group, inflight: Default::default() }))
     }
@@ -390,6 +391,7 @@ impl Engine {
         for chunk in h.drain(durable) {
             self.optimizer.submit(Job::Seal(h.clone(), chunk));
         }
+        self.optimizer.touch(h);
     }
 
     pub async fn delete_ids(self: &Arc<Self>, account: &str, name: &str, ids: Vec<String>) -> Result<(String, usize), IndexError> {

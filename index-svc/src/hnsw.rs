@@ -17,7 +17,11 @@
 //! topK above ef_search: instant-distance fixes ef_search inside the built graph and returns at
 //! most ef results. Rather than pay a large ef on every query, a segment keeps one copy of its
 //! graph per ef tier, made by rewriting the serialised ef field (no rebuild), and a query picks
-//! the cheapest tier that covers it; above the last tier it scans the segment exactly.
+//! the cheapest tier that covers it; above the last tier it scans the segment exactly. No
+//! cheaper way exists within instant-distance 0.6.1's API: `ef_search` is a private field of
+//! `Hnsw`, read by `search`, which also overwrites `Search`'s ef; no call takes ef per query, and
+//! the points and links are owned `Vec`s that two graphs cannot share. So wider tiers are made
+//! only when a query first needs one (segment.rs).
 use instant_distance::{Builder, HnswMap, Point, Search};
 use serde::{Deserialize, Serialize};
 use serde_big_array::BigArray;

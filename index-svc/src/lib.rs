@@ -4,8 +4,9 @@
 //! (`validate.rs`/`filter.rs`), then in a task no caller can cancel: decide under the index's
 //! writer lock (`handle.rs`), stage in `store.rs`, wait for a shared fsync (`group_commit.rs`),
 //! apply to `state.rs`. A query: `planner.rs` over exact chunks and HNSW segments
-//! (`segment.rs`/`hnsw.rs`, kernels in `kernel.rs`). Background: `optimizer.rs` seals and
-//! compacts; `recovery.rs` rebuilds memory at start-up.
+//! (`segment.rs`/`hnsw.rs`, kernels in `kernel.rs`, segment files mapped by `mapped.rs`).
+//! Background: `optimizer.rs` seals, compacts and settles quiet indexes; `recovery.rs`
+//! rebuilds memory at start-up.
 pub mod backup;
 pub mod config;
 pub mod convert;
@@ -16,6 +17,7 @@ pub mod group_commit;
 pub mod handle;
 pub mod hnsw;
 pub mod kernel;
+pub mod mapped;
 pub mod memory;
 pub mod metrics;
 pub mod optimizer;

@@ -1,6 +1,7 @@
 //! Background work, off the request path: sealing full chunks into HNSW segments, merging
-//! segments when there are too many, vacuuming ones full of tombstones. One worker thread runs
-//! jobs in order (instant-distance's build already uses every core through rayon).
+//! segments when there are too many, vacuuming ones full of tombstones, and settling an index
+//! that has gone quiet (its tail sealed, its small segments merged toward one graph). One worker
+//! thread runs jobs in order (instant-distance's build already uses every core through rayon).
 //!
 //! Each job reads what it needs under the index's *read* lock (searches go on), builds with no
 //! lock held, writes the graph file, then — under the index's writer lock, so it cannot race a
@@ -8,6 +9,7 @@
 //! A job that fails (disk full, say) keeps its input searchable exactly as before, is reported in
 //! the index's `describe` and the log, and is retried with backoff. A failed manifest commit is a
 //! storage failure: fail-stop, like a failed fsync of a write.
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
@@ -26,21 +28,34 @@ use crate::store::{SegmentManifest, Store};
 pub enum Job {
     Seal(Arc<IndexHandle>, Arc<Chunk>),
     Compact(Arc<IndexHandle>),
+    /// No write for `settle_ms`: seal the tail, merge small segments (`IndexState::settle_plan`).
+    Settle(Arc<IndexHandle>),
 }
 
 impl Job {
     fn handle(&self) -> &Arc<IndexHandle> {
         match self {
-            Job::Seal(h, _) | Job::Compact(h) => h,
+            Job::Seal(h, _) | Job::Compact(h) | Job::Settle(h) => h,
         }
     }
 }
+
+enum Msg {
+    Job(Job),
+    /// A settle timer was armed: recompute how long to sleep.
+    Wake,
+}
+
+/// Armed settle timers: handle address → (when due, handle). A write re-arms its index's timer.
+type Settling = Arc<Mutex<HashMap<usize, (Instant, Arc<IndexHandle>)>>>;
 
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 
 pub struct Optimizer {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    tx: Mutex<Option<mpsc::Sender<Msg>>>,
+    settling: Settling,
+    settle_after: Duration,
     pending: Arc<(Mutex<usize>, Condvar)>,
     stopping: Arc<AtomicBool>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -50,16 +65,37 @@ struct Worker {
     store: Arc<Store>,
     group: Arc<GroupCommit>,
     cfg: EngineConfig,
+    settling: Settling,
+    /// Where graphs are built: threads at a lower CPU priority (nice 10), so a query or write
+    /// arriving mid-build preempts the build instead of sharing a core with it. On 2 cores a
+    /// build at equal priority halved query throughput right after ingest.
+    pool: Option<rayon::ThreadPool>,
+}
+
+/// Lowers the calling thread's CPU priority (Linux nice is per thread).
+#[allow(unsafe_code)]
+fn lower_priority() {
+    // SAFETY: plain syscall on the calling thread; failure leaves the priority as it was.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
 }
 
 impl Optimizer {
     pub fn start(store: Arc<Store>, group: Arc<GroupCommit>, cfg: EngineConfig) -> Self {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         let pending = Arc::new((Mutex::new(0usize), Condvar::new()));
         let stopping = Arc::new(AtomicBool::new(false));
-        let worker = Worker { store, group, cfg };
+        let settling = Settling::default();
+        let settle_after = Duration::from_millis(cfg.settle_ms);
+        let pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("graph-build-{i}")).start_handler(|_| lower_priority()).build();
+        let pool = pool.inspect_err(|e| warn!("graph builds share the global pool: {e}")).ok();
+        let worker = Worker { store, group, cfg, settling: settling.clone(), pool };
         let (p, stop) = (pending.clone(), stopping.clone());
-        let spawned = std::thread::Builder::new().name("optimizer".into()).spawn(move || worker.run(rx, &p, &stop));
+        let spawned = std::thread::Builder::new().name("optimizer".into()).spawn(move || {
+            lower_priority();
+            worker.run(rx, &p, &stop)
+        });
         let thread = match spawned {
             Ok(t) => Some(t),
             Err(e) => {
@@ -67,18 +103,35 @@ impl Optimizer {
                 None
             }
         };
-        Self { tx: Mutex::new(Some(tx)), pending, stopping, thread: Mutex::new(thread) }
+        Self { tx: Mutex::new(Some(tx)), settling, settle_after, pending, stopping, thread: Mutex::new(thread) }
     }
 
     pub fn submit(&self, job: Job) {
         *self.pending.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        if tx.as_ref().is_none_or(|tx| tx.send(job).is_err()) {
+        if !self.send(Msg::Job(job)) {
             done(&self.pending);
         }
     }
 
-    /// Waits until no job is queued, running or waiting to be retried (tests and benchmarks).
+    /// `h` was written: it settles once `settle_ms` pass without another write.
+    pub fn touch(&self, h: &Arc<IndexHandle>) {
+        if self.settle_after.is_zero() {
+            return;
+        }
+        let due = Instant::now() + self.settle_after;
+        let rearmed = lock(&self.settling).insert(Arc::as_ptr(h) as usize, (due, h.clone())).is_some();
+        if !rearmed {
+            self.send(Msg::Wake);
+        }
+    }
+
+    fn send(&self, msg: Msg) -> bool {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        tx.as_ref().is_some_and(|tx| tx.send(msg).is_ok())
+    }
+
+    /// Waits until no job is queued, running or waiting to be retried (tests and benchmarks;
+    /// a settle timer still counting down is not a job yet).
     pub fn wait_idle(&self) {
         let (lock, cv) = &*self.pending;
         let mut n = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -98,6 +151,10 @@ impl Optimizer {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn done(pending: &(Mutex<usize>, Condvar)) {
     let (lock, cv) = pending;
     let mut n = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -106,21 +163,31 @@ fn done(pending: &(Mutex<usize>, Condvar)) {
 }
 
 impl Worker {
-    fn run(&self, rx: mpsc::Receiver<Job>, pending: &(Mutex<usize>, Condvar), stopping: &AtomicBool) {
+    fn run(&self, rx: mpsc::Receiver<Msg>, pending: &(Mutex<usize>, Condvar), stopping: &AtomicBool) {
         // (when due, attempts so far, job)
         let mut retries: Vec<(Instant, u32, Job)> = Vec::new();
         loop {
-            let wait = retries.iter().map(|r| r.0).min().map_or(Duration::from_secs(3600), |t| t.saturating_duration_since(Instant::now()));
+            let next_settle = lock(&self.settling).values().map(|e| e.0).min();
+            let next = retries.iter().map(|r| r.0).chain(next_settle).min();
+            let wait = next.map_or(Duration::from_secs(3600), |t| t.saturating_duration_since(Instant::now()));
             let mut due: Vec<(u32, Job)> = Vec::new();
             match rx.recv_timeout(wait) {
-                Ok(job) => due.push((0, job)),
-                Err(RecvTimeoutError::Timeout) => {}
+                Ok(Msg::Job(job)) => due.push((0, job)),
+                Ok(Msg::Wake) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             let now = Instant::now();
             let (ready, later): (Vec<_>, Vec<_>) = retries.drain(..).partition(|r| r.0 <= now);
             retries = later;
             due.extend(ready.into_iter().map(|(_, n, job)| (n, job)));
+            lock(&self.settling).retain(|_, (when, h)| {
+                if *when > now {
+                    return true;
+                }
+                *lock(&pending.0) += 1;
+                due.push((0, Job::Settle(h.clone())));
+                false
+            });
             for (attempts, job) in due {
                 if stopping.load(Ordering::Acquire) {
                     done(pending);
@@ -144,6 +211,7 @@ impl Worker {
         let result = match job {
             Job::Seal(h, chunk) => self.seal(h, chunk),
             Job::Compact(_) => Ok(()),
+            Job::Settle(h) => self.settle(h),
         }
         .and_then(|()| self.compact_while_planned(h));
         match result {
@@ -163,6 +231,7 @@ impl Worker {
                 let what = match job {
                     Job::Seal(..) => "sealing a full chunk",
                     Job::Compact(_) => "compacting segments",
+                    Job::Settle(_) => "settling a quiet index",
                 };
                 let msg = format!("{what} failed (attempt {}), retrying in {:.1} s: {e}", attempts + 1, delay.as_secs_f32());
                 let mut st = h.write();
@@ -190,12 +259,40 @@ impl Worker {
         let seg_uid = h.write().alloc_container();
         let _span = info_span!("seal", index = index_uid, segment = seg_uid, vectors = seqs.len()).entered();
         let started = Instant::now();
-        let seg = Sealed::build(seg_uid, metric, dims, rows, seqs, &self.cfg.ef_tiers, self.cfg.ef_construction)?;
+        let seg = self.build(seg_uid, metric, dims, rows, seqs)?;
         let ms = started.elapsed().as_millis() as u64;
         self.install(h, index_uid, seg, &[chunk.uid], &[])?;
         METRICS.seal.observe(started.elapsed().as_secs_f64());
         info!(ms, "sealed");
         Ok(())
+    }
+
+    /// Seals the tail of a quiet index and merges its small segments (a retry re-seals every
+    /// frozen chunk, its own included).
+    fn settle(&self, h: &Arc<IndexHandle>) -> Result<(), IndexError> {
+        if h.is_deleted() {
+            return Ok(());
+        }
+        let _span = info_span!("settle", index = h.read().meta.uid).entered();
+        h.write().freeze_tail();
+        let frozen = h.read().frozen.clone();
+        for chunk in &frozen {
+            self.seal(h, chunk)?;
+        }
+        while !h.is_deleted() {
+            let plan = h.read().settle_plan(self.cfg.merge_target, 8 * self.cfg.seal_threshold);
+            let Some(segs) = plan else { break };
+            self.compact(h, &segs)?;
+        }
+        Ok(())
+    }
+
+    fn build(&self, uid: u64, metric: crate::types::Metric, dims: usize, rows: Vec<f32>, seqs: Vec<u64>) -> Result<Sealed, IndexError> {
+        let build = || Sealed::build(uid, metric, dims, rows, seqs, &self.cfg.ef_tiers, self.cfg.ef_construction);
+        match &self.pool {
+            Some(pool) => pool.install(build),
+            None => build(),
+        }
     }
 
     /// After any change, keep compacting while there is a plan.
@@ -239,7 +336,7 @@ impl Worker {
             self.store.remove_segment_files(index_uid, Some(&old));
             return Ok(());
         }
-        let seg = Sealed::build(seg_uid, metric, dims, rows, seqs, &self.cfg.ef_tiers, self.cfg.ef_construction)?;
+        let seg = self.build(seg_uid, metric, dims, rows, seqs)?;
         self.install(h, index_uid, seg, &old, &old)?;
         self.store.remove_segment_files(index_uid, Some(&old));
         METRICS.compaction.observe(started.elapsed().as_secs_f64());
@@ -251,6 +348,8 @@ impl Worker {
     /// swap (one durable transaction), then memory.
     fn install(&self, h: &Arc<IndexHandle>, index_uid: u64, seg: Sealed, replaces: &[u64], removed_manifests: &[u64]) -> Result<(), IndexError> {
         self.store.write_segment(index_uid, seg.uid, &seg.to_bytes()?)?;
+        let (uid, path) = (seg.uid, self.store.segment_path(index_uid, seg.uid));
+        let seg = seg.into_mapped(&path).inspect_err(|_| self.store.remove_segment_files(index_uid, Some(&[uid])))?;
         let _w = h.writer.blocking_lock();
         if h.is_deleted() {
             self.store.remove_segment_files(index_uid, Some(&[seg.uid]));

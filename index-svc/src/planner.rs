@@ -89,7 +89,7 @@ pub fn plan<'a>(st: &IndexState, k: usize, filter: Option<&'a Filter>, namespace
     let tail = st.active.len() + st.frozen.iter().map(|c| c.len()).sum::<usize>();
     let scan_rows = match &candidates {
         Some(c) => c.len(),
-        None => tail + st.sealed.iter().filter(|s| s.tier_for(k).is_none()).map(|s| s.len()).sum::<usize>(),
+        None => tail + st.sealed.iter().filter(|s| !s.has_tier_for(k)).map(|s| s.len()).sum::<usize>(),
     };
     let path = if candidates.is_some() { Path::ExactFiltered } else { Path::Graph };
     span.record("path", tracing::field::debug(path)).record("scan_rows", scan_rows);
@@ -121,7 +121,7 @@ pub fn execute(st: &IndexState, query: &[f32], plan: Plan) -> Planned {
             rows.insert(c.uid, &c.data);
         }
         for s in &st.sealed {
-            rows.insert(s.uid, &s.rows);
+            rows.insert(s.uid, &s.rows[..]);
         }
         let dims = st.meta.dimensions;
         for seq in candidates {

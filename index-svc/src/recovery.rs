@@ -59,7 +59,7 @@ fn rebuild(store: &Store, meta: IndexMeta, segments: Vec<SegmentManifest>, cfg: 
     let mut dropped = Vec::new();
     for m in &segments {
         let path = store.segment_path(uid, m.uid);
-        let seg = std::fs::read(&path).map_err(IndexError::from).and_then(|b| Sealed::from_bytes(m.uid, m.metric, &b, &cfg.ef_tiers));
+        let seg = Sealed::open(m.uid, m.metric, &path, &cfg.ef_tiers);
         match seg {
             Ok(s) => sealed.push(s),
             Err(e) => {

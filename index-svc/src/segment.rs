@@ -2,10 +2,17 @@
 //! active one takes every write, full ones are frozen until sealed. A `Sealed` segment is an
 //! immutable HNSW graph (one copy per ef tier). Neither deletes anything: a point whose sequence
 //! number is no longer live is a tombstone, skipped by the caller's liveness check.
+use std::path::Path;
+use std::sync::OnceLock;
+
 use crate::error::IndexError;
 use crate::hnsw::{self, Graph};
 use crate::kernel;
+use crate::mapped::Mapped;
 use crate::types::Metric;
+
+#[cfg(target_endian = "big")]
+compile_error!("segment files are little-endian and mapped as-is");
 
 /// How the index keeps a vector for searching: unit length for cosine, as given otherwise.
 pub fn stored_form(metric: Metric, values: &[f32]) -> Vec<f32> {
@@ -72,14 +79,33 @@ impl Chunk {
     }
 }
 
+/// A segment's stored-form rows, `dims` apart: on the heap from the build until its file is
+/// written, then mapped from the file (see mapped.rs).
+pub enum Rows {
+    Heap(Vec<f32>),
+    /// (mapping, byte offset of the first row, number of f32s)
+    Mapped(Mapped, usize, usize),
+}
+
+impl std::ops::Deref for Rows {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match self {
+            Rows::Heap(v) => v,
+            // Checked against the file's length when mapped, so never empty in practice.
+            Rows::Mapped(m, offset, len) => m.f32s(*offset, *len).unwrap_or(&[]),
+        }
+    }
+}
+
 /// An immutable segment: its vectors in a flat f32 arena (exact scoring, exact scans, merges)
 /// and a quantised HNSW graph over them, one copy per ef tier.
 pub struct Sealed {
     pub uid: u64,
     pub metric: Metric,
     pub dims: usize,
-    /// Stored-form vectors, `dims` apart; row r belongs to `seqs[r]`.
-    pub rows: Vec<f32>,
+    /// Row r belongs to `seqs[r]`.
+    pub rows: Rows,
     pub seqs: Vec<u64>,
     /// Largest norm in the segment (dot-product's extra coordinate), else 0.
     pub phi: f32,
@@ -88,20 +114,59 @@ pub struct Sealed {
     /// Rows clipped by `scale` or `phi` (at most ~0.1 %): scored exactly on every search, since
     /// the graph only knows them approximately. Derived from the rows, not persisted.
     pub outliers: Vec<u32>,
-    /// (ef_search, graph) ascending by ef; every tier is the same graph.
-    pub tiers: Vec<(usize, Graph)>,
+    /// The graph, answering with ef_search `ef`.
+    graph: Graph,
+    ef: usize,
+    /// Wider tiers (ef ascending): the same graph with a larger ef, made from it on the first
+    /// query that needs one (topK above `ef`), so an index never asked for that does not hold a
+    /// second copy of its graph (≈ 640 B a 384-d vector). See hnsw.rs for why a copy.
+    wider: Vec<(usize, OnceLock<Option<Graph>>)>,
 }
 
-/// What a sealed segment persists (the tiers are re-derived from the one graph).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SealedFile {
+/// The segment file: a header, the rows (f32, from byte 64, so aligned once mapped), the seqs
+/// (u64), the graph (postcard). All little-endian. The tiers are re-derived from the one graph.
+const MAGIC: [u8; 8] = *b"strseg02";
+const HEADER: usize = 64;
+
+struct Header {
     dims: usize,
-    rows: Vec<f32>,
-    seqs: Vec<u64>,
+    width: usize,
+    count: usize,
     phi: f32,
     scale: f32,
-    width: usize,
-    graph: Vec<u8>,
+    graph_len: usize,
+}
+
+impl Header {
+    fn parse(b: &[u8]) -> Result<Self, IndexError> {
+        let bad = |why: &str| IndexError::Storage(format!("segment file: {why}"));
+        if b.len() < HEADER || b[..8] != MAGIC {
+            return Err(bad("not a segment file of this version"));
+        }
+        let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let u64_at = |at: usize| u64::from_le_bytes(std::array::from_fn(|i| b[at + i]));
+        let h = Header {
+            dims: u32_at(8) as usize,
+            width: u32_at(12) as usize,
+            count: usize::try_from(u64_at(16)).map_err(|_| bad("count"))?,
+            phi: f32::from_bits(u32_at(24)),
+            scale: f32::from_bits(u32_at(28)),
+            graph_len: usize::try_from(u64_at(32)).map_err(|_| bad("graph length"))?,
+        };
+        let want = h.count.checked_mul(h.dims * 4 + 8).and_then(|n| n.checked_add(HEADER + h.graph_len));
+        if want != Some(b.len()) {
+            return Err(bad("length disagrees with its header"));
+        }
+        Ok(h)
+    }
+
+    fn seqs_at(&self) -> usize {
+        HEADER + self.count * self.dims * 4
+    }
+
+    fn graph_at(&self) -> usize {
+        self.seqs_at() + self.count * 8
+    }
 }
 
 impl Sealed {
@@ -123,44 +188,79 @@ impl Sealed {
         let first = ef_tiers.first().copied().unwrap_or(64);
         let graph = hnsw::build(&quantized, width, (0..seqs.len() as u32).collect(), first, ef_construction)?;
         drop(quantized);
-        Self::with_tiers(uid, metric, dims, rows, seqs, phi, scale, graph, ef_tiers)
+        Self::with_tiers(uid, metric, dims, Rows::Heap(rows), seqs, phi, scale, graph, ef_tiers)
     }
 
-    /// Derives the other tiers from the first by rewriting ef (no rebuild).
     #[allow(clippy::too_many_arguments)]
     fn with_tiers(
         uid: u64,
         metric: Metric,
         dims: usize,
-        rows: Vec<f32>,
+        rows: Rows,
         seqs: Vec<u64>,
         phi: f32,
         scale: f32,
         graph: Graph,
         ef_tiers: &[usize],
     ) -> Result<Self, IndexError> {
-        let mut tiers = Vec::with_capacity(ef_tiers.len().max(1));
-        for ef in ef_tiers.iter().skip(1) {
-            tiers.push((*ef, hnsw::with_ef(&graph, *ef)?));
-        }
-        tiers.insert(0, (ef_tiers.first().copied().unwrap_or(64), graph));
+        let ef = ef_tiers.first().copied().unwrap_or(64);
+        let wider = ef_tiers.iter().skip(1).map(|ef| (*ef, OnceLock::new())).collect();
         let outliers = outlier_rows(metric, dims, &rows, phi, scale);
-        Ok(Self { uid, metric, dims, rows, seqs, phi, scale, outliers, tiers })
+        Ok(Self { uid, metric, dims, rows, seqs, phi, scale, outliers, graph, ef, wider })
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>, IndexError> {
-        let g = self.graph();
-        let file = SealedFile { dims: self.dims, rows: self.rows.clone(), seqs: self.seqs.clone(), phi: self.phi, scale: self.scale, width: g.width(), graph: g.to_bytes()? };
-        Ok(postcard::to_allocvec(&file)?)
+        let graph = self.graph().to_bytes()?;
+        let mut out = Vec::with_capacity(HEADER + self.rows.len() * 4 + self.seqs.len() * 8 + graph.len());
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&(self.dims as u32).to_le_bytes());
+        out.extend_from_slice(&(self.graph().width() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.seqs.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.phi.to_le_bytes());
+        out.extend_from_slice(&self.scale.to_le_bytes());
+        out.extend_from_slice(&(graph.len() as u64).to_le_bytes());
+        out.resize(HEADER, 0);
+        out.extend(self.rows.iter().flat_map(|x| x.to_le_bytes()));
+        out.extend(self.seqs.iter().flat_map(|x| x.to_le_bytes()));
+        out.extend_from_slice(&graph);
+        Ok(out)
     }
 
-    pub fn from_bytes(uid: u64, metric: Metric, bytes: &[u8], ef_tiers: &[usize]) -> Result<Self, IndexError> {
-        let f: SealedFile = postcard::from_bytes(bytes)?;
-        if f.rows.len() != f.dims * f.seqs.len() {
-            return Err(IndexError::Storage("segment file: rows and seqs disagree".into()));
+    /// A segment from its file's bytes, rows on the heap (tests).
+    pub fn from_bytes(uid: u64, metric: Metric, b: &[u8], ef_tiers: &[usize]) -> Result<Self, IndexError> {
+        let h = Header::parse(b)?;
+        let rows = b[HEADER..h.seqs_at()].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let seqs = read_seqs(&h, b);
+        let graph = Graph::from_bytes(h.width, &b[h.graph_at()..])?;
+        Self::with_tiers(uid, metric, h.dims, Rows::Heap(rows), seqs, h.phi, h.scale, graph, ef_tiers)
+    }
+
+    /// A segment from its file, rows mapped (start-up). Loading reads the file once; those
+    /// pages are then released, so only the graph stays resident.
+    pub fn open(uid: u64, metric: Metric, path: &Path, ef_tiers: &[usize]) -> Result<Self, IndexError> {
+        let map = Mapped::open(path)?;
+        let h = Header::parse(map.bytes())?;
+        let seqs = read_seqs(&h, map.bytes());
+        let graph = Graph::from_bytes(h.width, &map.bytes()[h.graph_at()..])?;
+        let rows = Rows::Mapped(map, HEADER, h.count * h.dims);
+        let seg = Self::with_tiers(uid, metric, h.dims, rows, seqs, h.phi, h.scale, graph, ef_tiers)?;
+        if let Rows::Mapped(m, ..) = &seg.rows {
+            m.release();
+            m.advise_random();
         }
-        let graph = Graph::from_bytes(f.width, &f.graph)?;
-        Self::with_tiers(uid, metric, f.dims, f.rows, f.seqs, f.phi, f.scale, graph, ef_tiers)
+        Ok(seg)
+    }
+
+    /// Swaps the heap rows of a freshly built segment for its file, once written.
+    pub fn into_mapped(mut self, path: &Path) -> Result<Self, IndexError> {
+        let map = Mapped::open(path)?;
+        let h = Header::parse(map.bytes())?;
+        if h.count != self.seqs.len() || h.dims != self.dims {
+            return Err(IndexError::Storage(format!("segment file {} does not hold the segment just built", path.display())));
+        }
+        map.advise_random();
+        self.rows = Rows::Mapped(map, HEADER, self.rows.len());
+        Ok(self)
     }
 
     pub fn len(&self) -> usize {
@@ -168,13 +268,29 @@ impl Sealed {
     }
 
     pub fn graph(&self) -> &Graph {
-        &self.tiers[0].1
+        &self.graph
     }
 
-    /// The smallest tier whose ef covers `want` candidates, or None when even the largest
-    /// does not (the caller then scans exactly).
+    /// Whether some tier's ef covers `want` candidates (else the caller scans exactly).
+    pub fn has_tier_for(&self, want: usize) -> bool {
+        want <= self.ef || self.wider.iter().any(|(ef, _)| *ef >= want)
+    }
+
+    /// The smallest tier whose ef covers `want` candidates (made now if it is the first query
+    /// to need it), or None when even the largest does not.
     pub fn tier_for(&self, want: usize) -> Option<&Graph> {
-        self.tiers.iter().find(|(ef, _)| *ef >= want).map(|(_, g)| g)
+        if want <= self.ef {
+            return Some(&self.graph);
+        }
+        let (ef, cell) = self.wider.iter().find(|(ef, _)| *ef >= want)?;
+        let made = || hnsw::with_ef(&self.graph, *ef).inspect_err(|e| tracing::warn!(segment = self.uid, "ef tier {ef}: {e}")).ok();
+        cell.get_or_init(made).as_ref()
+    }
+
+    /// Every tier, (ef, graph) ascending (benchmarks sweep them).
+    pub fn tiers(&self) -> Vec<(usize, &Graph)> {
+        let wider = self.wider.iter().filter_map(|(ef, _)| Some((*ef, self.tier_for(*ef)?)));
+        std::iter::once((self.ef, &self.graph)).chain(wider).collect()
     }
 
     /// Graph search with `graph` (one of the tiers): `f(seq, exact stored vector)` per candidate.
@@ -215,6 +331,10 @@ impl Sealed {
             }
         });
     }
+}
+
+fn read_seqs(h: &Header, b: &[u8]) -> Vec<u64> {
+    b[h.seqs_at()..h.graph_at()].chunks_exact(8).map(|c| u64::from_le_bytes(std::array::from_fn(|i| c[i]))).collect()
 }
 
 /// The dot-product lift's `phi` (0 for other metrics) and the quantisation scale, both robust

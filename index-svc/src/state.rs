@@ -206,6 +206,12 @@ impl IndexState {
         Some(full)
     }
 
+    /// Freezes the active chunk for sealing now (an index gone quiet: its tail need not wait
+    /// to fill up).
+    pub fn freeze_tail(&mut self) -> Option<Arc<Chunk>> {
+        self.maybe_freeze(1)
+    }
+
     /// Live stored-form rows of `chunk`, flat (what a sealed segment built now must hold).
     pub fn live_rows_of_chunk(&self, chunk: &Chunk) -> (Vec<f32>, Vec<u64>) {
         let mut rows = Vec::with_capacity(chunk.data.len());
@@ -246,7 +252,7 @@ impl IndexState {
     pub fn compaction_plan(&self, max_segments: usize) -> Option<Vec<Arc<Sealed>>> {
         if self.sealed.len() > max_segments.max(1) {
             let mut by_size: Vec<&Arc<Sealed>> = self.sealed.iter().collect();
-            by_size.sort_by_key(|s| s.len() - self.dead.get(&s.uid).copied().unwrap_or(0));
+            by_size.sort_by_key(|s| self.live_in(s));
             return Some(by_size.into_iter().take(2).cloned().collect());
         }
         self.sealed
@@ -258,9 +264,32 @@ impl IndexState {
             .map(|s| vec![s.clone()])
     }
 
+    /// Segments to merge once the index is quiet: the smallest, in size order, while the group
+    /// stays within `target` live vectors. Past `small` vectors (a rebuild of seconds) a segment
+    /// joins only if it is at most 4× the smaller ones together: rebuilding a big graph for a
+    /// few new vectors would cost much and gain little, so small ones gather first and sizes
+    /// grow in tiers (a vector is rebuilt O(log n) times). At least two, else None.
+    pub fn settle_plan(&self, target: usize, small: usize) -> Option<Vec<Arc<Sealed>>> {
+        let mut by_size: Vec<(usize, &Arc<Sealed>)> = self.sealed.iter().map(|s| (self.live_in(s), s)).collect();
+        by_size.sort_by_key(|e| e.0);
+        let (mut total, mut take) = (0usize, 0usize);
+        for (i, (n, _)) in by_size.iter().enumerate() {
+            if total + n > target || (i > 0 && total + n > small && *n > 4 * total) {
+                break;
+            }
+            total += n;
+            take = i + 1;
+        }
+        (take >= 2).then(|| by_size[..take].iter().map(|e| e.1.clone()).collect())
+    }
+
+    fn live_in(&self, s: &Sealed) -> usize {
+        s.len() - self.dead.get(&s.uid).copied().unwrap_or(0).min(s.len())
+    }
+
     /// (live vectors in sealed segments, live vectors in chunks).
     pub fn indexed_and_pending(&self) -> (usize, usize) {
-        let sealed: usize = self.sealed.iter().map(|s| s.len() - self.dead.get(&s.uid).copied().unwrap_or(0).min(s.len())).sum();
+        let sealed: usize = self.sealed.iter().map(|s| self.live_in(s)).sum();
         (sealed.min(self.points.len()), self.points.len().saturating_sub(sealed))
     }
 }
@@ -268,4 +297,59 @@ impl IndexState {
 /// Follows a dotted path ("a.b") through nested objects.
 pub fn lookup<'a>(m: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(m, |cur, key| cur.as_object()?.get(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Metric;
+
+    /// An index state holding sealed segments of these sizes (every vector live).
+    fn with_segments(sizes: &[usize]) -> IndexState {
+        let meta = IndexMeta {
+            uid: 1,
+            account: String::new(),
+            name: "t".into(),
+            description: String::new(),
+            dimensions: 2,
+            metric: Metric::Euclidean,
+            created_on: String::new(),
+            modified_on: String::new(),
+            next_seq: 1,
+            last_mutation: String::new(),
+            last_mutation_at: String::new(),
+            metadata_indexes: Vec::new(),
+        };
+        let mut st = IndexState::new(meta, 1);
+        let mut seq = 0u64;
+        for &n in sizes {
+            let rows: Vec<f32> = (0..n * 2).map(|i| i as f32).collect();
+            let seqs: Vec<u64> = (seq..seq + n as u64).collect();
+            seq += n as u64;
+            for &q in &seqs {
+                st.points.insert(q, PointInfo { id: Arc::from(q.to_string()), namespace: None, container: 0, row: 0, indexed: Vec::new() });
+            }
+            let uid = st.alloc_container();
+            let seg = Sealed::build(uid, Metric::Euclidean, 2, rows, seqs, &[8], 8).expect("build");
+            st.install_sealed(Arc::new(seg), &[]);
+        }
+        st
+    }
+
+    fn plan(st: &IndexState, target: usize, small: usize) -> Option<Vec<usize>> {
+        st.settle_plan(target, small).map(|segs| segs.iter().map(|s| s.len()).collect())
+    }
+
+    /// Small segments merge whatever their ratio; past `small`, a big one waits until the small
+    /// ones together are a quarter of it; nothing grows past `target`.
+    #[test]
+    fn settle_merges_small_segments_first() {
+        let st = with_segments(&[100, 3, 1, 2]);
+        assert_eq!(plan(&st, 1000, 200), Some(vec![1, 2, 3, 100]));
+        assert_eq!(plan(&st, 1000, 10), Some(vec![1, 2, 3]));
+        assert_eq!(plan(&st, 5, 200), Some(vec![1, 2]));
+        assert_eq!(plan(&with_segments(&[40, 10]), 1000, 10), Some(vec![10, 40]));
+        assert_eq!(plan(&with_segments(&[41, 10]), 1000, 10), None);
+        assert_eq!(plan(&with_segments(&[7]), 1000, 10), None);
+    }
 }

@@ -183,8 +183,8 @@ fn search(seg: &Sealed, g: &index_svc::hnsw::Graph, q: &[f32]) -> Vec<u32> {
 }
 
 fn sweep_in_process(seg: &Sealed, queries: &[Vec<f32>], truth: &[Vec<u32>]) -> Vec<Point> {
-    seg.tiers
-        .iter()
+    seg.tiers()
+        .into_iter()
         .map(|(ef, g)| {
             let mut lat = Vec::with_capacity(queries.len());
             let mut hits = 0;
@@ -196,7 +196,7 @@ fn sweep_in_process(seg: &Sealed, queries: &[Vec<f32>], truth: &[Vec<u32>]) -> V
                 hits += got.iter().filter(|i| t.contains(i)).count();
             }
             let secs = start.elapsed().as_secs_f64();
-            Point { ef: *ef, qps: queries.len() as f64 / secs, recall: hits as f64 / (queries.len() * K) as f64, p50: percentile(&lat, 0.5) }
+            Point { ef, qps: queries.len() as f64 / secs, recall: hits as f64 / (queries.len() * K) as f64, p50: percentile(&lat, 0.5) }
         })
         .collect()
 }

@@ -11,7 +11,7 @@ use crate::{BATCH, Server, run_queries};
 pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration) -> anyhow::Result<()> {
     let receiver = Receiver::start()?;
     let ep = receiver.endpoint();
-    let mut s = crate::strato::Strato::start_env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", ep.as_str()), ("OTEL_BSP_SCHEDULE_DELAY", "200"), ("OTEL_BSP_MAX_QUEUE_SIZE", "65536")])?;
+    let mut s = crate::strato::Strato::start_with(&[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", ep.as_str()), ("OTEL_BSP_SCHEDULE_DELAY", "200"), ("OTEL_BSP_MAX_QUEUE_SIZE", "65536")])?;
     s.reset().await?;
     for (b, chunk) in base.chunks(BATCH).enumerate() {
         s.ingest(b * BATCH, chunk).await?;

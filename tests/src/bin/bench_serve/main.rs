@@ -12,9 +12,13 @@
 //! medians over ≥ 3 rounds of the per-round ratio Strato ÷ Chroma. Then one Strato run exports
 //! its traces to an in-process OTLP receiver, for where a query's time goes.
 //!
-//! Run: ./strato bench serve   [env BENCH_N (22000), BENCH_Q (500), BENCH_ROUNDS (3), BENCH_REST_SECS (30)]
+//! Then memory per vector at 100k (and more) synthetic vectors, Strato alone (`memory.rs`).
+//!
+//! Run: ./strato bench serve   [env BENCH_N (22000), BENCH_Q (500), BENCH_ROUNDS (3),
+//! BENCH_REST_SECS (30), BENCH_MEMORY (100000; comma list), BENCH_PARTS (compare,breakdown,memory)]
 mod breakdown;
 mod chroma;
+mod memory;
 mod strato;
 
 use std::time::{Duration, Instant};
@@ -132,17 +136,33 @@ async fn main() -> anyhow::Result<()> {
     let (base, queries) = data.vectors.split_at(n);
     let truth: Vec<Vec<usize>> = queries.iter().map(|v| exact(base, v, 100)).collect();
     println!("served path: {n} vectors (384-d MiniLM of Debian synopses), {q} held-out queries, {rounds} rounds, {}s rest", rest.as_secs());
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "compare,breakdown,memory".into());
+    let sizes: Vec<usize> = std::env::var("BENCH_MEMORY").unwrap_or_else(|_| "100000".into()).split(',').filter_map(|v| v.trim().parse().ok()).collect();
+    if parts.contains("compare") {
+        compare(base, queries, &truth, rounds, rest).await?;
+    }
+    if parts.contains("breakdown") {
+        breakdown::run(base, queries, rest).await?;
+    }
+    if parts.contains("memory") {
+        memory::run(&sizes).await?;
+    }
+    Ok(())
+}
+
+/// Both contenders, alternating, `rounds` times; prints the medians of per-round ratios.
+async fn compare(base: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<usize>], rounds: usize, rest: Duration) -> anyhow::Result<()> {
     let mut strato = strato::Strato::start()?;
     let mut chroma = chroma::Chroma::start()?;
     let mut per_round: Vec<(Figures, Figures)> = Vec::new();
     for round in 0..rounds {
         println!("round {}", round + 1);
         let (a, b) = if round % 2 == 0 {
-            let a = measure(&mut strato, base, queries, &truth, rest).await?;
-            (a, measure(&mut chroma, base, queries, &truth, rest).await?)
+            let a = measure(&mut strato, base, queries, truth, rest).await?;
+            (a, measure(&mut chroma, base, queries, truth, rest).await?)
         } else {
-            let b = measure(&mut chroma, base, queries, &truth, rest).await?;
-            (measure(&mut strato, base, queries, &truth, rest).await?, b)
+            let b = measure(&mut chroma, base, queries, truth, rest).await?;
+            (measure(&mut strato, base, queries, truth, rest).await?, b)
         };
         per_round.push((a, b));
     }
@@ -156,9 +176,7 @@ async fn main() -> anyhow::Result<()> {
     println!("  ingest vectors/s             {:.2}×  [≥ 2×]", ratio(|f| f.ingest_per_s));
     println!("  recall@10                    Strato {:.3}, Chroma {:.3}", med(|f| f.recall, 0), med(|f| f.recall, 1));
     println!("  resident bytes per vector    Strato {:.0}, Chroma {:.0}  [Strato ≤ 2048 at ≥ 100k]", med(|f| f.bytes_per_vector, 0), med(|f| f.bytes_per_vector, 1));
-    drop(chroma);
-    drop(strato);
-    breakdown::run(base, queries, rest).await
+    Ok(())
 }
 
 /// Resident memory of a process (VmRSS).

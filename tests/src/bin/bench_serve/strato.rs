@@ -5,7 +5,7 @@ use strato_tests::process::{Service, scratch_dir, start_gateway_env, start_index
 
 use crate::Server;
 
-const ACCOUNT: &str = "bench";
+pub const ACCOUNT: &str = "bench";
 
 pub struct Strato {
     // The gateway first: it goes first when dropped.
@@ -15,25 +15,41 @@ pub struct Strato {
     name: String,
     round: usize,
     env: Vec<(String, String)>,
+    index_args: Vec<String>,
 }
 
 /// index-svc on a fresh data directory and a gateway in front (no embedder: the REST vector
 /// routes never call it).
-fn stack(env: &[(&str, &str)]) -> anyhow::Result<(Service, Service)> {
-    let index = start_index_env(&scratch_dir("bench-serve"), &[], env)?;
+fn stack(index_args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Service, Service)> {
+    let index = start_index_env(&scratch_dir("bench-serve"), index_args, env)?;
     let gateway = start_gateway_env("http://127.0.0.1:9", &index.url(), &["--max-concurrent-requests", "4096"], env)?;
     Ok((gateway, index))
 }
 
 impl Strato {
     pub fn start() -> anyhow::Result<Self> {
-        Self::start_env(&[])
+        Self::start_with(&[], &[])
     }
 
-    /// With environment variables for both services (OTEL_*, for the breakdown).
-    pub fn start_env(env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let (gateway, index) = stack(env)?;
-        Ok(Self { gateway, index, http: reqwest::Client::new(), name: String::new(), round: 0, env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() })
+    /// With index-svc flags, and environment variables for both services (OTEL_*, for the
+    /// breakdown).
+    pub fn start_with(index_args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let (gateway, index) = stack(index_args, env)?;
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Ok(Self { gateway, index, http: reqwest::Client::new(), name: String::new(), round: 0, env, index_args: owned(index_args) })
+    }
+
+    pub fn index_url(&self) -> String {
+        self.index.url()
+    }
+
+    pub fn index_name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn index_pid(&self) -> u32 {
+        self.index.pid()
     }
 
     pub fn base(&self) -> String {
@@ -49,7 +65,8 @@ impl Server for Strato {
     /// A fresh process pair each time, so memory is this index's alone.
     async fn reset(&mut self) -> anyhow::Result<()> {
         let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        (self.gateway, self.index) = stack(&env)?;
+        let args: Vec<&str> = self.index_args.iter().map(String::as_str).collect();
+        (self.gateway, self.index) = stack(&args, &env)?;
         self.round += 1;
         self.name = format!("serve-{}", self.round);
         let r = self.http.post(self.base()).json(&json!({"name": self.name, "config": {"dimensions": 384, "metric": "cosine"}})).send().await?;
