@@ -3,7 +3,7 @@
 //! Request path: `service.rs` (gRPC ↔ domain, `convert.rs`) → `engine.rs`. A mutation: validate
 //! (`validate.rs`/`filter.rs`), then in a task no caller can cancel: decide under the index's
 //! writer lock (`handle.rs`), stage in `store.rs`, wait for a shared fsync (`group_commit.rs`),
-//! apply to `state.rs`. A query: `planner.rs` over exact chunks and HNSW segments
+//! apply to `state.rs`. A query: `planner.rs` over exact chunks (`tail.rs`) and HNSW segments
 //! (`segment.rs`/`hnsw.rs`, kernels in `kernel.rs`, segment files mapped by `mapped.rs`).
 //! Background: `optimizer.rs` seals, compacts and settles quiet indexes; `recovery.rs`
 //! rebuilds memory at start-up.
@@ -27,6 +27,7 @@ pub mod segment;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod tail;
 pub mod types;
 pub mod validate;
 

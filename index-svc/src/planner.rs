@@ -15,7 +15,7 @@ use tracing::info_span;
 
 use crate::config::EngineConfig;
 use crate::filter::{Cond, Filter};
-use crate::segment::{self, Sealed};
+use crate::segment::{self, Chunk, Sealed};
 use crate::state::{IndexState, PointInfo};
 
 #[derive(Debug, Clone)]
@@ -136,13 +136,15 @@ pub fn execute(st: &IndexState, query: &[f32], plan: Plan) -> Planned {
     {
         let rows = st.active.len() + st.frozen.iter().map(|c| c.len()).sum::<usize>();
         let _span = info_span!("exact_scan", rows, source = "recent_writes").entered();
-        for chunk in std::iter::once(&st.active).chain(st.frozen.iter().map(|c| &**c)) {
-            chunk.for_each(&mut |seq, row| consider(seq, row, &mut top));
-        }
+        let chunks: Vec<&Chunk> = std::iter::once(&st.active).chain(st.frozen.iter().map(|c| &**c)).collect();
+        crate::tail::scan(metric, &chunks, &q, &mut top, &mut |seq, row, top| consider(seq, row, top));
     }
+    // Unfiltered, the graph's 8-bit order picks which candidates are worth an exact score;
+    // filtered, every candidate is, as any may be the one that passes.
+    let rescore = if pred.is_trivial() { 2 * k + 16 } else { usize::MAX };
     for seg in &st.sealed {
         let _span = info_span!("hnsw_search", segment = seg.uid, rows = seg.len(), exact_fallback = Empty).entered();
-        search_segment(seg, &q, k, &mut |seq, p, top| consider(seq, p, top), &mut top);
+        search_segment(seg, &q, k, rescore, &mut |seq, p, top| consider(seq, p, top), &mut top);
     }
     Planned { hits: top.into_sorted(), path: Path::Graph, warnings }
 }
@@ -153,6 +155,7 @@ fn search_segment(
     seg: &Sealed,
     q: &[f32],
     k: usize,
+    rescore: usize,
     consider: &mut dyn FnMut(u64, &[f32], &mut TopK),
     top: &mut TopK,
 ) {
@@ -163,7 +166,7 @@ fn search_segment(
     };
     let mut local = TopK::new(k);
     let mut seen = 0usize;
-    seg.search(graph, q, &mut |seq, p| {
+    seg.search(graph, q, rescore, &mut |seq, p| {
         seen += 1;
         consider(seq, p, &mut local);
     });
@@ -260,6 +263,10 @@ impl TopK {
 
     pub fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
     }
 
     /// Whether a hit at `distance` could enter (ties may: the id decides them in `push`).

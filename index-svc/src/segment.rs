@@ -9,6 +9,7 @@ use crate::error::IndexError;
 use crate::hnsw::{self, Graph};
 use crate::kernel;
 use crate::mapped::Mapped;
+use crate::tail::Codes;
 use crate::types::Metric;
 
 #[cfg(target_endian = "big")]
@@ -52,16 +53,23 @@ pub struct Chunk {
     pub dims: usize,
     pub data: Vec<f32>,
     pub seqs: Vec<u64>,
+    /// An 8-bit copy of the rows, for the scan's prefilter (tail.rs).
+    pub codes: Codes,
 }
 
 impl Chunk {
     pub fn new(uid: u64, dims: usize) -> Self {
-        Self { uid, dims, data: Vec::new(), seqs: Vec::new() }
+        Self { uid, dims, data: Vec::new(), seqs: Vec::new(), codes: Codes::default() }
     }
 
     pub fn push(&mut self, seq: u64, stored: &[f32]) {
         self.data.extend_from_slice(stored);
         self.seqs.push(seq);
+        self.codes.push(stored);
+    }
+
+    pub fn row(&self, r: usize) -> &[f32] {
+        &self.data[r * self.dims..(r + 1) * self.dims]
     }
 
     pub fn len(&self) -> usize {
@@ -293,24 +301,27 @@ impl Sealed {
         std::iter::once((self.ef, &self.graph)).chain(wider).collect()
     }
 
-    /// Graph search with `graph` (one of the tiers): `f(seq, exact stored vector)` per candidate.
-    pub fn search(&self, graph: &Graph, q_stored: &[f32], f: &mut dyn FnMut(u64, &[f32])) {
+    /// Graph search with `graph` (one of the tiers): `f(seq, exact stored vector)` for the
+    /// `rescore` nearest candidates by the graph's 8-bit distance (its order is nearly the exact
+    /// one, so the true top k are among the first few dozen of ef), and for every outlier.
+    pub fn search(&self, graph: &Graph, q_stored: &[f32], rescore: usize, f: &mut dyn FnMut(u64, &[f32])) {
         let mut q = q_stored.to_vec();
         if self.metric == Metric::DotProduct {
             q.push(0.0);
         }
         let q = hnsw::quantize(&q, self.scale);
-        let mut seen_outliers = Vec::new();
-        graph.search(&q, &mut |row| {
-            if !self.outliers.is_empty() && self.outliers.binary_search(&row).is_ok() {
-                seen_outliers.push(row);
+        let mut rows: Vec<u32> = Vec::with_capacity(64);
+        graph.search(&q, &mut |row| rows.push(row));
+        rows.truncate(rescore);
+        for &row in &self.outliers {
+            if !rows.contains(&row) {
+                rows.push(row);
             }
+        }
+        let all = &*self.rows;
+        for row in rows {
             let r = row as usize;
-            f(self.seqs[r], &self.rows[r * self.dims..(r + 1) * self.dims]);
-        });
-        for &row in self.outliers.iter().filter(|r| !seen_outliers.contains(r)) {
-            let r = row as usize;
-            f(self.seqs[r], &self.rows[r * self.dims..(r + 1) * self.dims]);
+            f(self.seqs[r], &all[r * self.dims..(r + 1) * self.dims]);
         }
     }
 
@@ -425,7 +436,7 @@ mod tests {
             exact.sort_by(|a, b| a.0.total_cmp(&b.0));
             let truth: Vec<u64> = exact.iter().take(10).map(|e| e.1).collect();
             let mut got: Vec<(f32, u64)> = Vec::new();
-            seg.search(seg.tier_for(10).expect("tier"), &q, &mut |s, p| got.push((distance(metric, &q, p), s)));
+            seg.search(seg.tier_for(10).expect("tier"), &q, usize::MAX, &mut |s, p| got.push((distance(metric, &q, p), s)));
             got.sort_by(|a, b| a.0.total_cmp(&b.0));
             found += got.iter().take(10).filter(|g| truth.contains(&g.1)).count();
             asked += 10;

@@ -176,7 +176,7 @@ fn exact(stored: &[Vec<f32>], q: &[f32]) -> Vec<u32> {
 fn search(seg: &Sealed, g: &index_svc::hnsw::Graph, q: &[f32]) -> Vec<u32> {
     let q = segment::query_form(Metric::Cosine, q);
     let mut hits: Vec<(f32, u32)> = Vec::with_capacity(64);
-    seg.search(g, &q, &mut |seq, p| hits.push((segment::distance(Metric::Cosine, &q, p), seq as u32)));
+    seg.search(g, &q, usize::MAX, &mut |seq, p| hits.push((segment::distance(Metric::Cosine, &q, p), seq as u32)));
     hits.sort_by(|a, b| a.0.total_cmp(&b.0));
     hits.truncate(K);
     hits.into_iter().map(|(_, i)| i).collect()
