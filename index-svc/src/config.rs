@@ -75,9 +75,10 @@ pub struct EngineConfig {
     #[arg(long, env = "STRATO_SEAL_THRESHOLD", default_value_t = 8192)]
     pub seal_threshold: usize,
 
-    /// ef_search tiers, ascending: each sealed segment keeps one graph per tier (same graph,
-    /// different ef; made without a rebuild). A query uses the smallest tier with ef ≥ 2·topK
-    /// (≥ 64); above the last tier it scans the segment exactly. See hnsw.rs.
+    /// ef_search tiers, ascending: a sealed segment answers with the first; the others are
+    /// copies of its graph with another ef (made without a rebuild, on the first query that
+    /// needs one). A query uses the smallest tier with ef ≥ topK; above the last tier it scans
+    /// the segment exactly. See hnsw.rs.
     #[arg(long, env = "STRATO_EF_TIERS", value_delimiter = ',', default_value = "64,200")]
     pub ef_tiers: Vec<usize>,
 

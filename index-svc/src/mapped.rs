@@ -45,7 +45,7 @@ impl Mapped {
     /// page-aligned). None when out of bounds or misaligned.
     pub fn f32s(&self, offset: usize, len: usize) -> Option<&[f32]> {
         let end = offset.checked_add(len.checked_mul(4)?)?;
-        if end > self.len || offset % 4 != 0 {
+        if end > self.len || !offset.is_multiple_of(4) {
             return None;
         }
         // SAFETY: in bounds, aligned, and any bit pattern is a valid f32 (little-endian files;

@@ -92,10 +92,9 @@ impl Optimizer {
         let pool = pool.inspect_err(|e| warn!("graph builds share the global pool: {e}")).ok();
         let worker = Worker { store, group, cfg, settling: settling.clone(), pool };
         let (p, stop) = (pending.clone(), stopping.clone());
-        let spawned = std::thread::Builder::new().name("optimizer".into()).spawn(move || {
-            lower_priority();
-            worker.run(rx, &p, &stop)
-        });
+        // The worker itself keeps its priority: it holds the index's writer lock to install a
+        // segment, and writers must not wait on a thread the scheduler keeps starving.
+        let spawned = std::thread::Builder::new().name("optimizer".into()).spawn(move || worker.run(rx, &p, &stop));
         let thread = match spawned {
             Ok(t) => Some(t),
             Err(e) => {

@@ -310,20 +310,7 @@ mod tests {
 
     /// 1000 vectors, 10 of them in namespace "small", a string index on "tag" (5 have tag "rare").
     fn state() -> IndexState {
-        let meta = IndexMeta {
-            uid: 1,
-            account: String::new(),
-            name: "t".into(),
-            description: String::new(),
-            dimensions: 4,
-            metric: Metric::Euclidean,
-            created_on: String::new(),
-            modified_on: String::new(),
-            next_seq: 1,
-            last_mutation: String::new(),
-            last_mutation_at: String::new(),
-            metadata_indexes: Vec::new(),
-        };
+        let meta = IndexMeta::for_test(4, Metric::Euclidean);
         let mut st = IndexState::new(meta, 1);
         st.add_metadata_index("tag", MetaType::String);
         for i in 0..1000u64 {

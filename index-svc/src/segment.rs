@@ -1,6 +1,6 @@
 //! The two kinds of segment. A `Chunk` is a flat arena (fixed stride) searched exactly: the
 //! active one takes every write, full ones are frozen until sealed. A `Sealed` segment is an
-//! immutable HNSW graph (one copy per ef tier). Neither deletes anything: a point whose sequence
+//! immutable HNSW graph (wider ef tiers copied on demand) over f32 rows mapped from its file. Neither deletes anything: a point whose sequence
 //! number is no longer live is a tombstone, skipped by the caller's liveness check.
 use std::path::Path;
 use std::sync::OnceLock;

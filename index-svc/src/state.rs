@@ -306,20 +306,7 @@ mod tests {
 
     /// An index state holding sealed segments of these sizes (every vector live).
     fn with_segments(sizes: &[usize]) -> IndexState {
-        let meta = IndexMeta {
-            uid: 1,
-            account: String::new(),
-            name: "t".into(),
-            description: String::new(),
-            dimensions: 2,
-            metric: Metric::Euclidean,
-            created_on: String::new(),
-            modified_on: String::new(),
-            next_seq: 1,
-            last_mutation: String::new(),
-            last_mutation_at: String::new(),
-            metadata_indexes: Vec::new(),
-        };
+        let meta = IndexMeta::for_test(2, Metric::Euclidean);
         let mut st = IndexState::new(meta, 1);
         let mut seq = 0u64;
         for &n in sizes {

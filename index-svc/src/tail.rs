@@ -153,7 +153,7 @@ mod tests {
                 for k in [1usize, 10, 50] {
                     let mut consider = |s: u64, row: &[f32], top: &mut TopK| {
                         let d = distance(metric, &q, row);
-                        if s % 3 != 0 && top.accepts(d) {
+                        if !s.is_multiple_of(3) && top.accepts(d) {
                             top.push(d, s, &ids[s as usize]);
                         }
                     };

@@ -50,6 +50,28 @@ pub struct IndexMeta {
     pub metadata_indexes: Vec<MetadataIndexDef>,
 }
 
+#[cfg(test)]
+impl IndexMeta {
+    /// A fresh index's row, for unit tests of the in-memory state.
+    pub fn for_test(dimensions: usize, metric: Metric) -> Self {
+        let empty = String::new;
+        Self {
+            uid: 1,
+            account: empty(),
+            name: "t".into(),
+            description: empty(),
+            dimensions,
+            metric,
+            created_on: empty(),
+            modified_on: empty(),
+            next_seq: 1,
+            last_mutation: empty(),
+            last_mutation_at: empty(),
+            metadata_indexes: Vec::new(),
+        }
+    }
+}
+
 /// One stored vector. `seq` identifies this version of the id: a rewrite gets a new seq, so
 /// any copy of the old seq in a segment is a tombstone.
 #[derive(Debug, Clone, Serialize, Deserialize)]
