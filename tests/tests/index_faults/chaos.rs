@@ -17,8 +17,9 @@ use crate::oracle::{self, MAX_WRITERS, Oracle, Reply, dims_of};
 use crate::rng::{self, Rng};
 use crate::writer::writer;
 
-/// Small, so that sealing and compaction run all the time while we kill; topK > 32 is exact.
-const ARGS: [&str; 8] = ["--seal-threshold", "16", "--max-segments", "3", "--ef-tiers", "32", "--ef-construction", "40"];
+/// Small, so that sealing, compaction and settling (any 5 ms without a write seals the tail and
+/// merges) run all the time while we kill; topK > 32 is exact.
+const ARGS: [&str; 10] = ["--seal-threshold", "16", "--max-segments", "3", "--ef-tiers", "32", "--ef-construction", "40", "--settle-ms", "5"];
 const NAMES: usize = 3;
 // Stream names for `Rng::derive`.
 const PLAN: u64 = 1;

@@ -3,8 +3,8 @@
 //!
 //! `chaos` (the randomized concurrent test) runs one index-svc on one data directory through a
 //! number of rounds (`STRATO_FAULT_ROUNDS`, default 8). index-svc runs with a seal threshold of
-//! 16, at most 3 segments and one ef tier of 32, so sealing and compaction run all the time, and
-//! a query with topK > 32 is an exact scan. In each round a few index names ("chaos-0".."chaos-2")
+//! 16, at most 3 segments, one ef tier of 32 and a settle delay of 5 ms, so sealing, compaction
+//! and settling run all the time, and a query with topK > 32 is an exact scan. In each round a few index names ("chaos-0".."chaos-2")
 //! are driven concurrently:
 //!
 //! * a lifecycle task per name creates the index (an *epoch* of the name; dimensions
