@@ -318,6 +318,7 @@ impl Sealed {
                 rows.push(row);
             }
         }
+        let _span = tracing::info_span!("rescore", candidates = rows.len()).entered();
         let all = &*self.rows;
         for row in rows {
             let r = row as usize;

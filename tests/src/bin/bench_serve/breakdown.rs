@@ -34,6 +34,7 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration) -> any
         let client = us(&|s| s.kind == 3); // the gateway's gRPC client span
         let server = us(&|s| s.kind == 2 && s.service == "strato-index");
         let (query, plan, tail, hnsw) = (us(&named("query")), us(&named("plan")), us(&named("exact_scan")), us(&named("hnsw_search")));
+        let rescore = us(&named("rescore"));
         let segments = trace.iter().filter(|s| s.name == "hnsw_search").count() as f64;
         for (k, v) in [
             ("gateway: HTTP, JSON, routing (http − gRPC client)", http_us - client),
@@ -41,8 +42,9 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration) -> any
             ("index-svc handler, conversion (server − query)", server - query),
             ("planner", plan),
             ("exact scan of the unsealed tail", tail),
-            ("HNSW search, all segments", hnsw),
-            ("rest of query: merge, rescoring, records", query - plan - tail - hnsw),
+            ("HNSW navigation (8-bit), all segments", hnsw - rescore),
+            ("rescoring the best candidates (f32 rows, mapped)", rescore),
+            ("rest of query: merge, ids, records", query - plan - tail - hnsw),
             ("segments searched per query", segments),
             ("HTTP span end to end", http_us),
         ] {
@@ -60,8 +62,9 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration) -> any
         "index-svc handler, conversion (server − query)",
         "planner",
         "exact scan of the unsealed tail",
-        "HNSW search, all segments",
-        "rest of query: merge, rescoring, records",
+        "HNSW navigation (8-bit), all segments",
+        "rescoring the best candidates (f32 rows, mapped)",
+        "rest of query: merge, ids, records",
     ];
     for k in order {
         let (sum, n) = sums[k];
