@@ -67,8 +67,7 @@ struct Worker {
     cfg: EngineConfig,
     settling: Settling,
     /// Where graphs are built: threads at a lower CPU priority (nice 10), so a query or write
-    /// arriving mid-build preempts the build instead of sharing a core with it. On 2 cores a
-    /// build at equal priority halved query throughput right after ingest.
+    /// arriving mid-build preempts the build instead of sharing a core with it.
     pool: Option<rayon::ThreadPool>,
 }
 
