@@ -538,46 +538,6 @@ def error_response(shape, description, headers=None):
 
 RETRY_AFTER = {"Retry-After": ref("headers", "RetryAfter")}
 
-# Cloudflare's envelope (schema CfError).
-R["CfBadRequest"] = error_response("CfError", "Bad request. Code 7003: the account segment of the path is not an account id (see the `account_id` parameter). Code 40003: a path parameter or query string that does not decode, or another bad request. The route's own: 3001, 3002, 40006, 40008, 40012, 40023, 40025, 40026 (Vectorize), 5006, 5007 (Workers AI).")
-R["CfUnauthorized"] = error_response("CfError", "No credentials: code 10000 `Authentication error`.")
-R["CfForbidden"] = error_response("CfError", "Code 10000: an unknown token, or a token not allowed for the account (`Authentication error`). " + OPEN_MODE_403)
-R["CfNotFound"] = error_response("CfError", "Not found: code 3000 (index), 40004 (vector id), 40005 (metadata index).")
-R["CfPayloadTooLarge"] = error_response("CfError", "The body is over the route's limit (in the operation's description): code 40003 `Request body too large for this route (…)`, before the body is read.")
-R["CfTooManyRequests"] = error_response("CfError", "The service is overloaded: code 40041 (index-svc, Vectorize), 3040 (embedder-svc, Workers AI).")
-R["CfInternal"] = error_response("CfError", "Code 1000: an unexpected service error, `Internal error (request id …)` (the request's `x-request-id`; the service's text is only in the gateway's log), or `Internal error: the gateway is misconfigured` (a service refused the gateway's `--service-token`).")
-R["CfUnavailable"] = error_response("CfError", f"Code 1503, please retry: a service is down or too slow, {SHED}.", RETRY_AFTER)
-
-# OpenAI's error shape (schema OpenAiError): no codes; `type` server_error for 5xx.
-R["OaBadRequest"] = error_response("OpenAiError", "Invalid request, or the embedder rejected the input; also a path or query string that does not decode, and (under the account prefixes) an account segment that is not an account id (`Could not route to …`).")
-R["OaUnauthorized"] = error_response("OpenAiError", "No credentials (`Authentication error`).")
-R["OaForbidden"] = error_response("OpenAiError", "An unknown token, or a token not allowed for the account (`Authentication error`). " + OPEN_MODE_403)
-R["OaNotFound"] = error_response("OpenAiError", "Unknown or unloaded model.")
-R["OaPayloadTooLarge"] = error_response("OpenAiError", "The body is over the route's limit (in the operation's description): `Request body too large for this route (…)`.")
-R["OaTooManyRequests"] = error_response("OpenAiError", "The embedder is over capacity.")
-R["OaInternal"] = error_response("OpenAiError", "Unexpected embedder error, `Internal error (request id …)` (type server_error).")
-R["OaUnavailable"] = error_response("OpenAiError", f"The embedder is down or too slow, {SHED} (type server_error).", RETRY_AFTER)
-
-# `{"error": "…"}` (schema ApiError) on every other path.
-R["TutorialBadRequest"] = error_response("ApiError", "Bad input (a body that is not `{texts, ids?}`, a `topK` that is not a whole number or above 100, a query string that does not decode), or the binding's model is not loaded.")
-R["TutorialUnauthorized"] = error_response("ApiError", "Tokens are configured and none was sent (`Authentication error`); not with `--public-tutorial`.")
-R["TutorialForbidden"] = error_response("ApiError", "An unknown token, or (tutorial routes) a token not allowed for the binding's account, `--binding-account` (`Authentication error`); not with `--public-tutorial`. " + OPEN_MODE_403)
-R["TutorialNotFound"] = error_response("ApiError", "The binding's index does not exist.")
-R["TutorialPayloadTooLarge"] = error_response("ApiError", "The body is over the route's limit (in the operation's description): `Request body too large for this route (…)`.")
-R["TutorialTooManyRequests"] = error_response("ApiError", "A service is overloaded.")
-R["TutorialInternal"] = error_response("ApiError", "An unexpected service error: `Internal error (request id …)`.")
-R["TutorialUnavailable"] = error_response("ApiError", f"A service is down or too slow, {SHED}.", RETRY_AFTER)
-
-# The Worker bindings' routes (schema BindingError).
-R["BindingBadRequest"] = error_response("BindingError", "Bad input, with the REST API's code (e.g. 40006 a query vector of the wrong dimensions, 40012 a vector's, 5006 the AI model's input).")
-R["BindingUnauthorized"] = error_response("BindingError", "Tokens are configured and none was sent (the forwarding worker sends one; `Authentication error`).")
-R["BindingForbidden"] = error_response("BindingError", "A token not allowed for the binding's account (`--binding-account`). " + OPEN_MODE_403)
-R["BindingNotFound"] = error_response("BindingError", "Code 3000: the bound index does not exist; 40004: the stored vector of a queryById; 7000: not an operation of the binding (7001: the wrong method for one).")
-R["BindingPayloadTooLarge"] = error_response("BindingError", "The body is over the route's limit: `Request body too large for this route (…)`.")
-R["BindingTooManyRequests"] = error_response("BindingError", "A service is overloaded.")
-R["BindingInternal"] = error_response("BindingError", "An unexpected service error: `Internal error (request id …)`.")
-R["BindingUnavailable"] = error_response("BindingError", f"A service is down or too slow, {SHED}.", RETRY_AFTER)
-
 ERROR_NAMES = {
     "400": "BadRequest",
     "401": "Unauthorized",
@@ -588,6 +548,78 @@ ERROR_NAMES = {
     "500": "Internal",
     "503": "Unavailable",
 }
+
+
+def error_family(family, shape, described):
+    """The shared error responses (one per status in `described`: status → description) of a
+    family of routes answering in `shape`; a 503 also says when to retry."""
+    for status, description in described.items():
+        R[family + ERROR_NAMES[status]] = error_response(shape, description, RETRY_AFTER if status == "503" else None)
+
+
+# Cloudflare's envelope (schema CfError).
+error_family(
+    "Cf",
+    "CfError",
+    {
+        "400": "Bad request. Code 7003: the account segment of the path is not an account id (see the `account_id` parameter). Code 40003: a path parameter or query string that does not decode, or another bad request. The route's own: 3001, 3002, 40006, 40008, 40012, 40023, 40025, 40026 (Vectorize), 5006, 5007 (Workers AI).",
+        "401": "No credentials: code 10000 `Authentication error`.",
+        "403": "Code 10000: an unknown token, or a token not allowed for the account (`Authentication error`). " + OPEN_MODE_403,
+        "404": "Not found: code 3000 (index), 40004 (vector id), 40005 (metadata index).",
+        "413": "The body is over the route's limit (in the operation's description): code 40003 `Request body too large for this route (…)`, before the body is read.",
+        "429": "The service is overloaded: code 40041 (index-svc, Vectorize), 3040 (embedder-svc, Workers AI).",
+        "500": "Code 1000: an unexpected service error, `Internal error (request id …)` (the request's `x-request-id`; the service's text is only in the gateway's log), or `Internal error: the gateway is misconfigured` (a service refused the gateway's `--service-token`).",
+        "503": f"Code 1503, please retry: a service is down or too slow, {SHED}.",
+    },
+)
+
+# OpenAI's error shape (schema OpenAiError): no codes; `type` server_error for 5xx.
+error_family(
+    "Oa",
+    "OpenAiError",
+    {
+        "400": "Invalid request, or the embedder rejected the input; also a path or query string that does not decode, and (under the account prefixes) an account segment that is not an account id (`Could not route to …`).",
+        "401": "No credentials (`Authentication error`).",
+        "403": "An unknown token, or a token not allowed for the account (`Authentication error`). " + OPEN_MODE_403,
+        "404": "Unknown or unloaded model.",
+        "413": "The body is over the route's limit (in the operation's description): `Request body too large for this route (…)`.",
+        "429": "The embedder is over capacity.",
+        "500": "Unexpected embedder error, `Internal error (request id …)` (type server_error).",
+        "503": f"The embedder is down or too slow, {SHED} (type server_error).",
+    },
+)
+
+# `{"error": "…"}` (schema ApiError) on every other path.
+error_family(
+    "Tutorial",
+    "ApiError",
+    {
+        "400": "Bad input (a body that is not `{texts, ids?}`, a `topK` that is not a whole number or above 100, a query string that does not decode), or the binding's model is not loaded.",
+        "401": "Tokens are configured and none was sent (`Authentication error`); not with `--public-tutorial`.",
+        "403": "An unknown token, or (tutorial routes) a token not allowed for the binding's account, `--binding-account` (`Authentication error`); not with `--public-tutorial`. " + OPEN_MODE_403,
+        "404": "The binding's index does not exist.",
+        "413": "The body is over the route's limit (in the operation's description): `Request body too large for this route (…)`.",
+        "429": "A service is overloaded.",
+        "500": "An unexpected service error: `Internal error (request id …)`.",
+        "503": f"A service is down or too slow, {SHED}.",
+    },
+)
+
+# The Worker bindings' routes (schema BindingError).
+error_family(
+    "Binding",
+    "BindingError",
+    {
+        "400": "Bad input, with the REST API's code (e.g. 40006 a query vector of the wrong dimensions, 40012 a vector's, 5006 the AI model's input).",
+        "401": "Tokens are configured and none was sent (the forwarding worker sends one; `Authentication error`).",
+        "403": "A token not allowed for the binding's account (`--binding-account`). " + OPEN_MODE_403,
+        "404": "Code 3000: the bound index does not exist; 40004: the stored vector of a queryById; 7000: not an operation of the binding (7001: the wrong method for one).",
+        "413": "The body is over the route's limit: `Request body too large for this route (…)`.",
+        "429": "A service is overloaded.",
+        "500": "An unexpected service error: `Internal error (request id …)`.",
+        "503": f"A service is down or too slow, {SHED}.",
+    },
+)
 
 
 def errors(shape, statuses):
