@@ -181,9 +181,5 @@ async fn compare(base: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<usize>], 
 
 /// Resident memory of a process (VmRSS).
 pub fn rss_bytes(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
-        .unwrap_or(0)
-        * 1024
+    memory::Memory::of(pid).rss
 }

@@ -84,14 +84,15 @@ fn cpu_seconds(pid: u32) -> f64 {
     (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
 }
 
-struct Memory {
-    rss: u64,
+/// A process's resident memory from /proc/PID/status: all of it, the heap, file-backed pages.
+pub struct Memory {
+    pub rss: u64,
     anon: u64,
     file: u64,
 }
 
 impl Memory {
-    fn of(pid: u32) -> Self {
+    pub fn of(pid: u32) -> Self {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let kb = |key: &str| status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()).unwrap_or(0) * 1024;
         Self { rss: kb("VmRSS:"), anon: kb("RssAnon:"), file: kb("RssFile:") }
