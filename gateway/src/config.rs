@@ -55,7 +55,7 @@ pub struct Config {
     /// API tokens accepted as `Authorization: Bearer …` on the Cloudflare and OpenAI routes
     /// (comma separated). With none configured the API is open and the gateway refuses to listen
     /// beyond loopback.
-    #[arg(long = "api-token", env = "STRATO_API_TOKENS", value_delimiter = ',')]
+    #[arg(long = "api-token", env = "STRATO_API_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub api_tokens: Vec<String>,
 
     /// File of API tokens, one per line; `TOKEN accounts=a,b` limits a token to accounts.
@@ -79,8 +79,50 @@ pub struct Config {
     #[arg(long, env = "STRATO_BODY_IDLE_TIMEOUT_MS", default_value_t = 10_000)]
     pub body_idle_timeout_ms: u64,
 
+    /// The memory requests may hold at once, in MiB (`budget.rs`): a request is charged its body
+    /// (3 bytes a byte) and its response; what does not fit is answered 503 at once. Default:
+    /// the cgroup's memory limit minus 96 MiB (half the machine's memory without a limit).
+    #[arg(long, env = "STRATO_MEMORY_BUDGET_MIB")]
+    pub memory_budget_mib: Option<u64>,
+
+    /// A connection that cannot send for this long (its client stopped reading) is closed, and
+    /// what its response held is given back.
+    #[arg(long, env = "STRATO_SEND_STALL_TIMEOUT_MS", default_value_t = 30_000)]
+    pub send_stall_timeout_ms: u64,
+
+    /// With --public-tutorial: requests without a token served at once (their own pool, apart
+    /// from --max-concurrent-requests' other places); beyond it, 503.
+    #[arg(long, env = "STRATO_PUBLIC_MAX_CONCURRENT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub public_max_concurrent: u32,
+
+    /// With --public-tutorial: requests without a token per minute from one client address
+    /// (bursts of up to 20); beyond it, 429.
+    #[arg(long, env = "STRATO_PUBLIC_REQUESTS_PER_MINUTE", default_value_t = 60)]
+    pub public_requests_per_minute: u32,
+
+    /// With --public-tutorial: a request without a token must be answered within this long,
+    /// body included (a deadline on the whole request, not only an idle one).
+    #[arg(long, env = "STRATO_PUBLIC_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub public_request_timeout_ms: u64,
+
+    /// Per API token: Workers AI requests per minute to each model (bge-large: half), as
+    /// Workers AI limits them; 0 = no limit. Limits apply only with tokens configured.
+    #[arg(long, env = "STRATO_AI_REQUESTS_PER_MINUTE", default_value_t = 3000)]
+    pub ai_requests_per_minute: u32,
+
+    /// Per API token: mutations (writes, deletes, index changes) per minute; beyond, 429 code
+    /// 40041 `Too Many Requests`. 0 = no limit.
+    #[arg(long, env = "STRATO_MUTATIONS_PER_MINUTE", default_value_t = 1200)]
+    pub mutations_per_minute: u32,
+
+    /// Per API token: embedder tokens per second (bursts of 30 s), so one tenant cannot take the
+    /// embedder from the others. 0 = no limit.
+    #[arg(long, env = "STRATO_EMBED_TOKENS_PER_SECOND", default_value_t = 4096)]
+    pub embed_tokens_per_second: u32,
+
     /// Browser origins allowed to call the gateway (CORS); repeat or comma separate; `*` = any.
-    /// None: no CORS headers.
+    /// None: no CORS headers. Without API tokens only loopback origins (`http://localhost:3000`)
+    /// are accepted: the gateway refuses to start otherwise.
     #[arg(long = "cors-origin", env = "STRATO_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
@@ -115,5 +157,13 @@ pub struct Config {
 impl Config {
     pub fn rpc_timeout(&self) -> Duration {
         Duration::from_millis(self.rpc_timeout_ms)
+    }
+
+    pub fn public_request_timeout(&self) -> Duration {
+        Duration::from_millis(self.public_request_timeout_ms)
+    }
+
+    pub fn memory_budget_bytes(&self) -> u64 {
+        self.memory_budget_mib.map_or_else(crate::budget::default_budget_bytes, |m| m << 20)
     }
 }

@@ -4,10 +4,14 @@
 //! gRPC) → `clients.rs` (deadlines, retries, balancing, trace context) → the services.
 //! `model.rs` decides which model the AI binding serves; `error.rs` maps failures to HTTP.
 pub mod bindings;
+pub mod body;
+pub mod budget;
 pub mod cli;
 pub mod clients;
 pub mod config;
+pub mod conn;
 pub mod error;
+pub mod limits;
 pub mod model;
 pub mod ndjson;
 pub mod observe;
@@ -23,31 +27,36 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
-use axum::serve::{Listener, ListenerExt};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub use config::Config;
 use state::AppState;
 
 /// The whole HTTP surface. Layers, outermost first: CORS (preflights answered before anything
-/// else), request id, the request's span and metrics (`observe.rs`), then the edge (`routes/edge.rs`): load shedding, the open mode's
-/// loopback-and-no-cross-site rules (only without tokens), account-id syntax, and axum's
-/// rejections re-said in each surface's error shape. Auth sits with the routes (`routes/auth.rs`).
+/// else), request id (a sane one), the request's span and metrics (`observe.rs`), admission
+/// against the places and the memory budget (`budget.rs`), then the edge (`routes/edge.rs`):
+/// the open mode's loopback-and-no-cross-site rules (only without tokens), account-id syntax,
+/// and axum's rejections re-said in each surface's error shape. Auth sits with the routes
+/// (`routes/auth.rs`; the public tutorial's rules in `routes/public.rs`).
 pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
     use axum::middleware::{from_fn, from_fn_with_state};
     use axum::routing::any;
-    use routes::{auth, edge};
+    use routes::{auth, edge, public};
     let tokens = Arc::new(tokens);
     let open = tokens.is_empty();
     let cors = routes::cors::layer(&st.cfg.cors_origins);
-    let in_flight = edge::InFlight::new(st.cfg.max_concurrent_requests);
+    let admission = budget::Admission::new(st.cfg.max_concurrent_requests, st.cfg.memory_budget_bytes());
     let body_idle_ms = st.cfg.body_idle_timeout_ms;
     let mut tutorial = Router::new()
         .route("/insert", get(routes::tutorial::insert_stories).post(routes::tutorial::insert_custom))
         .fallback(routes::tutorial::query_or_favicon);
-    if !st.cfg.public_tutorial {
-        tutorial = auth::protect_tutorial(tutorial, tokens.clone(), &st.cfg.binding_account);
-    }
+    tutorial = if st.cfg.public_tutorial && !open {
+        let c = &st.cfg;
+        let rules = public::Public::new(tokens.clone(), &c.binding_account, c.public_max_concurrent, c.public_requests_per_minute, c.public_request_timeout());
+        public::open(tutorial, Arc::new(rules))
+    } else {
+        auth::protect_tutorial(tutorial, tokens.clone(), &st.cfg.binding_account)
+    };
     // The Worker bindings' protocols act for the binding's account, as the tutorial does.
     let worker = auth::protect_tutorial(routes::worker::routes(), tokens.clone(), &st.cfg.binding_account);
     let status = auth::mark_caller(Router::new().route("/__strato/status", get(routes::status::status)), tokens.clone(), st.cfg.public_tutorial);
@@ -73,10 +82,11 @@ pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
     }
     let router = router
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(std::time::Duration::from_millis(body_idle_ms)))
-        .layer(from_fn_with_state(in_flight, edge::shed))
+        .layer(from_fn_with_state(admission, budget::admit))
         .layer(from_fn(observe::request))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(from_fn(edge::sane_request_id));
     match cors {
         Some(l) => router.layer(l),
         None => router,
@@ -91,10 +101,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     strato_proto::admin::serve(cfg.admin_listen, cfg.admin_addr_file.as_deref(), ready.clone())
         .await
         .with_context(|| format!("bind admin {}", cfg.admin_listen))?;
-    let clients = clients::Clients::new(&cfg)?;
-    let model = model::ModelChoice::new(&cfg.ai_model, &cfg.fallback_model);
-    model.resolve_in_background(clients.clone());
-    let st = AppState { clients, cfg: Arc::new(cfg.clone()), model };
+    let st = AppState::new(cfg.clone())?;
+    st.model.resolve_in_background(st.clients.clone());
     if cfg.create_index {
         ensure_index(&st).await?;
     }
@@ -106,21 +114,27 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
             "no API token configured (--api-token / --api-tokens-file): refusing to serve the API on {} beyond loopback",
             cfg.listen
         );
+        // Any page the user visits could read and delete through an open gateway that lets its
+        // origin in: without tokens, only local dev servers may be allowed.
+        if let Some(o) = routes::cors::non_local_origin(&cfg.cors_origins) {
+            anyhow::bail!(
+                "no API token configured: refusing --cors-origin {o:?}, which would let other web sites use this open gateway; allow only loopback origins (e.g. http://localhost:3000) or configure --api-token"
+            );
+        }
         tracing::warn!(
             "no API token configured: the Cloudflare and OpenAI routes are open; serving on loopback only, to loopback Host names, and writes need a non-form Content-Type or an Authorization header"
         );
     } else if cfg.public_tutorial {
         tracing::warn!("--public-tutorial: the tutorial's routes (/, /insert, any other path) and /__strato/status are open to anyone who reaches {}; the API still needs a token", cfg.listen);
     }
-    tracing::info!(max = cfg.max_concurrent_requests, "requests beyond this many in flight are answered 503 at once");
-    // Replies are small: no Nagle delay on accepted sockets.
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("bind {}", cfg.listen))?
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-    let addr = listener.local_addr().map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(
+        max = cfg.max_concurrent_requests,
+        budget_mib = cfg.memory_budget_bytes() >> 20,
+        "requests beyond this many in flight, or beyond this memory budget, are answered 503 at once"
+    );
+    let tcp = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("bind {}", cfg.listen))?;
+    let listener = conn::Listener::new(tcp, std::time::Duration::from_millis(cfg.send_stall_timeout_ms));
+    let addr = axum::serve::Listener::local_addr(&listener)?;
     if let Some(p) = &cfg.addr_file {
         std::fs::write(p, addr.to_string())?;
     }
@@ -133,6 +147,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     };
     let app = router(st, tokens);
     let bound = std::time::Duration::from_millis(cfg.drain_timeout_ms);
+    let app = app.into_make_service_with_connect_info::<conn::Peer>();
     strato_proto::serve::serve_and_drain(|signal| axum::serve(listener, app).with_graceful_shutdown(signal).into_future(), stop, bound).await?;
     Ok(())
 }

@@ -1,11 +1,14 @@
 //! What the gateway tells about each request: a span that continues the caller's W3C trace (or
-//! starts one), named after the route, and metrics by route, method and status. The route is
-//! the matched template (`/client/v4/accounts/{account_id}/…`), never the raw path, so account
-//! ids and index names cannot grow the series.
+//! starts one), named after the route, and metrics by route, method and status. Every label
+//! comes from a closed set, so nothing a client sends can grow the series: the route is the
+//! matched template (`/client/v4/accounts/{account_id}/…`), never the raw path; the method is a
+//! standard one or `other` (HTTP lets a client send any token as a method); the status is one
+//! the gateway chose to answer (a code, not its class: operators alert on 429 apart from 503).
 use std::sync::LazyLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use strato_proto::metrics::{HistogramVec, IntCounterVec, IntGauge, counter_vec, gauge, histogram_vec, latency_buckets};
@@ -57,7 +60,7 @@ fn route(req: &Request) -> String {
 /// and metrics.
 pub async fn request(req: Request, next: Next) -> Response {
     let route = route(&req);
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let span = tracing::info_span!(
         "http",
@@ -77,10 +80,26 @@ pub async fn request(req: Request, next: Next) -> Response {
     let status = res.status().as_u16();
     span.record("http.response.status_code", status);
     let status = status.to_string();
-    let labels = [route.as_str(), method.as_str(), status.as_str()];
+    let labels = [route.as_str(), method, status.as_str()];
     f.requests.with_label_values(&labels).inc();
     f.latency.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
     res
+}
+
+/// The method as a label: one of HTTP's standard methods, or `other`.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// Counts a request in flight until dropped (also when the client goes away mid-request).
@@ -96,5 +115,15 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn made_up_methods_are_other() {
+        let m = axum::http::Method::from_bytes("X".repeat(4096).as_bytes()).expect("a token");
+        assert_eq!(super::method_label(&m), "other");
+        assert_eq!(super::method_label(&axum::http::Method::DELETE), "DELETE");
     }
 }

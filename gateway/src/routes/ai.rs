@@ -169,11 +169,12 @@ fn pooling(obj: &Map<String, Value>) -> Result<epb::Pooling, CfError> {
 pub struct OpenAiError {
     pub status: StatusCode,
     pub message: String,
+    pub retry_after: Option<u64>,
 }
 
 impl OpenAiError {
     fn bad(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, message: message.into() }
+        Self { status: StatusCode::BAD_REQUEST, message: message.into(), retry_after: None }
     }
 }
 
@@ -183,14 +184,14 @@ impl IntoResponse for OpenAiError {
         let body = serde_json::json!({
             "error": { "message": self.message, "type": kind, "param": null, "code": null }
         });
-        (self.status, Json(body)).into_response()
+        CfError::with_retry_after(self.retry_after, (self.status, Json(body)).into_response())
     }
 }
 
-/// A Cloudflare error (the auth check) in OpenAI's shape, for the `/v1/…` routes.
+/// A Cloudflare error (the auth check, a rate limit) in OpenAI's shape, for the `/v1/…` routes.
 impl From<CfError> for OpenAiError {
     fn from(e: CfError) -> Self {
-        Self { status: e.status, message: e.message }
+        Self { status: e.status, message: e.message, retry_after: e.retry_after }
     }
 }
 
@@ -324,7 +325,7 @@ fn openai_error(e: ApiError, model: &str) -> OpenAiError {
         R::ServiceUnavailable | R::DeadlinePassed | R::StorageFailed => (StatusCode::SERVICE_UNAVAILABLE, format!("{message} (please retry)")),
         _ => return OpenAiError::from(super::cf::ai_error(ApiError::Upstream { code: tonic::Code::Internal, reason, message, service: "embedder" }, model)),
     };
-    OpenAiError { status, message }
+    OpenAiError { status, message, retry_after: None }
 }
 
 /// The vector as little-endian float32 bytes, base64 (what OpenAI clients decode with

@@ -37,6 +37,7 @@ use sha2::{Digest, Sha256};
 
 use super::cf::{AUTH_ERROR, BAD_REQUEST, CfError};
 use super::edge::{self, Shape};
+use crate::limits::{self, Caller};
 use crate::state::AppState;
 
 struct Entry {
@@ -103,10 +104,11 @@ impl Tokens {
     }
 
     /// Checks an `Authorization` header value (`Bearer <token>`) for `account` (None for routes
-    /// without an account, e.g. `/v1/embeddings`, which any valid token may use).
-    pub fn check(&self, header: Option<&str>, account: Option<&str>) -> Result<(), CfError> {
+    /// without an account, e.g. `/v1/embeddings`, which any valid token may use). The caller,
+    /// for rate limits; None when no token is configured.
+    pub fn check(&self, header: Option<&str>, account: Option<&str>) -> Result<Option<Caller>, CfError> {
         if self.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let Some(header) = header else {
             return Err(unauthenticated());
@@ -117,13 +119,14 @@ impl Tokens {
 
     /// Checks a bare token (the `X-Auth-Key` header): its digest against every entry's, each in
     /// constant time.
-    pub fn check_token(&self, token: &str, account: Option<&str>) -> Result<(), CfError> {
+    pub fn check_token(&self, token: &str, account: Option<&str>) -> Result<Option<Caller>, CfError> {
         if self.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let presented = digest(token);
         let mut known = false;
         let mut allowed = false;
+        let mut all_accounts = false;
         for e in &self.entries {
             if ct_eq(&e.digest, &presented) {
                 known = true;
@@ -131,10 +134,13 @@ impl Tokens {
                     (Some(list), Some(a)) => list.contains(a),
                     _ => true,
                 };
+                all_accounts |= e.accounts.is_none();
             }
         }
         if allowed {
-            Ok(())
+            // Rate limits key on a digest prefix: never the token, and the same for every gateway.
+            let id = presented[..8].iter().map(|b| format!("{b:02x}")).collect();
+            Ok(Some(Caller { id, all_accounts }))
         } else if known {
             Err(CfError::new(StatusCode::FORBIDDEN, AUTH_ERROR, "Authentication error"))
         } else {
@@ -189,7 +195,7 @@ pub async fn require_token(State(tokens): State<Arc<Tokens>>, req: Request, next
         return shape.error(edge::invalid_account(parts.uri.path()));
     }
     match check_request(&tokens, &parts.headers, account) {
-        Ok(()) => next.run(Request::from_parts(parts, body)).await,
+        Ok(caller) => limits::as_caller_opt(caller, next.run(Request::from_parts(parts, body))).await,
         Err(e) => shape.error(e),
     }
 }
@@ -202,13 +208,14 @@ pub fn protect_tutorial(router: Router<AppState>, tokens: Arc<Tokens>, account: 
 
 async fn require_binding_token(State((tokens, account)): State<(Arc<Tokens>, Arc<str>)>, req: Request, next: Next) -> Response {
     match check_request(&tokens, req.headers(), Some(&account)) {
-        Ok(()) => next.run(req).await,
+        Ok(caller) => limits::as_caller_opt(caller, next.run(req)).await,
         Err(e) => Shape::Tutorial.error(e),
     }
 }
 
 /// Whether the caller may see the gateway's internals (`/__strato/status`): it sent a valid
-/// token, or no token is configured (loopback only).
+/// token for every account (a token limited to accounts must not learn the cluster's
+/// addresses), or no token is configured (loopback only).
 #[derive(Clone, Copy, Debug)]
 pub struct Authorised(pub bool);
 
@@ -223,14 +230,20 @@ async fn caller(State((tokens, public)): State<(Arc<Tokens>, bool)>, mut req: Re
     match checked {
         Err(e) if !public => Shape::Tutorial.error(e),
         _ => {
-            req.extensions_mut().insert(Authorised(checked.is_ok()));
+            let all = matches!(&checked, Ok(None) | Ok(Some(Caller { all_accounts: true, .. })));
+            req.extensions_mut().insert(Authorised(all));
             next.run(req).await
         }
     }
 }
 
+/// Whether the request carries credentials (valid or not).
+pub fn presents_credentials(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::AUTHORIZATION) || headers.contains_key("x-auth-key")
+}
+
 /// A header that is present but not valid text counts as a wrong credential, not a missing one.
-fn check_request(tokens: &Tokens, headers: &HeaderMap, account: Option<&str>) -> Result<(), CfError> {
+pub fn check_request(tokens: &Tokens, headers: &HeaderMap, account: Option<&str>) -> Result<Option<Caller>, CfError> {
     let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or_default());
     match (text(header::AUTHORIZATION.as_str()), text("x-auth-key")) {
         (Some(auth), _) => tokens.check(Some(auth), account),

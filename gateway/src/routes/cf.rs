@@ -96,11 +96,27 @@ pub struct CfError {
     pub status: StatusCode,
     pub code: u32,
     pub message: String,
+    /// `Retry-After` in whole seconds (429 and 503 answers that say when to come back).
+    pub retry_after: Option<u64>,
 }
 
 impl CfError {
     pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), retry_after: None }
+    }
+
+    /// With `Retry-After`, in whole seconds rounded up, at least 1.
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        self
+    }
+
+    /// Adds this error's `Retry-After` to a response made of it.
+    pub fn with_retry_after(retry_after: Option<u64>, mut r: Response) -> Response {
+        if let Some(s) = retry_after {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(s));
+        }
+        r
     }
 
     /// HTTP 400 with `code`.
@@ -137,13 +153,14 @@ impl std::fmt::Display for CfError {
 
 impl IntoResponse for CfError {
     fn into_response(self) -> Response {
+        let retry_after = self.retry_after;
         let body = Envelope {
             result: serde_json::Value::Null,
             success: false,
             errors: vec![CfMessage { code: self.code, message: self.message }],
             messages: Vec::new(),
         };
-        (self.status, Json(body)).into_response()
+        CfError::with_retry_after(retry_after, (self.status, Json(body)).into_response())
     }
 }
 

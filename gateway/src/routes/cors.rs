@@ -54,9 +54,30 @@ pub fn layer(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
+/// The first configured origin that is not a loopback one (`*` included), if any: what the open
+/// mode refuses to start with (`lib.rs`). Loopback: `http(s)://` + a loopback name
+/// (`edge::loopback_host`: localhost, `*.localhost`, 127.0.0.0/8, `[::1]`), any port.
+pub fn non_local_origin(origins: &[String]) -> Option<String> {
+    origins.iter().flat_map(|o| o.split(',')).map(|o| o.trim().trim_end_matches('/')).filter(|o| !o.is_empty()).find_map(|o| {
+        let host = o.strip_prefix("http://").or_else(|| o.strip_prefix("https://"));
+        let local = host.is_some_and(|h| !h.contains(['/', '@', '?', '#']) && super::edge::loopback_host(h));
+        (!local).then(|| o.to_owned())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_origins_are_local() {
+        for ok in [&[][..], &["http://localhost:3000"], &["https://127.0.0.1:8443, http://[::1]:5173", "http://app.localhost/"]] {
+            assert_eq!(non_local_origin(&owned(ok)), None, "{ok:?}");
+        }
+        for bad in ["*", "http://example.com", "http://localhost.evil.test", "null", "localhost:3000", "http://localhost@evil.test", "ftp://localhost"] {
+            assert!(non_local_origin(&owned(&["http://localhost:3000", bad])).is_some(), "{bad}");
+        }
+    }
 
     fn owned(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()

@@ -1,8 +1,10 @@
 //! The gateway's HTTP edge: layers every request passes before its route, outermost first (the
 //! router in `lib.rs` stacks them), and the error shape each path answers in.
 //!
-//! 1. [`shed`]: at most `--max-concurrent-requests` requests in flight; the next one is answered
-//!    at once with 503 code 1503 and `Retry-After: 1`, never queued.
+//! 0. Admission (`budget.rs`): a place among `--max-concurrent-requests` and a share of the
+//!    memory budget, or 503 code 1503 and `Retry-After: 1` at once, never queued.
+//! 1. [`sane_request_id`]: a client's `x-request-id` over 128 bytes or not visible ASCII is
+//!    replaced by a new one.
 //! 2. [`local_only`], only in the open mode (no API token, loopback listener), so that no web page
 //!    the user visits can use the gateway through their browser:
 //!    - the `Host` must be a loopback name: `localhost`, `*.localhost`, `127.0.0.0/8` or `[::1]`,
@@ -24,14 +26,12 @@
 //! 4. [`rejections_in_shape`]: axum's own plain-text rejections (413 body too large, 400 bad
 //!    query string or path) are re-said in the path's shape, code 40003.
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
 
 use super::ai::OpenAiError;
 use super::cf::{self, CfError};
@@ -67,11 +67,12 @@ impl Shape {
         }
     }
 
+    /// `e` in this shape, with its `Retry-After` if it has one.
     pub fn error(self, e: CfError) -> Response {
         match self {
             Shape::Cloudflare => e.into_response(),
             Shape::OpenAi => OpenAiError::from(e).into_response(),
-            Shape::Tutorial => (e.status, Json(serde_json::json!({ "error": e.message }))).into_response(),
+            Shape::Tutorial => CfError::with_retry_after(e.retry_after, (e.status, Json(serde_json::json!({ "error": e.message }))).into_response()),
         }
     }
 }
@@ -82,32 +83,22 @@ fn under(path: &str, prefix: &str) -> bool {
 }
 
 // ------------------------------------------------------------------------------------------------
-// 1. Load shedding
+// 1. Request ids
 // ------------------------------------------------------------------------------------------------
 
-/// The in-flight budget shared by every route (`Router::layer` clones the state, not the count).
-#[derive(Clone)]
-pub struct InFlight {
-    permits: Arc<Semaphore>,
-    max: u32,
-}
+/// Longest `x-request-id` taken from a client; it travels to every log line, span and gRPC call.
+pub const MAX_REQUEST_ID_BYTES: usize = 128;
 
-impl InFlight {
-    pub fn new(max: u32) -> Self {
-        Self { permits: Arc::new(Semaphore::new(max as usize)), max }
+/// A client's `x-request-id` that is too long or not plain visible ASCII is dropped (and a new
+/// one made by the next layer): nothing a client sends is copied everywhere unbounded.
+pub async fn sane_request_id(mut req: Request, next: Next) -> Response {
+    let bad = req
+        .headers()
+        .get("x-request-id")
+        .is_some_and(|v| v.len() > MAX_REQUEST_ID_BYTES || !v.as_bytes().iter().all(|b| b.is_ascii_graphic()));
+    if bad {
+        req.headers_mut().remove("x-request-id");
     }
-}
-
-/// A permit per request until its response is ready (a handler's body read included); none
-/// left → 503 now. A semaphore's `try_acquire` is tower's `load_shed` + `concurrency_limit`
-/// without the error-handling layer, and global where `Router::layer` is per route.
-pub async fn shed(State(limit): State<InFlight>, req: Request, next: Next) -> Response {
-    let Ok(_permit) = limit.permits.clone().try_acquire_owned() else {
-        let message = format!("The gateway is serving its limit of {} requests at once; please retry.", limit.max);
-        let mut r = Shape::of(req.uri().path()).error(CfError::new(StatusCode::SERVICE_UNAVAILABLE, cf::UNAVAILABLE, message));
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return r;
-    };
     next.run(req).await
 }
 

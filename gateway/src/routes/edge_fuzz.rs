@@ -17,7 +17,6 @@ use tower::ServiceExt;
 use super::*;
 use crate::routes::auth::Tokens;
 use crate::state::AppState;
-use crate::{clients, model};
 
 /// `default` cases, or `STRATO_FUZZ_CASES`; never a persistence file.
 fn config(default: u32) -> Config {
@@ -208,11 +207,7 @@ fn tokens() -> Tokens {
 fn app() -> axum::Router {
     let args = ["gateway", "--embedder", "http://127.0.0.1:9", "--index", "http://127.0.0.1:9", "--rpc-timeout-ms", "300", "--rpc-attempts", "1"];
     let cfg = crate::Config::parse_from(args);
-    let st = AppState {
-        clients: clients::Clients::new(&cfg).expect("clients"),
-        model: model::ModelChoice::new(&cfg.ai_model, &cfg.fallback_model),
-        cfg: std::sync::Arc::new(cfg),
-    };
+    let st = AppState::new(cfg).expect("state");
     crate::router(st, tokens())
 }
 

@@ -11,7 +11,7 @@ use tower::ServiceExt;
 
 use crate::routes::auth::Tokens;
 use crate::state::AppState;
-use crate::{Config, clients, model};
+use crate::Config;
 
 const ADMIN: &str = "admin-token";
 const LIMITED: &str = "limited-token";
@@ -20,11 +20,7 @@ fn app(tokens: Tokens, flags: &[&str]) -> axum::Router {
     let mut args = vec!["gateway", "--embedder", "http://127.0.0.1:9", "--index", "http://127.0.0.1:9", "--rpc-timeout-ms", "300", "--rpc-attempts", "1"];
     args.extend_from_slice(flags);
     let cfg = Config::parse_from(args);
-    let st = AppState {
-        clients: clients::Clients::new(&cfg).expect("clients"),
-        model: model::ModelChoice::new(&cfg.ai_model, &cfg.fallback_model),
-        cfg: std::sync::Arc::new(cfg),
-    };
+    let st = AppState::new(cfg).expect("state");
     crate::router(st, tokens)
 }
 

@@ -5,6 +5,7 @@ pub mod cf;
 pub mod cors;
 pub mod edge;
 pub mod openapi;
+pub mod public;
 pub mod status;
 pub mod tutorial;
 pub mod upload;

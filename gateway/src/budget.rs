@@ -1,0 +1,249 @@
+//! The gateway's memory budget, and the admission of every request against it.
+//!
+//! A request is admitted by [`admit`] (the edge's first rule, `routes/edge.rs`): it takes one of
+//! `--max-concurrent-requests` places and [`BASE_BYTES`] of the budget (`--memory-budget-mib`),
+//! or is answered at once with 503 code 1503 and `Retry-After: 1`. While it is served, what it
+//! will hold is charged to its share as soon as it is known, before it is allocated:
+//! - its body by its declared `Content-Length`, before a byte is read, or as it arrives when no
+//!   length is declared ([`crate::body::Body`]), at [`BODY_COST`] bytes a byte;
+//! - a response a handler can foresee (getByIds, embeddings) by its estimate ([`charge`]);
+//! - every response by its size once built, which replaces what the request was charged.
+//!
+//! A charge that does not fit answers 503 1503 at once, whatever the handler made of it. The
+//! place and the share live until the response body has been sent or the connection is gone
+//! ([`Held`]), so a client that never reads holds what it was charged and nothing more, until
+//! `conn.rs` closes its stalled connection.
+//!
+//! Why a budget and not only a count: bodies range from 0 to 101 MiB, so no concurrency limit
+//! both admits useful parallelism and fits a pod's memory; the budget admits many small
+//! requests, or a few large ones.
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use http_body::{Body as _, Frame, SizeHint};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::routes::cf::{self, CfError};
+use crate::routes::edge::Shape;
+
+/// The budget's unit: permits of the semaphore are KiB.
+const KIB: u64 = 1024;
+/// What any request holds before its body is known: headers, its span, small buffers.
+pub const BASE_BYTES: u64 = 16 * KIB;
+/// Peak bytes held per byte of a request body while it is served: the body itself, what it
+/// parses into (vectors as f32, texts), and the gRPC message encoded once for every attempt
+/// (`clients.rs`). Measured by `tests/tests/gateway_cost.rs`, which fails when a route's peak
+/// passes this multiple.
+pub const BODY_COST: u64 = 3;
+/// Without a cgroup limit, the budget is this share of the machine's memory.
+const SHARE_OF_MACHINE: f64 = 0.5;
+/// What the process holds besides requests (runtime, metrics, connections); the budget's
+/// default is the cgroup limit minus this (deploy/k8s: `limits.memory = 96Mi + budget`).
+pub const BASELINE_BYTES: u64 = 96 * 1024 * 1024;
+/// The smallest default budget.
+const MIN_BUDGET_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Places and bytes, shared by every request (cloned into the middleware's state).
+#[derive(Clone)]
+pub struct Admission {
+    places: Arc<Semaphore>,
+    max_places: u32,
+    budget: Arc<Semaphore>,
+    budget_bytes: u64,
+}
+
+impl Admission {
+    pub fn new(max_places: u32, budget_bytes: u64) -> Self {
+        let kib = (budget_bytes / KIB).min(Semaphore::MAX_PERMITS as u64 / 2);
+        Self { places: Arc::new(Semaphore::new(max_places as usize)), max_places, budget: Arc::new(Semaphore::new(kib as usize)), budget_bytes }
+    }
+
+    pub fn budget_bytes(&self) -> u64 {
+        self.budget_bytes
+    }
+
+    /// Bytes of the budget not charged to any request now.
+    pub fn available_bytes(&self) -> u64 {
+        self.budget.available_permits() as u64 * KIB
+    }
+}
+
+/// The budget when `--memory-budget-mib` is not given: the cgroup's memory limit (v2
+/// `memory.max`, v1 `memory.limit_in_bytes`) minus [`BASELINE_BYTES`]; without a limit, half
+/// of the machine's memory.
+pub fn default_budget_bytes() -> u64 {
+    let read = |p: &str| std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let machine = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .map_or(4 << 30, |kib| kib * KIB);
+    let limit = read("/sys/fs/cgroup/memory.max").or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes")).filter(|l| *l < machine);
+    match limit {
+        Some(l) => l.saturating_sub(BASELINE_BYTES).max(MIN_BUDGET_BYTES),
+        None => ((machine as f64 * SHARE_OF_MACHINE) as u64).max(MIN_BUDGET_BYTES),
+    }
+}
+
+/// One admitted request: its place and the bytes charged to it, given back when dropped.
+pub struct Share {
+    budget: Arc<Semaphore>,
+    held_kib: AtomicU64,
+    /// A charge did not fit: the request is answered 503 whatever its handler answered.
+    refused: AtomicBool,
+    _place: OwnedSemaphorePermit,
+}
+
+impl Share {
+    /// Charges `bytes` more, or refuses (and marks the request refused).
+    pub fn charge(&self, bytes: u64) -> Result<(), CfError> {
+        let kib = bytes.div_ceil(KIB);
+        let Ok(n) = u32::try_from(kib) else {
+            return Err(self.refuse(bytes));
+        };
+        match self.budget.try_acquire_many(n) {
+            Ok(p) => {
+                p.forget();
+                self.held_kib.fetch_add(kib, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(_) => Err(self.refuse(bytes)),
+        }
+    }
+
+    /// Sets what is held to `bytes`: gives back the excess, or charges the difference.
+    fn settle(&self, bytes: u64) -> Result<(), CfError> {
+        let want = bytes.div_ceil(KIB);
+        let held = self.held_kib.load(Ordering::Relaxed);
+        if want > held {
+            return self.charge((want - held) * KIB);
+        }
+        self.held_kib.store(want, Ordering::Relaxed);
+        self.budget.add_permits((held - want) as usize);
+        Ok(())
+    }
+
+    fn refuse(&self, bytes: u64) -> CfError {
+        self.refused.store(true, Ordering::Relaxed);
+        overloaded_error(format!("The gateway's memory budget cannot take another {} KiB now; please retry.", bytes.div_ceil(KIB)))
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.budget.add_permits(*self.held_kib.get_mut() as usize);
+    }
+}
+
+tokio::task_local! {
+    /// The share of the request being served on this task.
+    static SHARE: Arc<Share>;
+}
+
+/// Charges `bytes` to the current request's share (a no-op outside a request: unit tests, the
+/// CLI). Call it before allocating what it stands for.
+pub fn charge(bytes: u64) -> Result<(), CfError> {
+    SHARE.try_with(|s| s.charge(bytes)).unwrap_or(Ok(()))
+}
+
+/// 503 code 1503 with `Retry-After: 1`, the error every refusal of the budget or of a place is.
+pub fn overloaded_error(message: String) -> CfError {
+    CfError::new(StatusCode::SERVICE_UNAVAILABLE, cf::UNAVAILABLE, message).retry_after(std::time::Duration::from_secs(1))
+}
+
+/// The refusal in the path's shape.
+pub fn overloaded(shape: Shape, e: CfError) -> Response {
+    shape.error(e)
+}
+
+/// `resp` with `guard` kept until its body has been sent or dropped (a place of a pool).
+pub fn hold_until_sent<G: Send + Sync + 'static>(resp: Response, guard: G) -> Response {
+    resp.map(|body| Body::new(Held { inner: body, _guard: Box::new(guard) }))
+}
+
+/// The admission middleware (module doc).
+pub async fn admit(State(adm): State<Admission>, req: Request, next: Next) -> Response {
+    let shape = Shape::of(req.uri().path());
+    let Ok(place) = adm.places.clone().try_acquire_owned() else {
+        let message = format!("The gateway is serving its limit of {} requests at once; please retry.", adm.max_places);
+        return overloaded(shape, overloaded_error(message));
+    };
+    let share = Arc::new(Share { budget: adm.budget.clone(), held_kib: AtomicU64::new(0), refused: AtomicBool::new(false), _place: place });
+    if let Err(e) = share.charge(BASE_BYTES) {
+        return overloaded(shape, e);
+    }
+    let resp = SHARE.scope(share.clone(), next.run(req)).await;
+    if share.refused.load(Ordering::Relaxed) {
+        return overloaded(shape, overloaded_error("The gateway's memory budget cannot take this request now; please retry.".into()));
+    }
+    // From here the request holds its response: what the body will hold until sent.
+    let hint = resp.body().size_hint();
+    let size = hint.exact().unwrap_or_else(|| hint.lower());
+    if let Err(e) = share.settle(BASE_BYTES + size) {
+        return overloaded(shape, e);
+    }
+    hold_until_sent(resp, share)
+}
+
+/// A response body that keeps what its request holds (its place and share) until it is sent
+/// or dropped.
+struct Held {
+    inner: Body,
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl http_body::Body for Held {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn share(adm: &Admission) -> Share {
+        let place = adm.places.clone().try_acquire_owned().expect("place");
+        Share { budget: adm.budget.clone(), held_kib: AtomicU64::new(0), refused: AtomicBool::new(false), _place: place }
+    }
+
+    #[test]
+    fn charges_fit_the_budget_and_come_back_when_dropped() {
+        let adm = Admission::new(4, 1024 * KIB);
+        let a = share(&adm);
+        a.charge(600 * KIB).expect("fits");
+        let b = share(&adm);
+        assert!(b.charge(600 * KIB).is_err(), "over the budget");
+        assert!(b.refused.load(Ordering::Relaxed));
+        b.charge(400 * KIB).expect("what is left fits");
+        a.settle(100 * KIB).expect("smaller");
+        assert_eq!(adm.available_bytes(), 1024 * KIB - 500 * KIB);
+        drop((a, b));
+        assert_eq!(adm.available_bytes(), 1024 * KIB);
+        assert!(share(&adm).charge(u64::MAX).is_err(), "no overflow");
+    }
+
+    #[test]
+    fn places_run_out() {
+        let adm = Admission::new(1, 1024 * KIB);
+        let _a = share(&adm);
+        assert!(adm.places.clone().try_acquire_owned().is_err());
+    }
+}

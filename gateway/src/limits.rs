@@ -1,0 +1,229 @@
+//! Rate limits, as token buckets: per API token (like Cloudflare's per-account limits) and per
+//! client address (the public tutorial's tokenless callers, `routes/public.rs`).
+//!
+//! Per API token (the caller is set by `routes/auth.rs` for the request, [`caller`]):
+//! - Workers AI requests per minute per model: `--ai-requests-per-minute` (3,000, Workers AI's
+//!   figure; bge-large gets half, 1,500, as on Cloudflare, spec §5.1);
+//! - mutations per minute (writes, deletes, index and metadata-index changes):
+//!   `--mutations-per-minute` (1,200; Cloudflare documents none, only code 40041 when exceeded);
+//! - embedder work in tokens per second: `--embed-tokens-per-second` (4,096), so one tenant
+//!   cannot take the embedder from the others. A request is charged its worst case before it is
+//!   sent (each text's bytes, at most the model's 512 tokens, + 2), and refunded to what the
+//!   embedder counted.
+//!
+//! A bucket holds a minute of its rate (embedder tokens: 30 s, at least one maximal Workers AI
+//! request, 100 × 514 tokens). A request is let through while its bucket is not in debt, and
+//! may take it into debt: any single request can pass, and its cost delays the next ones.
+//! Refused requests answer 429 in the route's envelope, with `Retry-After` in whole seconds.
+//! No limit applies without tokens (the open loopback mode has no callers to tell apart), or
+//! when a rate is set to 0.
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+
+use crate::routes::cf::{self, CfError};
+
+/// Buckets kept per limiter before the full ones are forgotten.
+const MAX_KEYS: usize = 65_536;
+
+struct Bucket {
+    level: f64,
+    at: Instant,
+}
+
+/// Token buckets by key.
+pub struct Limiter {
+    per_sec: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl Limiter {
+    /// `per_sec` 0 disables the limiter.
+    pub fn new(per_sec: f64, burst: f64) -> Self {
+        Self { per_sec, burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn per_minute(n: u32) -> Self {
+        Self::new(f64::from(n) / 60.0, f64::from(n))
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.per_sec > 0.0
+    }
+
+    /// Takes `cost` from `key`'s bucket if it is not in debt; else how long until it is not.
+    pub fn take(&self, key: &str, cost: f64) -> Result<(), Duration> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_KEYS && !map.contains_key(key) {
+            self.forget_full(&mut map, now);
+        }
+        let b = map.entry(key.to_owned()).or_insert(Bucket { level: self.burst, at: now });
+        b.level = (b.level + now.duration_since(b.at).as_secs_f64() * self.per_sec).min(self.burst);
+        b.at = now;
+        if b.level <= 0.0 {
+            return Err(Duration::from_secs_f64((-b.level + 1.0) / self.per_sec));
+        }
+        b.level -= cost;
+        Ok(())
+    }
+
+    /// Gives back what a request was charged beyond its real cost.
+    pub fn refund(&self, key: &str, amount: f64) {
+        if let Some(b) = self.buckets.lock().unwrap_or_else(|p| p.into_inner()).get_mut(key) {
+            b.level = (b.level + amount).min(self.burst);
+        }
+    }
+
+    /// Drops the buckets that have refilled (a fresh one is the same); if that is not enough,
+    /// every bucket: many distinct keys at once (addresses of a flood) should not grow memory.
+    fn forget_full(&self, map: &mut HashMap<String, Bucket>, now: Instant) {
+        map.retain(|_, b| b.level + now.duration_since(b.at).as_secs_f64() * self.per_sec < self.burst);
+        if map.len() >= MAX_KEYS {
+            map.clear();
+        }
+    }
+}
+
+/// Who made the request: an API token, by a digest prefix (never the token).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub id: String,
+    /// The token may use every account (not a token limited by `accounts=`).
+    pub all_accounts: bool,
+}
+
+tokio::task_local! {
+    static CALLER: Caller;
+}
+
+/// Runs `f` as `caller`'s request.
+pub async fn as_caller<F: std::future::Future>(caller: Caller, f: F) -> F::Output {
+    CALLER.scope(caller, f).await
+}
+
+/// Runs `f` as `caller`'s request, or as nobody's (no tokens configured).
+pub async fn as_caller_opt<F: std::future::Future>(caller: Option<Caller>, f: F) -> F::Output {
+    match caller {
+        Some(c) => CALLER.scope(c, f).await,
+        None => f.await,
+    }
+}
+
+/// The current request's caller; None without tokens or outside a request.
+pub fn caller() -> Option<Caller> {
+    CALLER.try_with(Clone::clone).ok()
+}
+
+/// The per-token limits (module doc).
+pub struct TokenLimits {
+    ai: Limiter,
+    ai_large: Limiter,
+    mutations: Limiter,
+    embed_tokens: Limiter,
+}
+
+/// Tokens a Workers AI text can cost at most (the models' 512 + [CLS] and [SEP]).
+pub const MAX_TOKENS_PER_TEXT: u64 = 514;
+
+impl TokenLimits {
+    pub fn new(ai_per_minute: u32, mutations_per_minute: u32, embed_tokens_per_second: u32) -> Self {
+        let rate = f64::from(embed_tokens_per_second);
+        Self {
+            ai: Limiter::per_minute(ai_per_minute),
+            ai_large: Limiter::per_minute(ai_per_minute / 2),
+            mutations: Limiter::per_minute(mutations_per_minute),
+            embed_tokens: Limiter::new(rate, (rate * 30.0).max((100 * MAX_TOKENS_PER_TEXT) as f64)),
+        }
+    }
+
+    /// One Workers AI request to `model` by the current caller.
+    pub fn ai_request(&self, model: &str) -> Result<(), CfError> {
+        let Some(c) = caller() else { return Ok(()) };
+        let (limiter, per_minute) = if model == "@cf/baai/bge-large-en-v1.5" { (&self.ai_large, "1,500") } else { (&self.ai, "3,000") };
+        limiter.take(&format!("{}/{model}", c.id), 1.0).map_err(|wait| ai_refusal(wait, &format!("{model}: more requests per minute than this token may make ({per_minute} by default)")))
+    }
+
+    /// One mutation by the current caller.
+    pub fn mutation(&self) -> Result<(), CfError> {
+        let Some(c) = caller() else { return Ok(()) };
+        self.mutations.take(&c.id, 1.0).map_err(mutation_refusal)
+    }
+
+    /// Charges the worst case of embedding `texts`; the returned charge is settled with
+    /// [`EmbedCharge::settle`] once the embedder has counted.
+    pub fn embed<'a>(&'a self, texts: &[String]) -> Result<EmbedCharge<'a>, CfError> {
+        let Some(c) = caller() else { return Ok(EmbedCharge { limits: self, key: None, charged: 0 }) };
+        let charged: u64 = texts.iter().map(|t| (t.len() as u64).min(MAX_TOKENS_PER_TEXT - 2) + 2).sum();
+        self.embed_tokens
+            .take(&c.id, charged as f64)
+            .map_err(|wait| ai_refusal(wait, "more embedder tokens per second than this token may use"))?;
+        Ok(EmbedCharge { limits: self, key: Some(c.id), charged })
+    }
+}
+
+/// What an embed request was charged, before the embedder counted its tokens.
+pub struct EmbedCharge<'a> {
+    limits: &'a TokenLimits,
+    key: Option<String>,
+    charged: u64,
+}
+
+impl EmbedCharge<'_> {
+    /// Refunds what the embedder did not count.
+    pub fn settle(self, counted: u64) {
+        if let Some(key) = &self.key
+            && counted < self.charged
+        {
+            self.limits.embed_tokens.refund(key, (self.charged - counted) as f64);
+        }
+    }
+}
+
+/// Workers AI: 429 code 3040, the documented 429 of Workers AI (spec §5.4), with `Retry-After`.
+fn ai_refusal(wait: Duration, why: &str) -> CfError {
+    CfError::new(StatusCode::TOO_MANY_REQUESTS, cf::AI_OUT_OF_CAPACITY, format!("Rate limit exceeded, please try again later. ({why})")).retry_after(wait)
+}
+
+/// Vectorize: 429 code 40041 `Too Many Requests` (spec §4.7), with `Retry-After`.
+fn mutation_refusal(wait: Duration) -> CfError {
+    CfError::new(StatusCode::TOO_MANY_REQUESTS, cf::TOO_MANY_REQUESTS, "Too Many Requests: more mutations per minute than this token may make").retry_after(wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_lets_a_burst_through_then_refuses_until_it_refills() {
+        let l = Limiter::new(10.0, 3.0);
+        for _ in 0..3 {
+            l.take("a", 1.0).expect("burst");
+        }
+        let wait = l.take("a", 1.0).expect_err("empty");
+        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(200), "{wait:?}");
+        assert!(l.take("b", 1.0).is_ok(), "another key has its own bucket");
+        // A cost larger than the bucket passes once, then the debt is paid first.
+        let l = Limiter::new(1.0, 2.0);
+        l.take("x", 50.0).expect("one big request");
+        assert!(l.take("x", 1.0).unwrap_err() >= Duration::from_secs(48));
+        l.refund("x", 49.0);
+        assert!(l.take("x", 1.0).is_ok(), "refunded");
+        assert!(Limiter::new(0.0, 1.0).take("z", 1e9).is_ok(), "disabled");
+    }
+
+    #[test]
+    fn many_keys_do_not_grow_without_bound() {
+        let l = Limiter::new(1.0, 1.0);
+        for i in 0..(MAX_KEYS + 10) {
+            let _ = l.take(&i.to_string(), 1.0);
+        }
+        assert!(l.buckets.lock().expect("lock").len() <= MAX_KEYS);
+    }
+}
