@@ -8,9 +8,10 @@ use crate::shapes::{MatchJson, QueryJson};
 use crate::state::AppState;
 use crate::trace::TraceContext;
 
-/// `env.AI.run(<serving model>, {text})` → one vector per text.
+/// `env.AI.run(<serving model>, {text})` → one vector per text, and the tokens the embedder
+/// counted.
 #[tracing::instrument(skip_all, fields(texts = texts.len()))]
-pub async fn embed(st: &AppState, ctx: &TraceContext, texts: Vec<String>) -> Result<Vec<Vec<f32>>, ApiError> {
+pub async fn embed(st: &AppState, ctx: &TraceContext, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, u64), ApiError> {
     let model = st.model.get(&st.clients, ctx).await?;
     let resp = st
         .clients
@@ -20,7 +21,7 @@ pub async fn embed(st: &AppState, ctx: &TraceContext, texts: Vec<String>) -> Res
             async move { c.embed(r).await }
         })
         .await?;
-    Ok(resp.data.into_iter().map(|v| v.values).collect())
+    Ok((resp.data.into_iter().map(|v| v.values).collect(), resp.token_count))
 }
 
 /// `env.VECTORIZE.upsert(vectors)` → mutation id.

@@ -15,12 +15,10 @@ use tracing::debug;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::partition::IndexPods;
-use crate::trace::TraceContext;
+use crate::trace::{TraceContext, Traced};
 
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
-/// A channel whose calls are client spans carrying the W3C trace context.
-pub type Traced = strato_proto::telemetry::Traced<Channel>;
 
 #[derive(Clone)]
 pub struct Clients {

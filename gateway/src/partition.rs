@@ -11,7 +11,7 @@
 use strato_proto::index::v1 as ipb;
 use strato_proto::index::v1::vector_index_client::VectorIndexClient;
 
-use crate::clients::Traced;
+use crate::trace::Traced;
 
 /// A request that names one index: the pod that owns it serves it.
 pub trait Routed {

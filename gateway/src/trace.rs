@@ -5,6 +5,10 @@
 use axum::http::HeaderMap;
 use tonic::metadata::MetadataValue;
 
+/// A gRPC channel whose calls are client spans carrying the W3C trace context (`clients.rs`
+/// and `partition.rs` both hold them; neither imports the other's).
+pub type Traced = strato_proto::telemetry::Traced<tonic::transport::Channel>;
+
 #[derive(Debug, Clone)]
 pub struct TraceContext {
     pub request_id: String,

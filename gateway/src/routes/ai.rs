@@ -14,18 +14,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use strato_proto::embedder::v1 as epb;
 
+use super::ai_input::{self, MAX_TEXTS};
 use super::cf::{self, CfError};
+use crate::body::Body;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::trace::TraceContext;
 
-/// Workers AI's per-request limit on texts (spec §5.2); also embedder-svc's per-call limit.
-const MAX_TEXTS: usize = 100;
-/// OpenAI's limit on `input` items; longer arrays are embedded in chunks of [`MAX_TEXTS`].
-const MAX_OPENAI_INPUTS: usize = 2048;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -41,16 +38,45 @@ pub fn routes() -> Router<AppState> {
 /// Largest embeddings request body: 2048 texts of ~8 KiB each, with JSON framing.
 const AI_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
-/// embedder-svc `Embed`, idempotent (retried on UNAVAILABLE).
-async fn embed(st: &AppState, ctx: &TraceContext, model: &str, texts: Vec<String>, pooling: epb::Pooling) -> Result<epb::EmbedResponse, ApiError> {
+/// Largest vector a served model returns (bge-large); what a response is charged per text
+/// before the embedder says (`budget.rs`; the response's real size replaces it).
+const MAX_DIMS: u64 = 1024;
+/// Bytes a vector's number costs while it is answered: the f32, its JSON text, slack.
+const BYTES_PER_NUMBER: u64 = 24;
+
+/// embedder-svc `Embed`, idempotent (retried on UNAVAILABLE), within the caller's embedder
+/// budget (`limits.rs`) and charging its answer to the request's memory share.
+/// `failed` words the embedder's errors in the route's shape.
+async fn embed<E: From<CfError>>(
+    st: &AppState,
+    ctx: &TraceContext,
+    model: &str,
+    texts: Vec<String>,
+    pooling: epb::Pooling,
+    failed: impl Fn(ApiError) -> E,
+) -> Result<epb::EmbedResponse, E> {
+    crate::budget::charge(texts.len() as u64 * MAX_DIMS * BYTES_PER_NUMBER)?;
+    let charge = st.limits.embed(&texts)?;
     let req = epb::EmbedRequest { model: model.to_owned(), texts, pooling: pooling as i32 };
-    st.clients
+    let r = st
+        .clients
         .call("embedder", ctx, true, |d| {
             let mut c = st.clients.embedder.clone();
             let r = st.clients.request(ctx, req.clone(), d);
             async move { c.embed(r).await }
         })
-        .await
+        .await;
+    charge.settle(r.as_ref().map_or(0, |r| r.token_count));
+    r.map_err(failed)
+}
+
+/// A model name the embedder is asked about: one no longer than any catalogue name could be,
+/// else 5007 `No such model` here (a 10 KiB name would not fit the error's gRPC header).
+fn model_name(model: &str) -> Result<(), CfError> {
+    if model.len() > ai_input::MAX_MODEL_BYTES {
+        return Err(CfError::bad_request(cf::AI_NO_SUCH_MODEL, format!("No such model {}", ai_input::echo(model))));
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -70,19 +96,17 @@ struct RunResult {
     pooling: &'static str,
 }
 
-struct RunInput {
-    texts: Vec<String>,
-    pooling: epb::Pooling,
-}
-
 /// `{text: string | string[], pooling?: "mean" | "cls"}` → `{shape, data, pooling}` (spec §5.2).
 /// `pooling` is always echoed, also when not requested (guess, spec §9). Values are float32 as
 /// computed (shortest round-trip form), which is what an index stores.
-async fn run(State(st): State<AppState>, Path(p): Path<RunPath>, headers: HeaderMap, body: Bytes) -> Result<Response, CfError> {
-    let input = run_input(&body)?;
+async fn run(State(st): State<AppState>, Path(p): Path<RunPath>, headers: HeaderMap, Body(body): Body) -> Result<Response, CfError> {
+    model_name(&p.model)?;
+    let input = ai_input::run_input(&body).map_err(CfError::ai_bad_input)?;
+    drop(body);
+    st.limits.ai_request(&p.model)?;
     let requested = input.pooling;
     let ctx = TraceContext::from_headers(&headers);
-    let r = embed(&st, &ctx, &p.model, input.texts, input.pooling).await.map_err(|e| cf::ai_error(e, &p.model))?;
+    let r = embed(&st, &ctx, &p.model, input.texts, input.pooling, |e| cf::ai_error(e, &p.model)).await?;
     let data: Vec<Vec<f32>> = r.data.into_iter().map(|v| v.values).collect();
     let dims = data.first().map_or(0, Vec::len);
     let shape = match r.shape.as_slice() {
@@ -100,62 +124,7 @@ async fn run(State(st): State<AppState>, Path(p): Path<RunPath>, headers: Header
 
 /// The AI binding's `run` (`routes/worker.rs`): this handler on the binding's `inputs`.
 pub(super) async fn binding_run(st: AppState, model: String, headers: HeaderMap, inputs: Bytes) -> Result<Response, CfError> {
-    run(State(st), Path(RunPath { model }), headers, inputs).await
-}
-
-/// Validates the bge-*-en-v1.5 input schema (spec §5.2). Violations are 5006
-/// `AiError: Bad input: …` (spec §5.4); the detail wording is ours (guess).
-fn run_input(body: &[u8]) -> Result<RunInput, CfError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| CfError::ai_bad_input(format!("Error: the body is not valid JSON: {e}")))?;
-    let Value::Object(obj) = v else {
-        return Err(CfError::ai_bad_input("Error: Type mismatch of '/', 'object' expected"));
-    };
-    if obj.contains_key("requests") {
-        return Err(CfError::ai_bad_input(
-            "Error: async batch requests ({\"requests\": [...]}) are not supported by this server; send {\"text\": ...} instead",
-        ));
-    }
-    let texts = match obj.get("text") {
-        None | Some(Value::Null) => return Err(CfError::ai_bad_input("Error: oneOf at '/' not met, required property 'text' is missing")),
-        Some(Value::String(s)) => {
-            if s.is_empty() {
-                return Err(CfError::ai_bad_input("Error: oneOf at '/' not met, '/text' must NOT have fewer than 1 characters"));
-            }
-            vec![s.clone()]
-        }
-        Some(Value::Array(items)) => text_array(items)?,
-        Some(_) => return Err(CfError::ai_bad_input("Error: oneOf at '/' not met, Type mismatch of '/text', 'string,array' expected")),
-    };
-    Ok(RunInput { texts, pooling: pooling(&obj)? })
-}
-
-/// `text` as an array: 1..=100 non-empty strings.
-fn text_array(items: &[Value]) -> Result<Vec<String>, CfError> {
-    if items.is_empty() {
-        return Err(CfError::ai_bad_input("Error: oneOf at '/' not met, '/text' must NOT have fewer than 1 items"));
-    }
-    if items.len() > MAX_TEXTS {
-        return Err(CfError::ai_bad_input(format!("Error: oneOf at '/' not met, '/text' must NOT have more than {MAX_TEXTS} items")));
-    }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| match item {
-            Value::String(s) if !s.is_empty() => Ok(s.clone()),
-            Value::String(_) => Err(CfError::ai_bad_input(format!("Error: oneOf at '/' not met, '/text/{i}' must NOT have fewer than 1 characters"))),
-            _ => Err(CfError::ai_bad_input(format!("Error: oneOf at '/' not met, Type mismatch of '/text/{i}', 'string' expected"))),
-        })
-        .collect()
-}
-
-/// `pooling`: absent → the model's default (mean for BGE, as Workers AI does).
-fn pooling(obj: &Map<String, Value>) -> Result<epb::Pooling, CfError> {
-    match obj.get("pooling") {
-        None | Some(Value::Null) => Ok(epb::Pooling::Unspecified),
-        Some(Value::String(s)) if s == "mean" => Ok(epb::Pooling::Mean),
-        Some(Value::String(s)) if s == "cls" => Ok(epb::Pooling::Cls),
-        Some(_) => Err(CfError::ai_bad_input("Error: '/pooling' must be equal to one of the allowed values: mean, cls")),
-    }
+    run(State(st), Path(RunPath { model }), headers, Body(inputs)).await
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -224,25 +193,21 @@ struct Usage {
     total_tokens: u64,
 }
 
-struct OpenAiInput {
-    model: String,
-    texts: Vec<String>,
-    base64: bool,
-    dimensions: Option<u64>,
-}
-
 /// `{model, input: string | string[], encoding_format?, dimensions?}` (spec §5.6). Inputs longer
 /// than Workers AI's 100 texts are embedded in chunks of 100 (OpenAI clients such as LangChain
 /// send up to 1000 at once). `usage` is the embedder's token count.
-async fn openai_embeddings(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<EmbeddingList>, OpenAiError> {
-    let input = openai_input(&body)?;
+async fn openai_embeddings(State(st): State<AppState>, headers: HeaderMap, Body(body): Body) -> Result<Json<EmbeddingList>, OpenAiError> {
+    let input = ai_input::openai_input(&body).map_err(OpenAiError::bad)?;
+    drop(body);
+    if input.model.len() > ai_input::MAX_MODEL_BYTES {
+        return Err(OpenAiError { status: StatusCode::NOT_FOUND, message: format!("The model `{}` does not exist or you do not have access to it.", ai_input::echo(&input.model)), retry_after: None });
+    }
+    st.limits.ai_request(&input.model)?;
     let ctx = TraceContext::from_headers(&headers);
     let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(input.texts.len());
     let mut tokens = 0u64;
     for chunk in input.texts.chunks(MAX_TEXTS) {
-        let r = embed(&st, &ctx, &input.model, chunk.to_vec(), epb::Pooling::Unspecified)
-            .await
-            .map_err(|e| openai_error(e, &input.model))?;
+        let r = embed(&st, &ctx, &input.model, chunk.to_vec(), epb::Pooling::Unspecified, |e| openai_error(e, &input.model)).await?;
         tokens += r.token_count;
         vectors.extend(r.data.into_iter().map(|v| v.values));
         check_dimensions(input.dimensions, &vectors)?;
@@ -268,44 +233,6 @@ fn check_dimensions(wanted: Option<u64>, vectors: &[Vec<f32>]) -> Result<(), Ope
         }
         _ => Ok(()),
     }
-}
-
-fn openai_input(body: &[u8]) -> Result<OpenAiInput, OpenAiError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| OpenAiError::bad(format!("We could not parse the JSON body of your request. ({e})")))?;
-    let Value::Object(obj) = v else {
-        return Err(OpenAiError::bad("The request body must be a JSON object."));
-    };
-    let model = match obj.get("model") {
-        Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        _ => return Err(OpenAiError::bad("you must provide a model parameter")),
-    };
-    let texts = match obj.get("input") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_OPENAI_INPUTS => items
-            .iter()
-            .map(|i| i.as_str().map(str::to_owned))
-            .collect::<Option<Vec<String>>>()
-            .ok_or_else(|| OpenAiError::bad("'input' must be a string or an array of strings (token arrays are not supported)."))?,
-        Some(Value::Array(items)) => {
-            return Err(OpenAiError::bad(format!("'input' must have between 1 and {MAX_OPENAI_INPUTS} items, got {}.", items.len())));
-        }
-        _ => return Err(OpenAiError::bad("'input' is a required property and must be a string or an array of strings.")),
-    };
-    if let Some(i) = texts.iter().position(String::is_empty) {
-        return Err(OpenAiError::bad(format!("'input[{i}]' must not be empty.")));
-    }
-    let base64 = match obj.get("encoding_format") {
-        None | Some(Value::Null) => false,
-        Some(Value::String(f)) if f == "float" => false,
-        Some(Value::String(f)) if f == "base64" => true,
-        Some(other) => return Err(OpenAiError::bad(format!("Invalid value for 'encoding_format': {other}. Supported values are: 'float' and 'base64'."))),
-    };
-    let dimensions = match obj.get("dimensions") {
-        None | Some(Value::Null) => None,
-        Some(d) => Some(d.as_u64().filter(|d| *d > 0).ok_or_else(|| OpenAiError::bad("'dimensions' must be a positive integer."))?),
-    };
-    Ok(OpenAiInput { model, texts, base64, dimensions })
 }
 
 /// embedder error → OpenAI's shape, by the same reasons as the Cloudflare table (cf.rs): bad
@@ -364,24 +291,4 @@ mod tests {
         assert_eq!(base64_f32(&[1.0]), "AACAPw==");
     }
 
-    #[test]
-    fn run_input_schema() {
-        assert_eq!(run_input(br#"{"text":"a"}"#).map(|i| i.texts).ok(), Some(vec!["a".to_owned()]));
-        let i = run_input(br#"{"text":["a","b"],"pooling":"cls"}"#).expect("array");
-        assert_eq!((i.texts.len(), i.pooling), (2, epb::Pooling::Cls));
-        for bad in [r#"{"text":""}"#, r#"{"text":[]}"#, r#"{"text":["a",""]}"#, r#"{"text":1}"#, r#"{}"#, r#"{"text":"a","pooling":"max"}"#, r#"{"requests":[]}"#] {
-            let e = run_input(bad.as_bytes()).err().unwrap_or_else(|| panic!("{bad} accepted"));
-            assert_eq!(e.code, cf::AI_BAD_INPUT, "{bad}");
-            assert!(e.message.starts_with("AiError: Bad input: "), "{bad}");
-        }
-    }
-
-    #[test]
-    fn openai_input_forms() {
-        let i = openai_input(br#"{"model":"m","input":["a","b"],"encoding_format":"base64"}"#).expect("ok");
-        assert_eq!((i.texts.len(), i.base64), (2, true));
-        for bad in [r#"{"input":"a"}"#, r#"{"model":"m","input":[1,2]}"#, r#"{"model":"m","input":[]}"#, r#"{"model":"m","input":"a","encoding_format":"hex"}"#] {
-            assert!(openai_input(bad.as_bytes()).is_err(), "{bad}");
-        }
-    }
 }

@@ -1,5 +1,6 @@
 //! HTTP routes, one file per API surface.
 pub mod ai;
+pub mod ai_input;
 pub mod auth;
 pub mod cf;
 pub mod cors;
