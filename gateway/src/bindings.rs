@@ -28,16 +28,7 @@ pub async fn embed(st: &AppState, ctx: &TraceContext, texts: Vec<String>) -> Res
 #[tracing::instrument(skip_all, fields(vectors = vectors.len()))]
 pub async fn upsert(st: &AppState, ctx: &TraceContext, vectors: Vec<ipb::Vector>) -> Result<String, ApiError> {
     let req = ipb::WriteRequest { account: st.cfg.binding_account.clone(), index: st.cfg.binding_index.clone(), vectors };
-    // Upsert is idempotent (same ids, same values): safe to retry.
-    let r = st
-        .clients
-        .call("index", ctx, true, |d| {
-            let mut c = st.clients.index.owner(&req);
-            let r = st.clients.request(ctx, req.clone(), d);
-            async move { c.upsert(r).await }
-        })
-        .await?;
-    Ok(r.mutation_id)
+    Ok(st.clients.write(ctx, crate::clients::Write::Upsert, req).await?.mutation_id)
 }
 
 /// `env.VECTORIZE.query(vector, {topK})` with the binding's defaults (no values, no metadata).

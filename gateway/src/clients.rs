@@ -6,7 +6,10 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use axum::http::uri::PathAndQuery;
 use strato_proto::embedder::v1::embedder_client::EmbedderClient;
+use strato_proto::index::v1 as ipb;
 use strato_proto::index::v1::vector_index_client::VectorIndexClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
@@ -54,10 +57,9 @@ impl Clients {
         };
         let mut pods = Vec::new();
         for url in &cfg.index_urls {
-            let client = VectorIndexClient::new(strato_proto::telemetry::Traced(endpoint(url, t)?.connect_lazy()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES);
-            pods.push((url.clone(), client));
+            let channel = strato_proto::telemetry::Traced(endpoint(url, t)?.connect_lazy());
+            let client = VectorIndexClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES);
+            pods.push((url.clone(), client, channel));
         }
         anyhow::ensure!(!pods.is_empty(), "--index names no index-svc");
         Ok(Self {
@@ -108,6 +110,64 @@ impl Clients {
                 Err(s) => return Err(ApiError::upstream(service, unavailable_message(service, s))),
             }
         }
+    }
+}
+
+/// A write (`Insert` or `Upsert`) to the pod that owns its index, encoded once: every attempt
+/// sends the same bytes, so a retry copies nothing, and the request's vectors are dropped
+/// before the first attempt (the body, its vectors and the message are never all held at once
+/// longer than the encoding takes).
+#[derive(Clone, Copy, Debug)]
+pub enum Write {
+    Insert,
+    Upsert,
+}
+
+impl Clients {
+    pub async fn write(&self, ctx: &TraceContext, kind: Write, req: ipb::WriteRequest) -> Result<ipb::MutationResponse, ApiError> {
+        let (path, method) = match kind {
+            Write::Insert => ("/strato.index.v1.VectorIndex/Insert", "Insert"),
+            Write::Upsert => ("/strato.index.v1.VectorIndex/Upsert", "Upsert"),
+        };
+        let channel = self.index.owner_pod(&req).channel.clone();
+        let encoded = Encoded(Bytes::from(prost::Message::encode_to_vec(&req)));
+        drop(req);
+        // Insert is not retried: an attempt that landed before UNAVAILABLE would make the retry
+        // a no-op insert under a new mutation id. Upsert is idempotent.
+        let idempotent = matches!(kind, Write::Upsert);
+        self.call("index", ctx, idempotent, |d| {
+            let mut grpc = tonic::client::Grpc::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES);
+            let mut r = self.request(ctx, encoded.clone(), d);
+            r.extensions_mut().insert(tonic::GrpcMethod::new("strato.index.v1.VectorIndex", method));
+            async move {
+                grpc.ready().await.map_err(|e| Status::unavailable(format!("index-svc not ready: {e}")))?;
+                let codec = tonic_prost::ProstCodec::<Encoded, ipb::MutationResponse>::default();
+                grpc.unary(r, PathAndQuery::from_static(path), codec).await
+            }
+        })
+        .await
+    }
+}
+
+/// A message already encoded: sent as its bytes (never decoded).
+#[derive(Clone, Debug, Default)]
+struct Encoded(Bytes);
+
+impl prost::Message for Encoded {
+    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        buf.put_slice(&self.0);
+    }
+
+    fn merge_field(&mut self, tag: u32, wire_type: prost::encoding::WireType, buf: &mut impl prost::bytes::Buf, ctx: prost::encoding::DecodeContext) -> Result<(), prost::DecodeError> {
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {
+        self.0 = Bytes::new();
     }
 }
 

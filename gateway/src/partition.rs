@@ -48,17 +48,24 @@ pub struct Pod {
     /// The pod's stable name: its URL's host:port.
     pub name: String,
     pub client: VectorIndexClient<Traced>,
+    /// The same channel, for calls made without the generated client (`Clients::write`).
+    pub channel: Traced,
 }
 
 impl IndexPods {
-    pub fn new(pods: Vec<(String, VectorIndexClient<Traced>)>) -> Self {
-        Self { pods: pods.into_iter().map(|(url, client)| Pod { name: pod_name(&url), client }).collect() }
+    pub fn new(pods: Vec<(String, VectorIndexClient<Traced>, Traced)>) -> Self {
+        Self { pods: pods.into_iter().map(|(url, client, channel)| Pod { name: pod_name(&url), client, channel }).collect() }
+    }
+
+    /// The pod that owns `req`'s index.
+    pub fn owner_pod(&self, req: &impl Routed) -> &Pod {
+        let (account, index) = req.key();
+        &self.pods[owner(self.pods.iter().map(|p| p.name.as_str()), account, index)]
     }
 
     /// The client of the pod that owns `req`'s index.
     pub fn owner(&self, req: &impl Routed) -> VectorIndexClient<Traced> {
-        let (account, index) = req.key();
-        self.pods[owner(self.pods.iter().map(|p| p.name.as_str()), account, index)].client.clone()
+        self.owner_pod(req).client.clone()
     }
 
     /// Every pod (listing fans out).

@@ -120,12 +120,10 @@ pub fn metadata(id: &str, m: &Value) -> Result<usize, IndexError> {
     let Value::Object(_) = m else {
         return Err(IndexError::invalid(format!("metadata of id=\"{id}\" must be an object")));
     };
-    let depth = strato_proto::json::json_depth(m);
-    if depth > strato_proto::json::MAX_JSON_DEPTH {
-        return Err(IndexError::invalid(format!(
-            "metadata of id=\"{id}\" nests {depth} levels deep; at most {} are allowed",
-            strato_proto::json::MAX_JSON_DEPTH
-        )));
+    if let Value::Object(map) = m
+        && !strato_proto::json::metadata_shape_ok(map)
+    {
+        return Err(IndexError::invalid(strato_proto::json::metadata_shape_error(id, m)));
     }
     check_keys(id, m)?;
     let size = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);

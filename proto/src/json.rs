@@ -14,6 +14,34 @@ const EXACT_INT_LIMIT: f64 = 9_007_199_254_740_992.0;
 /// (100 message levels; each JSON level is two, Value and Struct) failed with INTERNAL.
 pub const MAX_JSON_DEPTH: usize = 8;
 
+/// Whether metadata has the shape Vectorize allows (spec §2.5): each value a string, number,
+/// boolean or null, an array of those, or one nested object level whose values are those or
+/// arrays of those. Deeper data is refused, as Cloudflare refuses it.
+pub fn metadata_shape_ok(m: &Map<String, Json>) -> bool {
+    fn scalar(v: &Json) -> bool {
+        !matches!(v, Json::Array(_) | Json::Object(_))
+    }
+    fn leaf(v: &Json) -> bool {
+        match v {
+            Json::Array(items) => items.iter().all(scalar),
+            other => scalar(other),
+        }
+    }
+    m.values().all(|v| match v {
+        Json::Object(inner) => inner.values().all(leaf),
+        other => leaf(other),
+    })
+}
+
+/// The refusal of metadata whose shape is not allowed, worded the same by the gateway and
+/// index-svc.
+pub fn metadata_shape_error(id: &str, m: &Json) -> String {
+    format!(
+        "metadata of id=\"{id}\" nests {} levels deep; Vectorize allows strings, numbers, booleans, arrays of those, and one nested object level of those",
+        json_depth(m)
+    )
+}
+
 /// Nesting depth of a JSON value: 0 for a scalar, 1 + the deepest child for objects and arrays.
 pub fn json_depth(v: &Json) -> usize {
     match v {
@@ -92,6 +120,16 @@ mod tests {
         let v = json!({"year": 2024, "score": 0.5, "tags": ["a", "b"], "n": {"x": null, "ok": true}});
         assert_eq!(super::from_struct(&super::to_struct(&v).expect("object")), v);
         assert!(super::to_struct(&json!([1])).is_none());
+    }
+
+    #[test]
+    fn metadata_shapes() {
+        let ok = |v: serde_json::Value| super::metadata_shape_ok(v.as_object().expect("object"));
+        assert!(ok(json!({"a": 1, "b": "x", "c": [1, "y", true], "d": {"e": 1, "f": ["z"]}, "g": null})));
+        assert!(!ok(json!({"a": {"b": {"c": 1}}})), "two nested object levels");
+        assert!(!ok(json!({"a": [[1]]})), "array of arrays");
+        assert!(!ok(json!({"a": [{"b": 1}]})), "array of objects");
+        assert!(!ok(json!({"a": {"b": [[1]]}})));
     }
 
     #[test]

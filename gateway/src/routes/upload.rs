@@ -3,8 +3,11 @@
 //!
 //! Cost is linear in the body: every form is read in one forward pass over the bytes (NDJSON
 //! line by line, JSON arrays element by element, multipart with memchr's linear-time substring
-//! search), nothing holds the whole body as a JSON value, and reading stops at the vector after
-//! the HTTP API's cap of [`MAX_BATCH`] (spec §3) with index-svc's error for a too-large batch.
+//! search), nothing holds the whole body as a JSON value, each vector is read into its own type
+//! with its metadata and values bounded as they stream (`ndjson.rs`), and reading stops at the
+//! vector after the HTTP API's cap of [`MAX_BATCH`] (spec §3) with index-svc's error for a
+//! too-large batch. A vector whose metadata or values break Vectorize's limits fails the whole
+//! request (also with `discard`, which drops only unparsable lines): nothing of it is written.
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
@@ -12,7 +15,7 @@ use std::fmt;
 use axum::http::{HeaderMap, header};
 use memchr::memmem;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use strato_proto::index::v1 as ipb;
 
 use super::cf::{self, CfError};
@@ -32,8 +35,9 @@ pub enum Unparsable {
 /// The vectors of an insert/upsert body, by content type (spec §4.4):
 /// - `application/x-ndjson` (also `application/ndjson`): raw NDJSON;
 /// - `multipart/form-data`: NDJSON in the part named `vectors` (wrangler, the docs' Python example);
-/// - `application/json`: `{"vectors": [...]}` (the binding's non-NDJSON form), a bare array, or a
-///   JSON string holding NDJSON (what the Python SDK 4.3.1 sends, spec §6.2).
+/// - `application/json`: `{"vectors": [...]}` (the binding's non-NDJSON form), or a JSON string
+///   holding NDJSON (what the Python SDK 4.3.1 sends, spec §6.2). A bare array is refused, as
+///   Cloudflare refuses it.
 ///
 /// Anything else is `vectorize.unknown_content_type`. Every vector's validity is left to
 /// index-svc; the count is capped here too, while reading.
@@ -86,7 +90,7 @@ fn unknown_content_type(got: &str) -> CfError {
 fn parse_ndjson(body: &[u8], behavior: Unparsable) -> Result<Vec<ipb::Vector>, CfError> {
     let mut out = Vec::new();
     for (line, text) in ndjson::lines(body) {
-        match serde_json::from_slice::<VectorIn>(text) {
+        match serde_json::from_slice::<VectorIn<'_>>(text) {
             Ok(v) => push(&mut out, v)?,
             Err(_) if behavior == Unparsable::Discard => {}
             Err(_) => return Err(ndjson_line_error(line - 1)),
@@ -95,12 +99,16 @@ fn parse_ndjson(body: &[u8], behavior: Unparsable) -> Result<Vec<ipb::Vector>, C
     Ok(out)
 }
 
-/// Adds a parsed vector, or refuses the one past the cap.
-fn push(out: &mut Vec<ipb::Vector>, v: VectorIn) -> Result<(), CfError> {
+/// Adds a parsed vector, or refuses it: past the cap, or beyond Vectorize's limits.
+fn push(out: &mut Vec<ipb::Vector>, v: VectorIn<'_>) -> Result<(), CfError> {
     if out.len() == MAX_BATCH {
         return Err(too_many());
     }
-    out.push(v.into_proto());
+    match v.into_proto() {
+        Ok(v) => out.push(v),
+        Err(ndjson::Refusal::Vector(m)) => return Err(CfError::bad_request(cf::INVALID_VECTOR, m)),
+        Err(ndjson::Refusal::Metadata(m)) => return Err(CfError::bad_request(cf::BAD_REQUEST, m)),
+    }
     Ok(())
 }
 
@@ -213,11 +221,14 @@ impl<'de> Visitor<'de> for Vectors<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        if self.top {
+            return Err(self.stop(json_upload_error("expected {\"vectors\": [...]}, got a bare array")));
+        }
         let mut out = Vec::new();
         let mut i = 0usize;
-        // One element at a time as a Value, so `discard` can drop a malformed one.
-        while let Some(item) = seq.next_element::<Value>()? {
-            match serde_json::from_value::<VectorIn>(item) {
+        // One element at a time as its slice of the body, so `discard` can drop a malformed one.
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            match serde_json::from_str::<VectorIn<'_>>(item.get()) {
                 Ok(v) => push(&mut out, v).map_err(|e| self.stop(e))?,
                 Err(_) if self.behavior == Unparsable::Discard => {}
                 Err(e) => return Err(self.stop(json_upload_error(&format!("vector Some({i}) was not expected format: {e}")))),

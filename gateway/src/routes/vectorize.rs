@@ -23,11 +23,15 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde::de::IgnoredAny;
+use serde_json::Value;
+use serde_json::value::RawValue;
 use strato_proto::index::v1 as ipb;
 
 use super::cf::{self, CfError};
 use super::upload::{content_type, find, upload_vectors};
+use crate::body::Body;
+use crate::clients::Write;
 use crate::shapes::*;
 use crate::state::AppState;
 use crate::trace::TraceContext;
@@ -107,11 +111,11 @@ pub(super) async fn binding_op(
     let p = IndexPath { account_id: account, index_name: index };
     Some(match op {
         "info" => index_info(State(st), Path(p), headers).await,
-        "query" => query(State(st), Path(p), headers, body).await,
-        "insert" => insert(State(st), Path(p), Query(q), headers, body).await,
-        "upsert" => upsert(State(st), Path(p), Query(q), headers, body).await,
-        "getByIds" => get_by_ids(State(st), Path(p), headers, body).await,
-        "deleteByIds" => delete_by_ids(State(st), Path(p), headers, body).await,
+        "query" => query(State(st), Path(p), headers, Body(body)).await,
+        "insert" => write(st, p, q, headers, body, Write::Insert).await,
+        "upsert" => write(st, p, q, headers, body, Write::Upsert).await,
+        "getByIds" => get_by_ids(State(st), Path(p), headers, Body(body)).await,
+        "deleteByIds" => delete_by_ids(State(st), Path(p), headers, Body(body)).await,
         _ => return None,
     })
 }
@@ -185,11 +189,13 @@ async fn list_indexes(State(st): State<AppState>, Path(p): Path<AccountPath>, he
 
 /// `{name, description?, config: {dimensions, metric} | {preset}}` (spec §4.2, §4.3, §2.9).
 /// Answers 200 with the index object (guess: the docs' example says 201; spec §4.2).
-async fn create_index(State(st): State<AppState>, Path(p): Path<AccountPath>, headers: HeaderMap, body: Bytes) -> Result<Response, CfError> {
+async fn create_index(State(st): State<AppState>, Path(p): Path<AccountPath>, headers: HeaderMap, Body(body): Body) -> Result<Response, CfError> {
+    st.limits.mutation()?;
     let obj = json_object(&headers, &body)?;
     let name: String = required(&obj, "name")?;
     let description: String = optional(&obj, "description")?.unwrap_or_default();
-    let (dimensions, metric) = index_config(obj.get("config"))?;
+    let config = obj.get("config").map(|raw| serde_json::from_str::<Value>(raw.get())).transpose().map_err(CfError::bad_json)?;
+    let (dimensions, metric) = index_config(config.as_ref())?;
     let req = ipb::CreateIndexRequest { account: p.account_id, name, dimensions, metric: metric as i32, description };
     let ctx = TraceContext::from_headers(&headers);
     let info = index_call!(st, &ctx, false, create_index, req)?;
@@ -247,6 +253,7 @@ async fn get_index(State(st): State<AppState>, Path(p): Path<IndexPath>, headers
 /// Result `null` (wrangler's mock, spec §4.2). Not retried: a retry after a delete that did
 /// happen would answer 3000.
 async fn delete_index(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap) -> Result<Response, CfError> {
+    st.limits.mutation()?;
     let ctx = TraceContext::from_headers(&headers);
     index_call!(st, &ctx, false, delete_index, p.index_ref())?;
     Ok(cf::ok(Value::Null))
@@ -272,14 +279,9 @@ async fn insert(
     Path(p): Path<IndexPath>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, CfError> {
-    let req = write_request(p, upload_vectors(&q, &headers, &body)?)?;
-    let ctx = TraceContext::from_headers(&headers);
-    // Not retried: an attempt that landed before UNAVAILABLE would make the retry a no-op
-    // insert under a new mutation id; the caller's own retry is the clearer path.
-    let r = index_call!(st, &ctx, false, insert, req)?;
-    Ok(cf::ok(MutationJson::from(r)))
+    write(st, p, q, headers, body, Write::Insert).await
 }
 
 async fn upsert(
@@ -287,27 +289,22 @@ async fn upsert(
     Path(p): Path<IndexPath>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, CfError> {
-    let req = write_request(p, upload_vectors(&q, &headers, &body)?)?;
-    let ctx = TraceContext::from_headers(&headers);
-    let r = index_call!(st, &ctx, true, upsert, req)?;
-    Ok(cf::ok(MutationJson::from(r)))
+    write(st, p, q, headers, body, Write::Upsert).await
 }
 
-/// The write, once no vector's metadata nests deeper than index-svc accepts (checked here too,
-/// so that no depth reaches the gRPC decoder's limit).
-fn write_request(p: IndexPath, vectors: Vec<ipb::Vector>) -> Result<ipb::WriteRequest, CfError> {
-    for v in &vectors {
-        let depth = v.metadata.as_ref().map_or(0, pbjson::struct_depth);
-        if depth > pbjson::MAX_JSON_DEPTH {
-            return Err(CfError::bad_request(
-                cf::BAD_REQUEST,
-                format!("metadata of id=\"{}\" nests {depth} levels deep; at most {} are allowed", v.id, pbjson::MAX_JSON_DEPTH),
-            ));
-        }
-    }
-    Ok(ipb::WriteRequest { account: p.account_id, index: p.index_name, vectors })
+/// Parses the body's vectors (each checked against Vectorize's limits as it is read, so a
+/// refused batch sends nothing), lets the body go, and sends them encoded once
+/// (`Clients::write`, which says which kind is retried).
+async fn write(st: AppState, p: IndexPath, q: HashMap<String, String>, headers: HeaderMap, body: Bytes, kind: Write) -> Result<Response, CfError> {
+    st.limits.mutation()?;
+    let vectors = upload_vectors(&q, &headers, &body)?;
+    drop(body);
+    let req = ipb::WriteRequest { account: p.account_id, index: p.index_name, vectors };
+    let ctx = TraceContext::from_headers(&headers);
+    let r = st.clients.write(&ctx, kind, req).await.map_err(cf::index_error)?;
+    Ok(cf::ok(MutationJson::from(r)))
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -317,38 +314,56 @@ fn write_request(p: IndexPath, vectors: Vec<ipb::Vector>) -> Result<ipb::WriteRe
 /// A JSON-object body. Wrong content type → 40026 `Expected request with Content-Type:
 /// application/json`; unparsable → 40026 `Failed to parse the request body as JSON: …`
 /// (spec §4.2, §4.7). wrangler's `application/json; charset=utf-8;` is accepted.
-fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, CfError> {
+///
+/// The object is read as its fields' slices of the body (no JSON tree of the body); each field is
+/// then read into the type the route wants ([`optional`], [`required`]).
+fn json_object<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<Fields<'a>, CfError> {
     match content_type(headers) {
         Some((essence, _)) if essence == "application/json" => {}
         _ => return Err(CfError::wrong_content_type()),
     }
-    match serde_json::from_slice::<Value>(body).map_err(CfError::bad_json)? {
-        Value::Object(m) => Ok(m),
-        other => Err(CfError::bad_json(format!("invalid type: {}, expected a JSON object", type_name(&other)))),
+    match body.trim_ascii_start().first() {
+        Some(b'{') => serde_json::from_slice::<Fields<'a>>(body).map_err(CfError::bad_json),
+        _ => {
+            let v = serde_json::from_slice::<IgnoredAny>(body).map_err(CfError::bad_json);
+            v.and_then(|_| Err(CfError::bad_json(format!("invalid type: {}, expected a JSON object", type_name(body)))))
+        }
     }
 }
+
+/// A JSON object's fields, each as its slice of the body.
+type Fields<'a> = HashMap<String, &'a RawValue>;
 
 /// Field `key` as a `T`, absent or null → None; wrong type → 40026 `<key>: <serde message>`
 /// (Cloudflare's message names the field the same way, spec §4.5).
-fn optional<T: DeserializeOwned>(obj: &Map<String, Value>, key: &str) -> Result<Option<T>, CfError> {
+fn optional<T: DeserializeOwned>(obj: &Fields<'_>, key: &str) -> Result<Option<T>, CfError> {
     match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => T::deserialize(v).map(Some).map_err(|e| CfError::bad_json(format!("{key}: {e}"))),
+        None => Ok(None),
+        Some(raw) if raw.get() == "null" => Ok(None),
+        Some(raw) => serde_json::from_str::<T>(raw.get()).map(Some).map_err(|e| field_error(key, &e)),
     }
 }
 
-fn required<T: DeserializeOwned>(obj: &Map<String, Value>, key: &str) -> Result<T, CfError> {
+/// `<key>: <serde message>` without the position in the field's own slice.
+fn field_error(key: &str, e: &serde_json::Error) -> CfError {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    CfError::bad_json(format!("{key}: {}", text.strip_suffix(&suffix).unwrap_or(&text)))
+}
+
+fn required<T: DeserializeOwned>(obj: &Fields<'_>, key: &str) -> Result<T, CfError> {
     optional(obj, key)?.ok_or_else(|| CfError::bad_json(format!("missing field `{key}`")))
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "sequence",
-        Value::Object(_) => "map",
+/// The JSON type a (valid) JSON text starts with, as serde names it.
+fn type_name(json: &[u8]) -> &'static str {
+    match json.trim_ascii_start().first() {
+        Some(b'n') => "null",
+        Some(b't' | b'f') => "boolean",
+        Some(b'"') => "string",
+        Some(b'[') => "sequence",
+        Some(b'{') => "map",
+        _ => "number",
     }
 }
 
@@ -359,7 +374,7 @@ fn type_name(v: &Value) -> &'static str {
 /// `{vector | vectorId, topK?, returnValues?, returnMetadata?, filter?, namespace?}`.
 /// index-svc's warnings (e.g. a filter on a property without a metadata index) come back as
 /// envelope messages.
-async fn query(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, body: Bytes) -> Result<Response, CfError> {
+async fn query(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, Body(body): Body) -> Result<Response, CfError> {
     let obj = json_object(&headers, &body)?;
     let req = query_request(&p, &obj, &body)?;
     let (with_values, with_metadata) = (req.return_values, req.return_metadata != ipb::ReturnMetadata::None as i32);
@@ -369,16 +384,25 @@ async fn query(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: He
     Ok(cf::ok_with_messages(QueryJson { count: matches.len(), matches }, r.warnings))
 }
 
-fn query_request(p: &IndexPath, obj: &Map<String, Value>, body: &[u8]) -> Result<ipb::QueryRequest, CfError> {
-    let filter = match obj.get("filter") {
+fn query_request(p: &IndexPath, obj: &Fields<'_>, body: &[u8]) -> Result<ipb::QueryRequest, CfError> {
+    // The body is at most 128 KiB (MAX_QUERY_BYTES): the filter's tree is bounded by it.
+    let filter: Option<Value> = optional(obj, "filter")?;
+    let filter = match filter {
         None | Some(Value::Null) => None,
-        // Guess (spec §2.7): an empty filter is no filter rather than an error.
-        Some(Value::Object(m)) if m.is_empty() => None,
-        Some(f @ Value::Object(m)) if pbjson::json_depth(f) <= 3 => Some(pbjson::map_to_struct(m)),
+        // Spec §2.7: the filter must be a non-empty object, as Cloudflare checks.
+        Some(Value::Object(m)) if m.is_empty() => {
+            return Err(CfError::bad_request(cf::BAD_REQUEST, "invalid filter: the filter must be a non-empty object (omit it to match every vector)"));
+        }
+        Some(ref f @ Value::Object(ref m)) if pbjson::json_depth(f) <= 3 => Some(pbjson::map_to_struct(m)),
         Some(Value::Object(_)) => {
             return Err(CfError::bad_request(cf::BAD_REQUEST, "invalid filter: filter nests too deep: values are scalars, or arrays of scalars under $in/$nin"));
         }
-        Some(other) => return Err(CfError::bad_json(format!("filter: invalid type: {}, expected a map", type_name(other)))),
+        Some(other) => return Err(CfError::bad_json(format!("filter: invalid type: {}, expected a map", type_name(other.to_string().as_bytes())))),
+    };
+    // An explicit 0 is refused, as Cloudflare refuses it; absent is the default, 5.
+    let top_k = match optional::<u32>(obj, "topK")? {
+        Some(0) => return Err(CfError::bad_request(cf::TOP_K_TOO_LARGE, "topK must be between 1 and 100, but got 0")),
+        k => k.unwrap_or(0),
     };
     Ok(ipb::QueryRequest {
         account: p.account_id.clone(),
@@ -386,7 +410,7 @@ fn query_request(p: &IndexPath, obj: &Map<String, Value>, body: &[u8]) -> Result
         // Neither vector nor vectorId → an empty vector: index-svc answers 40006 "got 0 dimensions".
         vector: optional(obj, "vector")?.unwrap_or_default(),
         vector_id: optional(obj, "vectorId")?.unwrap_or_default(),
-        top_k: optional(obj, "topK")?.unwrap_or(0),
+        top_k,
         return_values: optional(obj, "returnValues")?.unwrap_or(false),
         return_metadata: return_metadata(obj, body)? as i32,
         filter,
@@ -397,8 +421,9 @@ fn query_request(p: &IndexPath, obj: &Map<String, Value>, body: &[u8]) -> Result
 /// `"none" | "indexed" | "all"`. The REST API rejects the legacy boolean with 40026
 /// `Failed to parse the request body as JSON: returnMetadata: expected value at line 1 column N`
 /// (spec §4.5); N here is the position of the value in the body.
-fn return_metadata(obj: &Map<String, Value>, body: &[u8]) -> Result<ipb::ReturnMetadata, CfError> {
-    match obj.get("returnMetadata") {
+fn return_metadata(obj: &Fields<'_>, body: &[u8]) -> Result<ipb::ReturnMetadata, CfError> {
+    let value = obj.get("returnMetadata").map(|raw| serde_json::from_str::<Value>(raw.get())).transpose().map_err(CfError::bad_json)?;
+    match value.as_ref() {
         None | Some(Value::Null) => Ok(ipb::ReturnMetadata::None),
         Some(Value::String(s)) => match s.as_str() {
             "none" => Ok(ipb::ReturnMetadata::None),
@@ -425,18 +450,71 @@ fn value_position(body: &[u8], key: &str) -> String {
     format!("line {line} column {}", i - line_start + 1)
 }
 
+/// Ids per getByIds or deleteByIds call over HTTP. Cloudflare documents none; third-party
+/// notes say 1,000 and 2026 reports show deletes of over 100 refused with 40007 (spec §3).
+/// Chosen: 1,000 for both, refused with 40007 while the list is read. A getByIds answer of
+/// 1,000 vectors of 1,536 dimensions with full metadata is at most ~40 MB; 5,000 (index-svc's
+/// gRPC limit) would let a 39 KB question ask for 145 MB.
+pub const MAX_IDS_PER_CALL: usize = 1000;
+/// `too many ids` (spec §3, observed on deletes).
+pub const TOO_MANY_IDS: u32 = 40007;
+/// What one vector of a getByIds answer is charged before it is asked for: 1,536 numbers as
+/// f32 and JSON, and 10 KiB of metadata in its three forms (proto, tree, JSON). The answer's
+/// real size replaces the charge once it is built (`budget.rs`).
+const MAX_VECTOR_ANSWER_BYTES: u64 = 1536 * 24 + 3 * 10 * 1024;
+
+/// `ids`: at most [`MAX_IDS_PER_CALL`] strings, read from its slice of the body and stopped at
+/// the one past the limit.
+fn ids(obj: &Fields<'_>) -> Result<Vec<String>, CfError> {
+    struct Ids;
+    impl<'de> serde::de::Visitor<'de> for Ids {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a sequence of strings")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(id) = seq.next_element::<String>()? {
+                if out.len() == MAX_IDS_PER_CALL {
+                    return Err(serde::de::Error::custom(TOO_MANY));
+                }
+                out.push(id);
+            }
+            Ok(out)
+        }
+    }
+    const TOO_MANY: &str = "too many ids";
+    let Some(raw) = obj.get("ids") else {
+        return Err(CfError::bad_json("missing field `ids`"));
+    };
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    match serde::Deserializer::deserialize_seq(&mut de, Ids) {
+        Ok(ids) => Ok(ids),
+        Err(e) if e.to_string().starts_with(TOO_MANY) => {
+            Err(CfError::bad_request(TOO_MANY_IDS, format!("too many ids: at most {MAX_IDS_PER_CALL} per call, got more")))
+        }
+        Err(e) => Err(field_error("ids", &e)),
+    }
+}
+
 /// `{"ids": [...]}` → the found vectors (missing ids are simply absent, spec §1.2).
-async fn get_by_ids(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, body: Bytes) -> Result<Response, CfError> {
+async fn get_by_ids(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, Body(body): Body) -> Result<Response, CfError> {
     let obj = json_object(&headers, &body)?;
-    let req = ipb::IdsRequest { account: p.account_id, index: p.index_name, ids: required(&obj, "ids")? };
+    let ids = ids(&obj)?;
+    // The answer can be far larger than the question: charged before it is asked for.
+    crate::budget::charge(ids.len() as u64 * MAX_VECTOR_ANSWER_BYTES)?;
+    let req = ipb::IdsRequest { account: p.account_id, index: p.index_name, ids };
     let ctx = TraceContext::from_headers(&headers);
     let r = index_call!(st, &ctx, true, get_by_ids, req)?;
     Ok(cf::ok(r.vectors.into_iter().map(VectorJson::from).collect::<Vec<_>>()))
 }
 
-async fn delete_by_ids(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, body: Bytes) -> Result<Response, CfError> {
+async fn delete_by_ids(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, Body(body): Body) -> Result<Response, CfError> {
     let obj = json_object(&headers, &body)?;
-    let req = ipb::IdsRequest { account: p.account_id, index: p.index_name, ids: required(&obj, "ids")? };
+    st.limits.mutation()?;
+    let req = ipb::IdsRequest { account: p.account_id, index: p.index_name, ids: ids(&obj)? };
     let ctx = TraceContext::from_headers(&headers);
     let r = index_call!(st, &ctx, true, delete_by_ids, req)?;
     Ok(cf::ok(MutationJson::from(r)))
@@ -482,7 +560,8 @@ async fn list_vectors(
 
 /// `{propertyName, indexType}`; the type is read case-insensitively (wrangler prints `String`),
 /// spec §2.6. Creating one that exists answers 200, so the call is safe to retry.
-async fn create_metadata_index(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, body: Bytes) -> Result<Response, CfError> {
+async fn create_metadata_index(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, Body(body): Body) -> Result<Response, CfError> {
+    st.limits.mutation()?;
     let obj = json_object(&headers, &body)?;
     let property_name: String = required(&obj, "propertyName")?;
     let index_type: String = required(&obj, "indexType")?;
@@ -515,7 +594,8 @@ async fn list_metadata_indexes(State(st): State<AppState>, Path(p): Path<IndexPa
 
 /// `{propertyName}`; an unknown property is 40005 (spec §2.6). Not retried: a retry after a
 /// delete that did happen would answer 40005.
-async fn delete_metadata_index(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, body: Bytes) -> Result<Response, CfError> {
+async fn delete_metadata_index(State(st): State<AppState>, Path(p): Path<IndexPath>, headers: HeaderMap, Body(body): Body) -> Result<Response, CfError> {
+    st.limits.mutation()?;
     let obj = json_object(&headers, &body)?;
     let property_name: String = required(&obj, "propertyName")?;
     let req = ipb::MetadataIndexRequest { account: p.account_id, index: p.index_name, property_name, index_type: 0 };
@@ -535,7 +615,7 @@ mod tests {
     #[test]
     fn boolean_return_metadata_is_40026_with_a_position() {
         let body = br#"{"vector":[1],"returnMetadata":true}"#;
-        let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else { unreachable!() };
+        let obj: Fields<'_> = serde_json::from_slice(body).expect("object");
         let e = return_metadata(&obj, body).expect_err("boolean");
         assert_eq!(e.code, cf::BAD_JSON);
         assert_eq!(e.message, "Failed to parse the request body as JSON: returnMetadata: expected value at line 1 column 32");
