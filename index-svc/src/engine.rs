@@ -489,10 +489,14 @@ impl Engine {
             let st = h.read();
             (st.meta.uid, st.live_count())
         };
-        let mut ids = self.store.list_ids(uid, cursor.filter(|c| !c.is_empty()), count + 1)?;
+        let after = match cursor.filter(|c| !c.is_empty()) {
+            Some(c) => Some(cursor::open(uid, c).ok_or_else(|| IndexError::invalid("invalid cursor: not one this index issued (start again without a cursor)"))?),
+            None => None,
+        };
+        let mut ids = self.store.list_ids(uid, after.as_deref(), count + 1)?;
         let next = if ids.len() > count {
             ids.truncate(count);
-            ids.last().cloned()
+            ids.last().map(|last| cursor::issue(uid, last))
         } else {
             None
         };
@@ -607,4 +611,48 @@ fn off_async_workers<R>(f: impl FnOnce() -> R) -> R {
 
 fn join(e: tokio::task::JoinError) -> IndexError {
     IndexError::Internal(e.to_string())
+}
+
+/// List cursors: the last id listed, hex, and a check over it and the index's uid, so a cursor
+/// this index never issued (made up, cut, or from another index or an earlier index of the same
+/// name) is refused rather than taken as a place to start. URL-safe as it is.
+mod cursor {
+    use sha2::{Digest, Sha256};
+
+    fn check(uid: u64, id: &[u8]) -> String {
+        let mut h = Sha256::new();
+        h.update(b"strato list cursor\0");
+        h.update(uid.to_le_bytes());
+        h.update(id);
+        h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn issue(uid: u64, last: &str) -> String {
+        let hex: String = last.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("{hex}-{}", check(uid, last.as_bytes()))
+    }
+
+    /// The id a cursor continues after, if this index issued it.
+    pub fn open(uid: u64, cursor: &str) -> Option<String> {
+        let (hex, sum) = cursor.split_once('-')?;
+        if hex.len() % 2 != 0 || hex.len() > 2 * 1024 {
+            return None;
+        }
+        let bytes = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect::<Option<Vec<u8>>>()?;
+        (check(uid, &bytes) == sum).then_some(())?;
+        String::from_utf8(bytes).ok()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn only_issued_cursors_open() {
+            let c = super::issue(7, "vec-ü");
+            assert_eq!(super::open(7, &c).as_deref(), Some("vec-ü"));
+            assert_eq!(super::open(8, &c), None, "another index");
+            for bad in ["", "vec", "zz-00", &c[..c.len() - 1], &c.replace('-', ""), &format!("00{c}")] {
+                assert_eq!(super::open(7, bad), None, "{bad}");
+            }
+        }
+    }
 }

@@ -19,12 +19,14 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
-use serde_json::{Value, json};
+use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::cf::CfError;
+use crate::body::Body;
 use crate::state::AppState;
 use crate::trace::TraceContext;
 
@@ -42,7 +44,7 @@ async fn vectorize(
     Query(q): Query<HashMap<String, String>>,
     method: Method,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     vectorize_call(st, index, op, q, method, headers, body).await
 }
@@ -65,21 +67,30 @@ fn binding_error(e: CfError) -> Response {
     (e.status, axum::Json(json!({ "code": e.code, "error": e.message }))).into_response()
 }
 
-/// The envelope's `result`, bare.
+/// The envelope's `result`, bare: its slice of the envelope, never a JSON tree of it (a
+/// getByIds answer can be tens of MB).
 async fn unwrap_result(r: Response) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        result: Option<&'a RawValue>,
+    }
     let (parts, body) = r.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return binding_error(CfError::new(StatusCode::INTERNAL_SERVER_ERROR, 10000, "response body lost"));
     };
-    let mut v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let mut out = (parts.status, axum::Json(v["result"].take())).into_response();
+    let result = match serde_json::from_slice::<Envelope>(&bytes) {
+        Ok(Envelope { result: Some(raw) }) => bytes.slice_ref(raw.get().as_bytes()),
+        _ => Bytes::from_static(b"null"),
+    };
+    let mut out = (parts.status, [(header::CONTENT_TYPE, "application/json")], result).into_response();
     for (k, val) in parts.headers.iter().filter(|(k, _)| k.as_str().starts_with("x-") || k.as_str() == "server-timing") {
         out.headers_mut().insert(k.clone(), val.clone());
     }
     out
 }
 
-async fn ai_run(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn ai_run(State(st): State<AppState>, headers: HeaderMap, Body(body): Body) -> Response {
     ai_call(st, headers, body).await
 }
 
@@ -96,11 +107,16 @@ async fn ai_call(st: AppState, headers: HeaderMap, body: Bytes) -> Response {
     } else {
         requested
     };
-    let inputs = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(mut o)) => o.remove("inputs").unwrap_or(Value::Null),
-        _ => Value::Null,
+    // `inputs`, as its slice of the body (no copy, no JSON tree).
+    #[derive(serde::Deserialize)]
+    struct Call<'a> {
+        #[serde(borrow)]
+        inputs: Option<&'a RawValue>,
+    }
+    let inputs = match serde_json::from_slice::<Call>(&body) {
+        Ok(Call { inputs: Some(raw) }) => body.slice_ref(raw.get().as_bytes()),
+        _ => Bytes::from_static(b"null"),
     };
-    let inputs = Bytes::from(serde_json::to_vec(&inputs).unwrap_or_default());
     let r = match super::ai::binding_run(st, model, headers, inputs).await {
         Ok(r) => unwrap_result(r).await,
         // What the AI binding parses (`<code>: <message>` from `errors`), and `{code, error}`
@@ -120,7 +136,7 @@ async fn ai_call(st: AppState, headers: HeaderMap, body: Bytes) -> Response {
 /// binding's index is `?<binding>=<index>` on the proxy URL (miniflare 5 has one URL for all
 /// bindings), else the binding's name. The per-call WebSocket miniflare also opens is declined:
 /// neither binding uses it.
-async fn miniflare(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+async fn miniflare(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>, method: Method, headers: HeaderMap, Body(body): Body) -> Response {
     if headers.contains_key("upgrade") {
         return (StatusCode::UPGRADE_REQUIRED, "this proxy answers plain binding calls only").into_response();
     }
