@@ -12,8 +12,9 @@
 //!   embedder counted.
 //!
 //! A bucket holds a minute of its rate (embedder tokens: 30 s, at least one maximal Workers AI
-//! request, 100 × 514 tokens). A request is let through while its bucket is not in debt, and
-//! may take it into debt: any single request can pass, and its cost delays the next ones.
+//! request, 100 × 514 tokens). A request passes when its bucket holds its cost; one that costs
+//! more than a bucket holds passes when the bucket is full and leaves it in debt, so any single
+//! request can pass, and its cost delays the next ones.
 //! Refused requests answer 429 in the route's envelope, with `Retry-After` in whole seconds.
 //! No limit applies without tokens (the open loopback mode has no callers to tell apart), or
 //! when a rate is set to 0.
@@ -54,7 +55,7 @@ impl Limiter {
         self.per_sec > 0.0
     }
 
-    /// Takes `cost` from `key`'s bucket if it is not in debt; else how long until it is not.
+    /// Takes `cost` from `key`'s bucket if it holds it (module doc); else how long until it does.
     pub fn take(&self, key: &str, cost: f64) -> Result<(), Duration> {
         if !self.enabled() {
             return Ok(());
@@ -67,8 +68,10 @@ impl Limiter {
         let b = map.entry(key.to_owned()).or_insert(Bucket { level: self.burst, at: now });
         b.level = (b.level + now.duration_since(b.at).as_secs_f64() * self.per_sec).min(self.burst);
         b.at = now;
-        if b.level <= 0.0 {
-            return Err(Duration::from_secs_f64((-b.level + 1.0) / self.per_sec));
+        // What must be in the bucket: the cost, or a full bucket for a cost larger than that.
+        let need = cost.min(self.burst);
+        if b.level < need {
+            return Err(Duration::from_secs_f64((need - b.level) / self.per_sec));
         }
         b.level -= cost;
         Ok(())

@@ -113,7 +113,13 @@ impl<'de> Visitor<'de> for VectorVisitor {
                 "id" => id = Some(map.next_value::<String>()?),
                 "values" => values = Some(map.next_value_seed(Values)?),
                 "namespace" => namespace = map.next_value::<Option<String>>()?,
-                "metadata" => metadata = map.next_value::<Option<&'de RawValue>>()?,
+                "metadata" => {
+                    metadata = map.next_value::<Option<&'de RawValue>>()?;
+                    // Not an object: not the vector format (unparsable, as a wrong type is).
+                    if metadata.is_some_and(|raw| !raw.get().starts_with('{')) {
+                        return Err(de::Error::custom("metadata must be an object"));
+                    }
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -206,5 +212,6 @@ mod tests {
         let deep = br#"{"id":"a","values":[1],"metadata":{"a":{"b":{"c":1}}}}"#;
         assert!(parse_line(deep).expect_err("nested").contains("nests 3 levels"));
         assert!(parse_line(br#"{"id":"a","values":[1],"metadata":[1]}"#).expect_err("not an object").contains("must be an object"));
+        assert!(serde_json::from_slice::<VectorIn>(br#"{"id":"a","values":[1],"metadata":"x"}"#).is_err(), "unparsable, not refused");
     }
 }

@@ -18,12 +18,14 @@ pub const MAX_MODEL_BYTES: usize = 256;
 const ECHO_CHARS: usize = 64;
 
 /// `{text: string | string[], pooling?: "mean" | "cls"}` (spec §5.2).
+#[derive(Debug)]
 pub struct RunInput {
     pub texts: Vec<String>,
     pub pooling: epb::Pooling,
 }
 
 /// `{model, input: string | string[], encoding_format?, dimensions?}` (spec §5.6).
+#[derive(Debug)]
 pub struct OpenAiInput {
     pub model: String,
     pub texts: Vec<String>,
