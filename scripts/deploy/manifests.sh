@@ -2,7 +2,11 @@
 # Offline check of deploy/k8s: renders every overlay with `kubectl kustomize`, validates every
 # object against the Kubernetes OpenAPI schemas (kubernetes-validate, bundled schemas, --strict)
 # for the newest bundled Kubernetes and the oldest one we support, then checks the manifests
-# agree with each other (index URLs vs StatefulSet replicas, probes, resources, security, drain).
+# agree with each other (index URLs vs StatefulSet replicas, probes, resources, security, drain,
+# tokens only from the Secret, the gateway's memory budget vs its limit).
+# The overlays are rendered from a copy of deploy/k8s in a temporary directory, where the dev
+# overlay's secret files are made by scripts/deploy/dev-secrets.sh: nothing is written into the
+# repository (and your own deploy/k8s/overlays/dev/secrets/ files are neither read nor shown).
 #   scripts/deploy/manifests.sh
 # Env: STRATO_CACHE (default ~/.cache/strato; the project venv lives in $STRATO_CACHE/venv).
 set -euo pipefail
@@ -46,9 +50,25 @@ if "${KV[@]}" --strict --quiet -k "${K8S_VERSIONS[0]}" "$OUT/negative.yaml" >/de
 fi
 log "negative control: --strict rejects an unknown field (readinesProbe)"
 
+# The dev overlay's secret files are git-ignored, never committed.
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  for f in service-token api-tokens.txt; do
+    git check-ignore -q "deploy/k8s/overlays/dev/secrets/$f" || die "deploy/k8s/overlays/dev/secrets/$f is not git-ignored"
+  done
+  tracked=$(git ls-files deploy/k8s/overlays/dev/secrets | grep -v '/\.gitignore$' || true)
+  [ -z "$tracked" ] || die "secret files are committed: $tracked"
+  log "dev secret files (deploy/k8s/overlays/dev/secrets/) are git-ignored, none committed"
+fi
+
+# A copy of deploy/k8s without any local secret file; the dev overlay's made by the generator.
+cp -a deploy/k8s "$OUT/k8s"
+find "$OUT/k8s/overlays/dev/secrets" -mindepth 1 ! -name .gitignore -exec rm -rf {} +
+bash scripts/deploy/dev-secrets.sh "$OUT/k8s/overlays/dev/secrets" >/dev/null \
+  || die "scripts/deploy/dev-secrets.sh failed"
+
 for o in "${OVERLAYS[@]}"; do
-  kubectl kustomize "deploy/k8s/overlays/$o" > "$OUT/$o.yaml" 2> "$OUT/$o.err" \
-    || { cat "$OUT/$o.err" >&2; die "kubectl kustomize deploy/k8s/overlays/$o failed"; }
+  kubectl kustomize "$OUT/k8s/overlays/$o" > "$OUT/$o.yaml" 2> "$OUT/$o.err" \
+    || { cat "$OUT/$o.err" >&2; die "kubectl kustomize deploy/k8s/overlays/$o (a copy, dev secrets generated) failed"; }
   n=$(grep -c '^kind:' "$OUT/$o.yaml")
   for v in "${K8S_VERSIONS[@]}"; do
     "${KV[@]}" --strict --quiet -k "$v" "$OUT/$o.yaml" > "$OUT/$o.kv" 2>&1 \
@@ -59,15 +79,40 @@ for o in "${OVERLAYS[@]}"; do
 done
 
 "$PY" - "$OUT" "${OVERLAYS[@]}" <<'PYEOF'
-import sys, re, yaml
+import sys, os, re, base64, glob, yaml
 from urllib.parse import urlparse
 
 out, overlays = sys.argv[1], sys.argv[2:]
+src = f"{out}/k8s"                          # the copy of deploy/k8s that was rendered
+dev_secrets = f"{src}/overlays/dev/secrets"  # made by scripts/deploy/dev-secrets.sh
 failures = []
 def check(cond, msg):
     if not cond:
         failures.append(msg)
     return cond
+
+# Gateway memory: limits.memory >= 96Mi (process baseline) + STRATO_MEMORY_BUDGET_MIB, and the
+# budget admits one maximal upload: ~3 x its body (the multiple: see gateway/src/budget.rs).
+BASELINE_MIB, MAX_BODY_MIB, BODY_COST = 96, 101, 3
+UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+def quantity_bytes(q):
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T|)", str(q))
+    return float(m.group(1)) * UNITS[m.group(2)] if m else None
+
+# --- sources: no token in any committed manifest. Secrets only come from files under secrets/
+# (git-ignored), never from literals or env files; no Secret object is written out.
+for k in sorted(glob.glob(f"{src}/**/kustomization.yaml", recursive=True)):
+    rel = os.path.relpath(k, src)
+    kz = yaml.safe_load(open(k)) or {}
+    for g in kz.get("secretGenerator", []):
+        check(not g.get("literals") and not g.get("envs"), f"{rel}: secretGenerator {g.get('name')} has literals/envs (a committed token)")
+        for f in g.get("files", []):
+            path = f.split("=", 1)[-1]
+            check(path.startswith("secrets/") and os.path.isfile(os.path.join(os.path.dirname(k), "secrets", ".gitignore")),
+                  f"{rel}: secretGenerator file {path} is not under a git-ignored secrets/")
+for y in sorted(glob.glob(f"{src}/**/*.yaml", recursive=True)):
+    for d in yaml.safe_load_all(open(y)):
+        check(not (d and d.get("kind") == "Secret"), f"{os.path.relpath(y, src)}: a Secret object in the sources")
 
 for o in overlays:
     objs = [d for d in yaml.safe_load_all(open(f"{out}/{o}.yaml")) if d]
@@ -163,7 +208,74 @@ for o in overlays:
     if o == "prod":
         check(not secrets, f"{p} ships no Secret (prod supplies strato-tokens itself)")
     else:
-        check(secrets, f"{p} generates its throwaway Secret")
+        check(secrets, f"{p} generates its Secret from secrets/")
+
+    # --- tokens: none literal. Every *TOKEN* env var comes from the Secret; no STRATO_API_TOKENS
+    # (all-account tokens in an env var) anywhere; the Secret holds exactly the generated files.
+    bad = [k for k in cfg if "TOKEN" in k and not k.endswith("_FILE")]
+    check(not bad, f"{p} ConfigMap holds no token, got {bad}")
+    for (kind, n), d in workloads.items():
+        ps = d["spec"]["template"]["spec"]
+        for c in ps.get("initContainers", []) + ps["containers"]:
+            for e in c.get("env", []):
+                if e["name"] == "STRATO_API_TOKENS":
+                    check(False, f"{p} {kind}/{n} container {c['name']}: STRATO_API_TOKENS set (use the tokens file)")
+                elif "TOKEN" in e["name"] and not e["name"].endswith("_FILE"):
+                    check("value" not in e and "secretKeyRef" in e.get("valueFrom", {}),
+                          f"{p} {kind}/{n} container {c['name']}: {e['name']} comes from a Secret, not a literal")
+    secret_name = next((x for x in sorted(secrets) if re.fullmatch(r"strato-tokens(-[a-z0-9]+)?", x)), "strato-tokens")
+    check(set(secrets) <= {secret_name}, f"{p} no Secret but strato-tokens, got {sorted(secrets)}")
+    if secret_name in secrets:
+        data = {k: base64.b64decode(v).decode() for k, v in (by["Secret"][secret_name].get("data") or {}).items()}
+        check(not by["Secret"][secret_name].get("stringData"), f"{p} Secret {secret_name} has no stringData")
+        gen = {f: open(f"{dev_secrets}/{f}").read() for f in ("service-token", "api-tokens.txt")}
+        check(data == gen, f"{p} Secret {secret_name} holds exactly secrets/service-token and secrets/api-tokens.txt "
+                           f"(keys {sorted(data)})")
+        check(re.fullmatch(r"\S+", data.get("service-token", "")),
+              f"{p} service-token is one word, no trailing newline (it becomes an env var and a header)")
+        toks = [l.split() for l in data.get("api-tokens.txt", "").splitlines() if l.strip() and not l.lstrip().startswith("#")]
+        check(toks and all(len(t) == 1 or (len(t) == 2 and t[1].startswith("accounts=")) for t in toks),
+              f"{p} api-tokens.txt lines are `TOKEN` or `TOKEN accounts=a,b`")
+
+    # --- the gateway reads its API tokens from the Secret's api-tokens.txt, mounted read-only,
+    # readable by its user through fsGroup (root:fsGroup 0440), not world-readable.
+    gw = by["Deployment"]["gateway"]["spec"]["template"]["spec"]
+    gc = next(c for c in gw["containers"] if c["name"] == "gateway")
+    env = dict(cfg)   # envFrom the ConfigMap, then the container's own env wins
+    env.update({e["name"]: e.get("value") for e in gc.get("env", [])})
+    tf = env.get("STRATO_API_TOKENS_FILE") or ""
+    vols = {v["name"]: v for v in gw.get("volumes", [])}
+    mount = next((m for m in gc.get("volumeMounts", []) if "secret" in vols.get(m["name"], {})
+                  and "subPath" not in m and tf.startswith(m["mountPath"].rstrip("/") + "/")), None)
+    if check(mount, f"{p} gateway: STRATO_API_TOKENS_FILE ({tf or 'unset'}) is a file of a mounted Secret volume (no subPath)"):
+        sv = vols[mount["name"]]["secret"]
+        rel = tf[len(mount["mountPath"].rstrip("/")) + 1:]
+        item = next((i for i in sv.get("items", []) if i["path"] == rel), None) if sv.get("items") else {"key": rel}
+        mode = (item or {}).get("mode", sv.get("defaultMode", 0o644))
+        fs_group = gw.get("securityContext", {}).get("fsGroup")
+        check(sv["secretName"] == secret_name, f"{p} gateway tokens volume mounts Secret {secret_name}, got {sv['secretName']}")
+        check(item and item["key"] == "api-tokens.txt", f"{p} gateway: {tf} is the Secret's key api-tokens.txt, got {item}")
+        check(not sv.get("optional"), f"{p} gateway tokens volume is not optional")
+        check(mount.get("readOnly") is True, f"{p} gateway tokens volume mounted readOnly")
+        check(fs_group is not None and mode & 0o040 and not mode & 0o007,
+              f"{p} gateway tokens file mode {mode:o} with fsGroup {fs_group}: group-readable through fsGroup, not world-readable")
+        print(f"[manifests] overlay {o}: gateway reads STRATO_API_TOKENS_FILE={tf} from Secret {sv['secretName']} "
+              f"key api-tokens.txt (read-only, mode {mode:o}, fsGroup {fs_group}); no literal token in any manifest")
+
+    # --- the gateway's memory budget fits its limit: budget + 96Mi <= limits.memory.
+    budget = env.get("STRATO_MEMORY_BUDGET_MIB")
+    limit = quantity_bytes(gc.get("resources", {}).get("limits", {}).get("memory"))
+    request = quantity_bytes(gc.get("resources", {}).get("requests", {}).get("memory"))
+    if check(budget and budget.isdigit() and limit, f"{p} gateway: STRATO_MEMORY_BUDGET_MIB ({budget}) set and a memory limit"):
+        b = int(budget)
+        check((b + BASELINE_MIB) * 2**20 <= limit,
+              f"{p} gateway: STRATO_MEMORY_BUDGET_MIB {b} + {BASELINE_MIB}Mi <= limits.memory ({limit / 2**20:.0f}Mi)")
+        check(b >= MAX_BODY_MIB * BODY_COST,
+              f"{p} gateway: STRATO_MEMORY_BUDGET_MIB {b} >= {BODY_COST} x {MAX_BODY_MIB} MiB (one maximal upload)")
+        check(request and BASELINE_MIB * 2**20 <= request <= limit,
+              f"{p} gateway: {BASELINE_MIB}Mi <= requests.memory <= limits.memory")
+        print(f"[manifests] overlay {o}: gateway memory budget {b} MiB + {BASELINE_MIB} MiB baseline <= limit "
+              f"{limit / 2**20:.0f} MiB; admits a {MAX_BODY_MIB} MiB body (~{BODY_COST}x)")
     print(f"[manifests] overlay {o}: {len(workloads)} workloads: resources, probes, runAsNonRoot, read-only root, "
           f"no privilege escalation, caps dropped, seccomp, preStop+drain < grace, PDBs, NetworkPolicies, Services")
 
