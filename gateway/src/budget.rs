@@ -2,7 +2,10 @@
 //!
 //! A request is admitted by [`admit`] (the edge's first rule, `routes/edge.rs`): it takes one of
 //! `--max-concurrent-requests` places and [`BASE_BYTES`] of the budget (`--memory-budget-mib`),
-//! or is answered at once with 503 code 1503 and `Retry-After: 1`. While it is served, what it
+//! or is answered at once with 503 code 1503 and `Retry-After: 1`. With tokens configured, a
+//! request without a valid token takes one of `--tokenless-max-concurrent` places instead, a
+//! pool of its own: tokenless traffic (the public tutorial, floods of 401s) never takes a place
+//! of a tokened caller. While it is served, what it
 //! will hold is charged to its share as soon as it is known, before it is allocated:
 //! - its body by its declared `Content-Length`, before a byte is read, or as it arrives when no
 //!   length is declared ([`crate::body::Body`]), at [`BODY_COST`] bytes a byte;
@@ -18,18 +21,20 @@
 //! both admits useful parallelism and fits a pod's memory; the budget admits many small
 //! requests, or a few large ones.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Body as _, Frame, SizeHint};
+use strato_proto::metrics::{IntGauge, gauge};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::routes::auth::{Tokens, check_request};
 use crate::routes::cf::{self, CfError};
 use crate::routes::edge::Shape;
 
@@ -53,16 +58,51 @@ const MIN_BUDGET_BYTES: u64 = 32 * 1024 * 1024;
 /// Places and bytes, shared by every request (cloned into the middleware's state).
 #[derive(Clone)]
 pub struct Admission {
-    places: Arc<Semaphore>,
-    max_places: u32,
+    places: Pool,
+    /// With tokens configured: the places of requests without a valid token, apart, so that
+    /// tokenless traffic (the public tutorial, floods of 401s) never takes a tokened caller's.
+    tokenless: Option<(Pool, Arc<Tokens>)>,
     budget: Arc<Semaphore>,
     budget_bytes: u64,
 }
 
+#[derive(Clone)]
+struct Pool {
+    permits: Arc<Semaphore>,
+    max: u32,
+}
+
+impl Pool {
+    fn new(max: u32) -> Self {
+        Self { permits: Arc::new(Semaphore::new(max as usize)), max }
+    }
+}
+
+/// The budget as metrics: what it is, and what requests hold of it now.
+struct Gauges {
+    budget: IntGauge,
+    held: IntGauge,
+}
+
+static GAUGES: LazyLock<Gauges> = LazyLock::new(|| Gauges {
+    budget: gauge("strato_gateway_memory_budget_bytes", "The memory requests may hold at once (--memory-budget-mib)."),
+    held: gauge("strato_gateway_memory_held_bytes", "Memory charged to requests being served, their unsent responses included."),
+});
+
 impl Admission {
     pub fn new(max_places: u32, budget_bytes: u64) -> Self {
+        GAUGES.budget.set(i64::try_from(budget_bytes).unwrap_or(i64::MAX));
         let kib = (budget_bytes / KIB).min(Semaphore::MAX_PERMITS as u64 / 2);
-        Self { places: Arc::new(Semaphore::new(max_places as usize)), max_places, budget: Arc::new(Semaphore::new(kib as usize)), budget_bytes }
+        Self { places: Pool::new(max_places), tokenless: None, budget: Arc::new(Semaphore::new(kib as usize)), budget_bytes }
+    }
+
+    /// Requests without a valid one of `tokens` get `max` places of their own (none configured:
+    /// the open loopback mode, where everyone is tokenless, shares the one pool).
+    pub fn tokenless_apart(mut self, tokens: Arc<Tokens>, max: u32) -> Self {
+        if !tokens.is_empty() {
+            self.tokenless = Some((Pool::new(max), tokens));
+        }
+        self
     }
 
     pub fn budget_bytes(&self) -> u64 {
@@ -111,6 +151,7 @@ impl Share {
             Ok(p) => {
                 p.forget();
                 self.held_kib.fetch_add(kib, Ordering::Relaxed);
+                GAUGES.held.add((kib * KIB) as i64);
                 Ok(())
             }
             Err(_) => Err(self.refuse(bytes)),
@@ -126,6 +167,7 @@ impl Share {
         }
         self.held_kib.store(want, Ordering::Relaxed);
         self.budget.add_permits((held - want) as usize);
+        GAUGES.held.sub(((held - want) * KIB) as i64);
         Ok(())
     }
 
@@ -137,7 +179,9 @@ impl Share {
 
 impl Drop for Share {
     fn drop(&mut self) {
-        self.budget.add_permits(*self.held_kib.get_mut() as usize);
+        let held = *self.held_kib.get_mut();
+        self.budget.add_permits(held as usize);
+        GAUGES.held.sub((held * KIB) as i64);
     }
 }
 
@@ -164,14 +208,23 @@ pub fn overloaded(shape: Shape, e: CfError) -> Response {
 
 /// `resp` with `guard` kept until its body has been sent or dropped (a place of a pool).
 pub fn hold_until_sent<G: Send + Sync + 'static>(resp: Response, guard: G) -> Response {
-    resp.map(|body| Body::new(Held { inner: body, _guard: Box::new(guard) }))
+    resp.map(|body| Body::new(Held { inner: body, pending: Bytes::new(), _guard: Box::new(guard) }))
 }
+
+/// Frames handed to hyper at most this large: hyper takes the next frame only when its write
+/// buffer has room, so a body that has not been sent is still here, under its guard (a whole
+/// 30 MB answer handed over at once would leave the guard with nothing while hyper holds it).
+const FRAME_BYTES: usize = 64 * 1024;
 
 /// The admission middleware (module doc).
 pub async fn admit(State(adm): State<Admission>, req: Request, next: Next) -> Response {
     let shape = Shape::of(req.uri().path());
-    let Ok(place) = adm.places.clone().try_acquire_owned() else {
-        let message = format!("The gateway is serving its limit of {} requests at once; please retry.", adm.max_places);
+    let (pool, whose) = match &adm.tokenless {
+        Some((pool, tokens)) if check_request(tokens, req.headers(), None).is_err() => (pool, " without a valid token"),
+        _ => (&adm.places, ""),
+    };
+    let Ok(place) = pool.permits.clone().try_acquire_owned() else {
+        let message = format!("The gateway is serving its limit of {} requests{whose} at once; please retry.", pool.max);
         return overloaded(shape, overloaded_error(message));
     };
     let share = Arc::new(Share { budget: adm.budget.clone(), held_kib: AtomicU64::new(0), refused: AtomicBool::new(false), _place: place });
@@ -192,26 +245,43 @@ pub async fn admit(State(adm): State<Admission>, req: Request, next: Next) -> Re
 }
 
 /// A response body that keeps what its request holds (its place and share) until it is sent
-/// or dropped.
+/// or dropped, handing its data over in frames of at most [`FRAME_BYTES`] (no copy).
 struct Held {
     inner: Body,
+    pending: Bytes,
     _guard: Box<dyn Send + Sync>,
 }
 
 impl http_body::Body for Held {
-    type Data = axum::body::Bytes;
+    type Data = Bytes;
     type Error = axum::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        if self.pending.is_empty() {
+            match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => self.pending = data,
+                    Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
+                },
+                other => return other,
+            }
+        }
+        let n = self.pending.len().min(FRAME_BYTES);
+        Poll::Ready(Some(Ok(Frame::data(self.pending.split_to(n)))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.pending.is_empty() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let mut hint = self.inner.size_hint();
+        let pending = self.pending.len() as u64;
+        hint.set_lower(hint.lower() + pending);
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper + pending);
+        }
+        hint
     }
 }
 
@@ -220,7 +290,7 @@ mod tests {
     use super::*;
 
     fn share(adm: &Admission) -> Share {
-        let place = adm.places.clone().try_acquire_owned().expect("place");
+        let place = adm.places.permits.clone().try_acquire_owned().expect("place");
         Share { budget: adm.budget.clone(), held_kib: AtomicU64::new(0), refused: AtomicBool::new(false), _place: place }
     }
 
@@ -244,6 +314,6 @@ mod tests {
     fn places_run_out() {
         let adm = Admission::new(1, 1024 * KIB);
         let _a = share(&adm);
-        assert!(adm.places.clone().try_acquire_owned().is_err());
+        assert!(adm.places.permits.clone().try_acquire_owned().is_err());
     }
 }

@@ -90,10 +90,11 @@ pub struct Config {
     #[arg(long, env = "STRATO_SEND_STALL_TIMEOUT_MS", default_value_t = 30_000)]
     pub send_stall_timeout_ms: u64,
 
-    /// With --public-tutorial: requests without a token served at once (their own pool, apart
-    /// from --max-concurrent-requests' other places); beyond it, 503.
-    #[arg(long, env = "STRATO_PUBLIC_MAX_CONCURRENT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
-    pub public_max_concurrent: u32,
+    /// With API tokens configured: requests without a valid token served at once, in a pool of
+    /// their own apart from --max-concurrent-requests (the public tutorial, 401s), so they
+    /// never take a tokened caller's place; beyond it, 503 code 1503 at once.
+    #[arg(long, env = "STRATO_TOKENLESS_MAX_CONCURRENT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tokenless_max_concurrent: u32,
 
     /// With --public-tutorial: requests without a token per minute from one client address
     /// (bursts of up to 20); beyond it, 429.

@@ -45,14 +45,14 @@ pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
     let tokens = Arc::new(tokens);
     let open = tokens.is_empty();
     let cors = routes::cors::layer(&st.cfg.cors_origins);
-    let admission = budget::Admission::new(st.cfg.max_concurrent_requests, st.cfg.memory_budget_bytes());
+    let admission = budget::Admission::new(st.cfg.max_concurrent_requests, st.cfg.memory_budget_bytes()).tokenless_apart(tokens.clone(), st.cfg.tokenless_max_concurrent);
     let body_idle_ms = st.cfg.body_idle_timeout_ms;
     let mut tutorial = Router::new()
         .route("/insert", get(routes::tutorial::insert_stories).post(routes::tutorial::insert_custom))
         .fallback(routes::tutorial::query_or_favicon);
     tutorial = if st.cfg.public_tutorial && !open {
         let c = &st.cfg;
-        let rules = public::Public::new(tokens.clone(), &c.binding_account, c.public_max_concurrent, c.public_requests_per_minute, c.public_request_timeout());
+        let rules = public::Public::new(tokens.clone(), &c.binding_account, c.public_requests_per_minute, c.public_request_timeout());
         public::open(tutorial, Arc::new(rules))
     } else {
         auth::protect_tutorial(tutorial, tokens.clone(), &st.cfg.binding_account)

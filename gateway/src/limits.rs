@@ -11,8 +11,7 @@
 //!   sent (each text's bytes, at most the model's 512 tokens, + 2), and refunded to what the
 //!   embedder counted.
 //!
-//! A bucket holds a minute of its rate (embedder tokens: 30 s, at least one maximal Workers AI
-//! request, 100 × 514 tokens). A request passes when its bucket holds its cost; one that costs
+//! A bucket holds a minute of its rate (embedder tokens: 30 s). A request passes when its bucket holds its cost; one that costs
 //! more than a bucket holds passes when the bucket is full and leaves it in debt, so any single
 //! request can pass, and its cost delays the next ones.
 //! Refused requests answer 429 in the route's envelope, with `Retry-After` in whole seconds.
@@ -142,7 +141,7 @@ impl TokenLimits {
             ai: Limiter::per_minute(ai_per_minute),
             ai_large: Limiter::per_minute(ai_per_minute / 2),
             mutations: Limiter::per_minute(mutations_per_minute),
-            embed_tokens: Limiter::new(rate, (rate * 30.0).max((100 * MAX_TOKENS_PER_TEXT) as f64)),
+            embed_tokens: Limiter::new(rate, rate * 30.0),
         }
     }
 

@@ -8,9 +8,9 @@
 //! - any other method: 401 (the Worker would answer it, but nothing tokenless needs it).
 //!
 //! Tokenless traffic can never starve tokened traffic: it has its own small pool of places
-//! (`--public-max-concurrent`, held until the response is sent), a deadline on the whole request
-//! (`--public-request-timeout-ms`, not only an idle one), and a rate per client address
-//! (`--public-requests-per-minute`); beyond any of them, 503 or 429 at once.
+//! (`--tokenless-max-concurrent`, `budget.rs`, held until the response is sent), a deadline on
+//! the whole request here (`--public-request-timeout-ms`, not only an idle one), and a rate per
+//! client address (`--public-requests-per-minute`); beyond any of them, 503 or 429 at once.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use tokio::sync::Semaphore;
 
 use super::auth::{self, Tokens};
 use super::cf::{self, CfError};
@@ -36,19 +35,15 @@ pub const PUBLIC_MAX_TOP_K: u32 = 5;
 pub struct Public {
     tokens: Arc<Tokens>,
     account: String,
-    places: Arc<Semaphore>,
-    max_places: u32,
     per_address: Limiter,
     deadline: Duration,
 }
 
 impl Public {
-    pub fn new(tokens: Arc<Tokens>, account: &str, max_places: u32, per_minute: u32, deadline: Duration) -> Self {
+    pub fn new(tokens: Arc<Tokens>, account: &str, per_minute: u32, deadline: Duration) -> Self {
         Self {
             tokens,
             account: account.to_owned(),
-            places: Arc::new(Semaphore::new(max_places as usize)),
-            max_places,
             per_address: Limiter::new(f64::from(per_minute) / 60.0, f64::from(per_minute.clamp(1, 20))),
             deadline,
         }
@@ -76,12 +71,8 @@ async fn gate(State(p): State<Arc<Public>>, req: Request, next: Next) -> Respons
         let e = CfError::new(StatusCode::TOO_MANY_REQUESTS, cf::TOO_MANY_REQUESTS, "Too Many Requests from this address without a token; please retry later").retry_after(wait);
         return Shape::Tutorial.error(e);
     }
-    let Ok(place) = p.places.clone().try_acquire_owned() else {
-        let e = crate::budget::overloaded_error(format!("The gateway is serving its limit of {} requests without a token at once; please retry.", p.max_places));
-        return Shape::Tutorial.error(e.retry_after(Duration::from_secs(1)));
-    };
     match tokio::time::timeout(p.deadline, next.run(req)).await {
-        Ok(resp) => crate::budget::hold_until_sent(resp, place),
+        Ok(resp) => resp,
         Err(_) => Shape::Tutorial.error(crate::budget::overloaded_error(format!(
             "A request without a token must be answered within {} ms; please retry.",
             p.deadline.as_millis()
