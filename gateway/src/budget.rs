@@ -8,7 +8,7 @@
 //! of a tokened caller. While it is served, what it
 //! will hold is charged to its share as soon as it is known, before it is allocated:
 //! - its body by its declared `Content-Length`, before a byte is read, or as it arrives when no
-//!   length is declared ([`crate::body::Body`]), at [`BODY_COST`] bytes a byte;
+//!   length is declared (`body.rs`), at [`BODY_COST`] bytes a byte;
 //! - a response a handler can foresee (getByIds, embeddings) by its estimate ([`charge`]);
 //! - every response by its size once built, which replaces what the request was charged.
 //!

@@ -425,12 +425,13 @@ async fn edge_answers_are_documented() {
     if fields != public_fields {
         problems.push(format!("status without a token shows {fields:?}, the document's PublicStatus {public_fields:?}"));
     }
-    // Hold the one permit with a request whose body never comes, until the gateway sheds.
+    // Hold the one (tokened) permit with a request whose body never comes, until the gateway
+    // sheds. Tokenless requests have a pool of their own, so the probe carries the token.
     let mut held = tokio::net::TcpStream::connect(&public.addr).await.expect("connect");
-    let head = format!("POST /insert HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{", public.addr);
+    let head = format!("POST /insert HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{", public.addr);
     held.write_all(head.as_bytes()).await.expect("write the head");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while http().get(url("/openapi.json")).send().await.expect("probe").status() != 503 {
+    while http().get(url("/openapi.json")).bearer_auth(TOKEN).send().await.expect("probe").status() != 503 {
         assert!(std::time::Instant::now() < deadline, "the gateway never shed load with its one permit held");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -663,7 +663,8 @@ async fn metadata_round_trips_bit_for_bit() {
 }
 
 /// Metadata or a filter nested 40 levels deep is a 400 (code 40003) in the envelope, never a
-/// 500 with the protobuf decoder's internals; 8 levels of metadata are accepted.
+/// 500 with the protobuf decoder's internals; metadata takes one nested object level, as
+/// Vectorize does (spec §2.5), and no more.
 #[tokio::test(flavor = "multi_thread")]
 async fn deep_json_is_a_clear_400() {
     let name = unique("deep");
@@ -672,8 +673,10 @@ async fn deep_json_is_a_clear_400() {
     let (s, b) = upload(&name, "upsert", "", "application/x-ndjson", line_with("deep", &axis(0), json!({"metadata": nest(40)}))).await;
     let msg = err(s, &b, 400, 40003);
     assert!(msg.contains("nests 40 levels"), "{msg}");
-    let (s, b) = upload(&name, "upsert", "", "application/x-ndjson", line_with("ok", &axis(0), json!({"metadata": nest(8)}))).await;
+    let (s, b) = upload(&name, "upsert", "", "application/x-ndjson", line_with("ok", &axis(0), json!({"metadata": nest(2)}))).await;
     assert_mutation(ok(s, &b));
+    let (s, b) = upload(&name, "upsert", "", "application/x-ndjson", line_with("deeper", &axis(0), json!({"metadata": nest(3)}))).await;
+    assert!(err(s, &b, 400, 40003).contains("nests 3 levels"), "{b}");
     let (s, b) = post_json(&vz(&format!("/{name}/query")), &json!({"vector": axis(0), "filter": {"k": nest(40)}})).await;
     err(s, &b, 400, 40003);
     assert_eq!(vector_count(&name).await, 1, "the rejected batch wrote nothing");
@@ -891,8 +894,8 @@ async fn edge_ndjson_cap_is_enforced_while_reading() {
         let (s, b) = upload(&name, "upsert", "", content_type, body.clone()).await;
         assert!(err(s, &b, 400, 40003).starts_with("at most 5000 vectors per request"), "{content_type}: {b}");
     }
-    let array = format!("[{}]", lines.join(","));
-    let (s, b) = upload(&name, "upsert", "", "application/json", array).await;
+    let object = format!("{{\"vectors\": [{}]}}", lines.join(","));
+    let (s, b) = upload(&name, "upsert", "", "application/json", object).await;
     assert!(err(s, &b, 400, 40003).starts_with("at most 5000 vectors per request"), "{b}");
     let (s, b) = upload(&name, "upsert", "", "application/x-ndjson", lines[..5000].join("\n")).await;
     assert_mutation(ok(s, &b));
@@ -908,7 +911,8 @@ async fn edge_body_limits_and_rejections_answer_in_the_envelope() {
     let big = format!("{{\"vector\": [{}]}}", vec!["0.5"; 70_000].join(","));
     let (s, b) = post_raw(&vz(&format!("/{name}/query")), "application/json", big).await;
     assert!(err(s, &b, 413, 40003).starts_with("Request body too large"), "{b}");
-    // The largest legal query (1536 long numbers, a filter, topK) and 5,000 64-byte ids pass.
+    // The largest legal query (1536 long numbers, a filter, topK) and 1,000 64-byte ids pass;
+    // 1,001 ids are 40007 (spec §3: Cloudflare's per-call limit).
     let vector: Vec<String> = (0..1536).map(|i| format!("-1.234567890123456{}e-30", i % 10)).collect();
     let query = format!(
         "{{\"vector\": [{}], \"topK\": 100, \"namespace\": \"{}\", \"filter\": {{\"k\": {{\"$in\": {}}}}}}}",
@@ -918,9 +922,14 @@ async fn edge_body_limits_and_rejections_answer_in_the_envelope() {
     );
     let (s, b) = post_raw(&vz(&format!("/{name}/query")), "application/json", query).await;
     ok(s, &b);
-    let ids: Vec<String> = (0..5000).map(|i| format!("{i:064}")).collect();
+    let ids: Vec<String> = (0..1000).map(|i| format!("{i:064}")).collect();
     let (s, b) = post_json(&vz(&format!("/{name}/get_by_ids")), &json!({ "ids": ids })).await;
     assert_eq!(ok(s, &b), &json!([]));
+    let ids: Vec<String> = (0..1001).map(|i| format!("{i:064}")).collect();
+    for route in ["get_by_ids", "delete_by_ids"] {
+        let (s, b) = post_json(&vz(&format!("/{name}/{route}")), &json!({ "ids": ids })).await;
+        err(s, &b, 400, 40007);
+    }
     // Rejections axum makes itself.
     let (s, b) = get(&vz("/%FF")).await;
     err(s, &b, 400, 40003);
