@@ -114,7 +114,7 @@ components = {
         },
         "CfError": {
             "type": "object",
-            "description": "Cloudflare's failure envelope. Codes: 10000 authentication (and the open mode's refusals); 7000 no route; 7003 invalid account id in the path; 3000 index not found; 3001 invalid config or name; 3002 duplicate name; 40003 bad request (also a path or query string that does not decode, and a body over the route's limit); 40004 vector not found; 40005 metadata index not found; 40006 invalid query vector; 40008 id too long; 40012 invalid vector; 40023 unparsable vectors; 40025 topK too large; 40026 bad JSON body or content type; 40041 too many requests; 5006 AI bad input; 5007 no such model; 3040 AI capacity exceeded; 1503 service unavailable or the gateway at its limit of requests in flight; 1000 internal error (the message names the request id, the service's text stays in the gateway's log).",
+            "description": "Cloudflare's failure envelope. Codes: 10000 authentication (and the open mode's refusals); 7000 no route; 7003 invalid account id in the path; 3000 index not found; 3001 invalid config or name; 3002 duplicate name; 40003 bad request (also a path or query string that does not decode, and a body over the route's limit); 40004 vector not found; 40005 metadata index not found; 40006 invalid query vector; 40008 id too long; 40012 invalid vector; 40023 unparsable vectors; 40007 too many ids; 40025 topK out of range (also 0); 40026 bad JSON body or content type; 40041 too many requests (also a token's mutation rate); 5006 AI bad input; 5007 no such model; 3040 AI capacity exceeded; 1503 service unavailable or the gateway at its limit of requests in flight; 1000 internal error (the message names the request id, the service's text stays in the gateway's log).",
             "required": ["result", "success", "errors", "messages"],
             "properties": {
                 "result": {"type": "object", "nullable": True, "enum": [None], "description": "Always null."},
@@ -521,7 +521,11 @@ components["headers"] = {
         "schema": {"type": "integer", "minimum": 1},
     },
 }
-SHED = "or the gateway is serving its limit of requests at once (`--max-concurrent-requests`, default 512): the request is refused at once, never queued, with `Retry-After: 1`"
+SHED = (
+    "or the gateway is at a limit: of requests at once (`--max-concurrent-requests`, default 512; requests without a valid token have a pool of their own, "
+    "`--tokenless-max-concurrent`, 16) or of memory (`--memory-budget-mib`: a body is charged 3 bytes a byte before it is read, an answer its size): "
+    "the request is refused at once, never queued, with `Retry-After: 1`"
+)
 OPEN_MODE_403 = (
     "Without any token configured (the open mode, loopback only), also: a `Host` that is not a loopback name (`localhost`, `*.localhost`, 127.0.0.0/8, `[::1]`; "
     "a DNS-rebinding page), or a cross-site write: a method other than GET/HEAD/OPTIONS without an `Authorization` header (any value) whose `Content-Type` is absent or a form's "
@@ -562,12 +566,12 @@ error_family(
     "Cf",
     "CfError",
     {
-        "400": "Bad request. Code 7003: the account segment of the path is not an account id (see the `account_id` parameter). Code 40003: a path parameter or query string that does not decode, or another bad request. The route's own: 3001, 3002, 40006, 40008, 40012, 40023, 40025, 40026 (Vectorize), 5006, 5007 (Workers AI).",
+        "400": "Bad request. Code 7003: the account segment of the path is not an account id (see the `account_id` parameter). Code 40003: a path parameter or query string that does not decode, or another bad request. The route's own: 3001, 3002, 40006, 40007 (more than 1,000 ids in a getByIds or deleteByIds), 40008, 40012, 40023, 40025, 40026 (Vectorize), 5006, 5007 (Workers AI).",
         "401": "No credentials: code 10000 `Authentication error`.",
         "403": "Code 10000: an unknown token, or a token not allowed for the account (`Authentication error`). " + OPEN_MODE_403,
         "404": "Not found: code 3000 (index), 40004 (vector id), 40005 (metadata index).",
         "413": "The body is over the route's limit (in the operation's description): code 40003 `Request body too large for this route (…)`, before the body is read.",
-        "429": "The service is overloaded: code 40041 (index-svc, Vectorize), 3040 (embedder-svc, Workers AI).",
+        "429": "The service is overloaded, or the token passed a rate limit (then with `Retry-After`): code 40041 (Vectorize: index-svc overloaded, or the token's `--mutations-per-minute`), 3040 (Workers AI: the embedder over capacity, or the token's `--ai-requests-per-minute` or `--embed-tokens-per-second`).",
         "500": "Code 1000: an unexpected service error, `Internal error (request id …)` (the request's `x-request-id`; the service's text is only in the gateway's log), or `Internal error: the gateway is misconfigured` (a service refused the gateway's `--service-token`).",
         "503": f"Code 1503, please retry: a service is down or too slow, {SHED}.",
     },
@@ -583,7 +587,7 @@ error_family(
         "403": "An unknown token, or a token not allowed for the account (`Authentication error`). " + OPEN_MODE_403,
         "404": "Unknown or unloaded model.",
         "413": "The body is over the route's limit (in the operation's description): `Request body too large for this route (…)`.",
-        "429": "The embedder is over capacity.",
+        "429": "The embedder is over capacity, or the token passed a rate limit (then with `Retry-After`).",
         "500": "Unexpected embedder error, `Internal error (request id …)` (type server_error).",
         "503": f"The embedder is down or too slow, {SHED} (type server_error).",
     },
@@ -595,11 +599,11 @@ error_family(
     "ApiError",
     {
         "400": "Bad input (a body that is not `{texts, ids?}`, a `topK` that is not a whole number or above 100, a query string that does not decode), or the binding's model is not loaded.",
-        "401": "Tokens are configured and none was sent (`Authentication error`); not with `--public-tutorial`.",
+        "401": "Tokens are configured and none was sent (`Authentication error`); with `--public-tutorial`, only for what the tutorial's Worker does not serve: `POST /insert`, methods other than GET and HEAD, `?text=` over 256 bytes, `?topK=` over 5.",
         "403": "An unknown token, or (tutorial routes) a token not allowed for the binding's account, `--binding-account` (`Authentication error`); not with `--public-tutorial`. " + OPEN_MODE_403,
         "404": "The binding's index does not exist.",
         "413": "The body is over the route's limit (in the operation's description): `Request body too large for this route (…)`.",
-        "429": "A service is overloaded.",
+        "429": "A service is overloaded; or, with `--public-tutorial`, this client address passed `--public-requests-per-minute` without a token, or the token a rate limit (then with `Retry-After`).",
         "500": "An unexpected service error: `Internal error (request id …)`.",
         "503": f"A service is down or too slow, {SHED}.",
     },
@@ -610,7 +614,7 @@ error_family(
     "Binding",
     "BindingError",
     {
-        "400": "Bad input, with the REST API's code (e.g. 40006 a query vector of the wrong dimensions, 40012 a vector's, 5006 the AI model's input).",
+        "400": "Bad input, with the REST API's code (e.g. 40006 a query vector of the wrong dimensions, 40012 a vector's, 40007 more than 1,000 ids, 5006 the AI model's input).",
         "401": "Tokens are configured and none was sent (the forwarding worker sends one; `Authentication error`).",
         "403": "A token not allowed for the binding's account (`--binding-account`). " + OPEN_MODE_403,
         "404": "Code 3000: the bound index does not exist; 40004: the stored vector of a queryById; 7000: not an operation of the binding (7001: the wrong method for one).",

@@ -7,13 +7,26 @@
 //! - without a length, each frame is charged as it arrives.
 //!
 //! Errors answer in the path's shape: 413 or 400 code 40003, 503 code 1503.
+//!
+//! [`drain_unread`]: an answer given before its request's body was read (a refusal: 401, 403,
+//! 413, 429, 503) first reads the rest of that body and throws it away, up to [`DRAIN_BYTES`]
+//! and [`DRAIN_TIME`]: nothing is kept, so it costs no memory. A server that closes a
+//! connection with unread data makes the kernel reset it, and clients that send their whole
+//! body before reading (Python's requests, Node's fetch, reqwest) would see "connection reset"
+//! instead of the refusal. Past either bound hyper closes the connection after the answer.
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use axum::middleware::Next;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use axum::RequestExt as _;
 use futures::StreamExt as _;
-use http_body::Body as _;
+use http_body::{Body as _, Frame, SizeHint};
 
 use crate::budget::{self, BODY_COST};
 use crate::routes::cf::{self, CfError};
@@ -72,4 +85,75 @@ fn over_limit(e: &axum::Error) -> bool {
         source = s.source();
     }
     false
+}
+
+/// How much of an unread body a refusal reads (and drops) before it is answered: a little more
+/// than the largest route limit (uploads, 101 MiB).
+pub const DRAIN_BYTES: u64 = 128 << 20;
+/// How long a refusal waits for the rest of its body.
+pub const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// Middleware (module doc): reads what a refused request left of a small body.
+pub async fn drain_unread(req: Request, next: Next) -> Response {
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if req.body().is_end_stream() || declared.is_some_and(|n| n > DRAIN_BYTES) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let slot = Arc::new(Mutex::new(None));
+    let tracked = axum::body::Body::new(Tracked { inner: Some(body), done: false, slot: slot.clone() });
+    let resp = next.run(Request::from_parts(parts, tracked)).await;
+    let unread = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(body) = unread {
+        let _ = tokio::time::timeout(DRAIN_TIME, async move {
+            let (mut frames, mut n) = (body.into_data_stream(), 0u64);
+            while let Some(Ok(chunk)) = frames.next().await {
+                n += chunk.len() as u64;
+                if n > DRAIN_BYTES {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    resp
+}
+
+/// A request body that, dropped before its end, leaves itself in `slot` for [`drain_unread`].
+struct Tracked {
+    inner: Option<axum::body::Body>,
+    done: bool,
+    slot: Arc<Mutex<Option<axum::body::Body>>>,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
+        let polled = Pin::new(inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            self.done = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(http_body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), http_body::Body::size_hint)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if !self.done
+            && let Some(body) = self.inner.take()
+        {
+            *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(body);
+        }
+    }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::uri::PathAndQuery;
 use strato_proto::embedder::v1::embedder_client::EmbedderClient;
+use strato_proto::embedder::v1 as epb;
 use strato_proto::index::v1 as ipb;
 use strato_proto::index::v1::vector_index_client::VectorIndexClient;
 use tonic::transport::{Channel, Endpoint};
@@ -26,6 +27,8 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Clients {
     pub embedder: EmbedderClient<Traced>,
+    /// The same channel, for `Embed` sent encoded once (`Clients::embed`).
+    embedder_channel: Traced,
     /// index-svc, one client per pod; `index.owner(&req)` is the one to call.
     pub index: IndexPods,
     timeout: Duration,
@@ -63,7 +66,8 @@ impl Clients {
         }
         anyhow::ensure!(!pods.is_empty(), "--index names no index-svc");
         Ok(Self {
-            embedder: EmbedderClient::new(strato_proto::telemetry::Traced(embedder)).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
+            embedder: EmbedderClient::new(strato_proto::telemetry::Traced(embedder.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
+            embedder_channel: strato_proto::telemetry::Traced(embedder),
             index: IndexPods::new(pods),
             timeout: t,
             attempts: cfg.rpc_attempts.max(1),
@@ -113,36 +117,55 @@ impl Clients {
     }
 }
 
-/// A write (`Insert` or `Upsert`) to the pod that owns its index, encoded once: every attempt
-/// sends the same bytes, so a retry copies nothing, and the request's vectors are dropped
-/// before the first attempt (the body, its vectors and the message are never all held at once
-/// longer than the encoding takes).
+/// A write (`Insert` or `Upsert`) to the index-svc pod that owns its index.
 #[derive(Clone, Copy, Debug)]
 pub enum Write {
     Insert,
     Upsert,
 }
 
+/// The calls whose requests can be large (a 100 MB upload, 32 MB of texts) are encoded once:
+/// every attempt sends the same bytes, so a retry copies nothing, and the request's own form is
+/// dropped before the first attempt.
 impl Clients {
     pub async fn write(&self, ctx: &TraceContext, kind: Write, req: ipb::WriteRequest) -> Result<ipb::MutationResponse, ApiError> {
-        let (path, method) = match kind {
-            Write::Insert => ("/strato.index.v1.VectorIndex/Insert", "Insert"),
-            Write::Upsert => ("/strato.index.v1.VectorIndex/Upsert", "Upsert"),
+        let method = match kind {
+            Write::Insert => "Insert",
+            Write::Upsert => "Upsert",
         };
         let channel = self.index.owner_pod(&req).channel.clone();
-        let encoded = Encoded(Bytes::from(prost::Message::encode_to_vec(&req)));
+        let encoded = Encoded::of(&req);
         drop(req);
         // Insert is not retried: an attempt that landed before UNAVAILABLE would make the retry
         // a no-op insert under a new mutation id. Upsert is idempotent.
-        let idempotent = matches!(kind, Write::Upsert);
-        self.call("index", ctx, idempotent, |d| {
+        self.unary("index", ctx, matches!(kind, Write::Upsert), channel, ("strato.index.v1.VectorIndex", method), encoded).await
+    }
+
+    /// embedder-svc `Embed`, idempotent (retried on UNAVAILABLE).
+    pub async fn embed(&self, ctx: &TraceContext, req: epb::EmbedRequest) -> Result<epb::EmbedResponse, ApiError> {
+        let encoded = Encoded::of(&req);
+        drop(req);
+        self.unary("embedder", ctx, true, self.embedder_channel.clone(), ("strato.embedder.v1.Embedder", "Embed"), encoded).await
+    }
+
+    async fn unary<R: prost::Message + Default + Send + Sync + 'static>(
+        &self,
+        service: &'static str,
+        ctx: &TraceContext,
+        idempotent: bool,
+        channel: Traced,
+        (grpc_service, method): (&'static str, &'static str),
+        encoded: Encoded,
+    ) -> Result<R, ApiError> {
+        let path = PathAndQuery::try_from(format!("/{grpc_service}/{method}")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        self.call(service, ctx, idempotent, |d| {
             let mut grpc = tonic::client::Grpc::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES);
             let mut r = self.request(ctx, encoded.clone(), d);
-            r.extensions_mut().insert(tonic::GrpcMethod::new("strato.index.v1.VectorIndex", method));
+            r.extensions_mut().insert(tonic::GrpcMethod::new(grpc_service, method));
+            let path = path.clone();
             async move {
-                grpc.ready().await.map_err(|e| Status::unavailable(format!("index-svc not ready: {e}")))?;
-                let codec = tonic_prost::ProstCodec::<Encoded, ipb::MutationResponse>::default();
-                grpc.unary(r, PathAndQuery::from_static(path), codec).await
+                grpc.ready().await.map_err(|e| Status::unavailable(format!("{service} not ready: {e}")))?;
+                grpc.unary(r, path, tonic_prost::ProstCodec::<Encoded, R>::default()).await
             }
         })
         .await
@@ -152,6 +175,12 @@ impl Clients {
 /// A message already encoded: sent as its bytes (never decoded).
 #[derive(Clone, Debug, Default)]
 struct Encoded(Bytes);
+
+impl Encoded {
+    fn of(m: &impl prost::Message) -> Self {
+        Self(Bytes::from(m.encode_to_vec()))
+    }
+}
 
 impl prost::Message for Encoded {
     fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {

@@ -33,7 +33,8 @@ pub use config::Config;
 use state::AppState;
 
 /// The whole HTTP surface. Layers, outermost first: CORS (preflights answered before anything
-/// else), request id (a sane one), the request's span and metrics (`observe.rs`), admission
+/// else), request id (a sane one), the request's span and metrics (`observe.rs`), a refusal's
+/// read of a small unread body (`body.rs`), admission
 /// against the places and the memory budget (`budget.rs`), then the edge (`routes/edge.rs`):
 /// the open mode's loopback-and-no-cross-site rules (only without tokens), account-id syntax,
 /// and axum's rejections re-said in each surface's error shape. Auth sits with the routes
@@ -83,6 +84,7 @@ pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
     let router = router
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(std::time::Duration::from_millis(body_idle_ms)))
         .layer(from_fn_with_state(admission, budget::admit))
+        .layer(from_fn(body::drain_unread))
         .layer(from_fn(observe::request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -353,6 +353,10 @@ class Bodies:
     def make_ids(self):
         return json.dumps({"ids": [f"v{i:05d}" for i in range(UPSERT_VECTORS)]}).encode()
 
+    def make_ids_1000(self):
+        # Strato's per-call limit since #22 (40007 beyond): both gateways answer it.
+        return json.dumps({"ids": [f"v{i:05d}" for i in range(1000)]}).encode()
+
     def make_ids_over(self):
         return padded(self.get("ids"), IDS_LIMIT + OVER)
 
@@ -389,6 +393,7 @@ CASES = [
     ("upsert 100MB 5000x1536", "POST", f"{API}/{INDEX}/upsert", [AUTH, NDJSON_CT], "upsert_100mb", "200"),
     ("upsert >101MiB", "POST", f"{API}/{INDEX}/upsert", [AUTH, NDJSON_CT], "upsert_over", "413"),
     ("get_by_ids 5000", "POST", f"{API}/{INDEX}/get_by_ids", [AUTH, JSON_CT], "ids", "200"),
+    ("get_by_ids 1000", "POST", f"{API}/{INDEX}/get_by_ids", [AUTH, JSON_CT], "ids_1000", "200"),
     ("get_by_ids >2MiB", "POST", f"{API}/{INDEX}/get_by_ids", [AUTH, JSON_CT], "ids_over", "413"),
     ("query 128KiB", "POST", f"{API}/{INDEX}/query", [AUTH, JSON_CT], "query", "200"),
     ("query >128KiB", "POST", f"{API}/{INDEX}/query", [AUTH, JSON_CT], "query_over", "413"),

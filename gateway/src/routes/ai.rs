@@ -44,8 +44,8 @@ const MAX_DIMS: u64 = 1024;
 /// Bytes a vector's number costs while it is answered: the f32, its JSON text, slack.
 const BYTES_PER_NUMBER: u64 = 24;
 
-/// embedder-svc `Embed`, idempotent (retried on UNAVAILABLE), within the caller's embedder
-/// budget (`limits.rs`) and charging its answer to the request's memory share.
+/// embedder-svc `Embed` (`Clients::embed`: encoded once, retried on UNAVAILABLE), within the
+/// caller's embedder budget (`limits.rs`) and charging its answer to the request's memory share.
 /// `failed` words the embedder's errors in the route's shape.
 async fn embed<E: From<CfError>>(
     st: &AppState,
@@ -57,15 +57,7 @@ async fn embed<E: From<CfError>>(
 ) -> Result<epb::EmbedResponse, E> {
     crate::budget::charge(texts.len() as u64 * MAX_DIMS * BYTES_PER_NUMBER)?;
     let charge = st.limits.embed(&texts)?;
-    let req = epb::EmbedRequest { model: model.to_owned(), texts, pooling: pooling as i32 };
-    let r = st
-        .clients
-        .call("embedder", ctx, true, |d| {
-            let mut c = st.clients.embedder.clone();
-            let r = st.clients.request(ctx, req.clone(), d);
-            async move { c.embed(r).await }
-        })
-        .await;
+    let r = st.clients.embed(ctx, epb::EmbedRequest { model: model.to_owned(), texts, pooling: pooling as i32 }).await;
     charge.settle(r.as_ref().map_or(0, |r| r.token_count));
     r.map_err(failed)
 }
