@@ -23,7 +23,9 @@ use tonic_health::ServingStatus;
 pub use config::Config;
 
 /// Largest gRPC message accepted: 100 texts of the longest inputs fit with room to spare.
-const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Largest gRPC message: 100 texts of up to 256 KiB each (the gateway cuts longer ones; the
+/// models read no more than 512 tokens ≤ 205 KB), with room.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Loads the models, binds, serves until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {

@@ -1,16 +1,18 @@
 //! Request bodies, read whole by the routes that need them ([`Body`]), with what they cost
 //! charged to the request's memory share (`budget.rs`) before it is allocated:
 //! - a declared `Content-Length` over the route's limit (`DefaultBodyLimit`) is 413 before a byte
-//!   is read; within it, [`BODY_COST`] × the length is charged (503 1503 at once if it does not
-//!   fit) and the buffer is sized once, so the bytes are never held twice (axum's `Bytes` extractor
-//!   collects the frames, then copies them into one buffer: twice the body at its peak);
-//! - without a length, each frame is charged as it arrives.
+//!   is read; within it, [`BODY_COST`] × the length must fit the budget's free part (else 503 1503
+//!   at once, or 413 if it could never fit) and the buffer is sized once, so the bytes are never
+//!   held twice (axum's `Bytes` extractor collects the frames, then copies them into one buffer:
+//!   twice the body at its peak). Its pages are touched only as bytes arrive;
+//! - the body is charged as it arrives, so a slow upload holds what it sent, not what it
+//!   declared (a client declaring 100 MB and sending a byte a minute reserves nothing).
 //!
 //! Errors answer in the path's shape: 413 or 400 code 40003, 503 code 1503.
 //!
 //! [`drain_unread`]: an answer given before its request's body was read (a refusal: 401, 403,
 //! 413, 429, 503) first reads the rest of that body and throws it away, up to [`DRAIN_BYTES`]
-//! and [`DRAIN_TIME`]: nothing is kept, so it costs no memory. A server that closes a
+//! and [`DRAIN_TIME`] (a second at most between frames): nothing is kept, so it costs no memory. A server that closes a
 //! connection with unread data makes the kernel reset it, and clients that send their whole
 //! body before reading (Python's requests, Node's fetch, reqwest) would see "connection reset"
 //! instead of the refusal. Past either bound hyper closes the connection after the answer.
@@ -50,10 +52,9 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             if len > limit {
                 return Err(too_large());
             }
-            budget::charge(BODY_COST * len).map_err(refused)?;
-            charged = len;
+            budget::fits(BODY_COST * len).map_err(refused)?;
         }
-        let mut buf = Vec::with_capacity(usize::try_from(charged).unwrap_or(0));
+        let mut buf = Vec::with_capacity(declared.and_then(|n| usize::try_from(n).ok()).unwrap_or(0));
         let mut frames = body.into_data_stream();
         while let Some(frame) = frames.next().await {
             let chunk = match frame {
@@ -63,8 +64,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             };
             let len = (buf.len() + chunk.len()) as u64;
             if len > charged {
-                // Undeclared (or longer than declared, which hyper refuses): charge as it comes,
-                // in steps of at least 64 KiB so a trickle is not a charge per byte.
+                // In steps of at least 64 KiB, so a trickle is not a charge per byte.
                 let step = (len - charged).max(64 * 1024);
                 budget::charge(BODY_COST * step).map_err(refused)?;
                 charged += step;
@@ -90,8 +90,9 @@ fn over_limit(e: &axum::Error) -> bool {
 /// How much of an unread body a refusal reads (and drops) before it is answered: a little more
 /// than the largest route limit (uploads, 101 MiB).
 pub const DRAIN_BYTES: u64 = 128 << 20;
-/// How long a refusal waits for the rest of its body.
+/// How long a refusal waits for the rest of its body, and for each of its frames.
 pub const DRAIN_TIME: Duration = Duration::from_secs(10);
+pub const DRAIN_IDLE: Duration = Duration::from_secs(1);
 
 /// Middleware (module doc): reads what a refused request left of a small body.
 pub async fn drain_unread(req: Request, next: Next) -> Response {
@@ -107,7 +108,7 @@ pub async fn drain_unread(req: Request, next: Next) -> Response {
     if let Some(body) = unread {
         let _ = tokio::time::timeout(DRAIN_TIME, async move {
             let (mut frames, mut n) = (body.into_data_stream(), 0u64);
-            while let Some(Ok(chunk)) = frames.next().await {
+            while let Ok(Some(Ok(chunk))) = tokio::time::timeout(DRAIN_IDLE, frames.next()).await {
                 n += chunk.len() as u64;
                 if n > DRAIN_BYTES {
                     break;

@@ -134,6 +134,8 @@ pub fn default_budget_bytes() -> u64 {
 /// One admitted request: its place and the bytes charged to it, given back when dropped.
 pub struct Share {
     budget: Arc<Semaphore>,
+    /// The whole budget, in KiB: a charge above it can never fit (413, not 503).
+    total_kib: u64,
     held_kib: AtomicU64,
     /// A charge did not fit: the request is answered 503 whatever its handler answered.
     refused: AtomicBool,
@@ -143,6 +145,7 @@ pub struct Share {
 impl Share {
     /// Charges `bytes` more, or refuses (and marks the request refused).
     pub fn charge(&self, bytes: u64) -> Result<(), CfError> {
+        self.fits(bytes)?;
         let kib = bytes.div_ceil(KIB);
         let Ok(n) = u32::try_from(kib) else {
             return Err(self.refuse(bytes));
@@ -171,6 +174,24 @@ impl Share {
         Ok(())
     }
 
+    /// Whether `bytes` more would fit now, without charging them.
+    pub fn fits(&self, bytes: u64) -> Result<(), CfError> {
+        let kib = bytes.div_ceil(KIB);
+        if kib + self.held_kib.load(Ordering::Relaxed) > self.total_kib {
+            self.refused.store(true, Ordering::Relaxed);
+            let message = format!(
+                "This request needs {} MiB of the gateway's memory, more than its whole budget ({} MiB, --memory-budget-mib): send a smaller one",
+                bytes.div_ceil(1 << 20),
+                self.total_kib >> 10
+            );
+            return Err(CfError::new(StatusCode::PAYLOAD_TOO_LARGE, cf::BAD_REQUEST, message));
+        }
+        if kib > self.budget.available_permits() as u64 {
+            return Err(self.refuse(bytes));
+        }
+        Ok(())
+    }
+
     fn refuse(&self, bytes: u64) -> CfError {
         self.refused.store(true, Ordering::Relaxed);
         overloaded_error(format!("The gateway's memory budget cannot take another {} KiB now; please retry.", bytes.div_ceil(KIB)))
@@ -194,6 +215,11 @@ tokio::task_local! {
 /// CLI). Call it before allocating what it stands for.
 pub fn charge(bytes: u64) -> Result<(), CfError> {
     SHARE.try_with(|s| s.charge(bytes)).unwrap_or(Ok(()))
+}
+
+/// Whether `bytes` more would fit the current request's share now (nothing is charged).
+pub fn fits(bytes: u64) -> Result<(), CfError> {
+    SHARE.try_with(|s| s.fits(bytes)).unwrap_or(Ok(()))
 }
 
 /// 503 code 1503 with `Retry-After: 1`, the error every refusal of the budget or of a place is.
@@ -227,12 +253,12 @@ pub async fn admit(State(adm): State<Admission>, req: Request, next: Next) -> Re
         let message = format!("The gateway is serving its limit of {} requests{whose} at once; please retry.", pool.max);
         return overloaded(shape, overloaded_error(message));
     };
-    let share = Arc::new(Share { budget: adm.budget.clone(), held_kib: AtomicU64::new(0), refused: AtomicBool::new(false), _place: place });
+    let share = Arc::new(Share { budget: adm.budget.clone(), total_kib: adm.budget_bytes / KIB, held_kib: AtomicU64::new(0), refused: AtomicBool::new(false), _place: place });
     if let Err(e) = share.charge(BASE_BYTES) {
         return overloaded(shape, e);
     }
     let resp = SHARE.scope(share.clone(), next.run(req)).await;
-    if share.refused.load(Ordering::Relaxed) {
+    if share.refused.load(Ordering::Relaxed) && resp.status() != StatusCode::PAYLOAD_TOO_LARGE {
         return overloaded(shape, overloaded_error("The gateway's memory budget cannot take this request now; please retry.".into()));
     }
     // From here the request holds its response: what the body will hold until sent.
@@ -291,7 +317,7 @@ mod tests {
 
     fn share(adm: &Admission) -> Share {
         let place = adm.places.permits.clone().try_acquire_owned().expect("place");
-        Share { budget: adm.budget.clone(), held_kib: AtomicU64::new(0), refused: AtomicBool::new(false), _place: place }
+        Share { budget: adm.budget.clone(), total_kib: adm.budget_bytes / KIB, held_kib: AtomicU64::new(0), refused: AtomicBool::new(false), _place: place }
     }
 
     #[test]
@@ -308,6 +334,7 @@ mod tests {
         drop((a, b));
         assert_eq!(adm.available_bytes(), 1024 * KIB);
         assert!(share(&adm).charge(u64::MAX).is_err(), "no overflow");
+        assert_eq!(share(&adm).charge(2048 * KIB).map_err(|e| e.status), Err(StatusCode::PAYLOAD_TOO_LARGE), "never fits: not a retry");
     }
 
     #[test]

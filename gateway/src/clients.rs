@@ -21,7 +21,9 @@ use crate::error::ApiError;
 use crate::partition::IndexPods;
 use crate::trace::{TraceContext, Traced};
 
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest gRPC message either way: a 100 MB upload with 10 KiB of metadata a vector encodes to
+/// more than 64 MiB (what the gateway admits is bounded by its memory budget, not by this).
+const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
 
 #[derive(Clone)]

@@ -85,6 +85,11 @@ pub struct Config {
     #[arg(long, env = "STRATO_MEMORY_BUDGET_MIB")]
     pub memory_budget_mib: Option<u64>,
 
+    /// Connections served at once; beyond, new ones wait in the kernel's accept queue. Each holds
+    /// at most a 64 KiB buffer outside the memory budget (its request head, 10 s to arrive).
+    #[arg(long, env = "STRATO_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
     /// A connection that cannot send for this long (its client stopped reading) is closed, and
     /// what its response held is given back.
     #[arg(long, env = "STRATO_SEND_STALL_TIMEOUT_MS", default_value_t = 30_000)]
@@ -116,9 +121,10 @@ pub struct Config {
     #[arg(long, env = "STRATO_MUTATIONS_PER_MINUTE", default_value_t = 1200)]
     pub mutations_per_minute: u32,
 
-    /// Per API token: embedder tokens per second (bursts of 30 s), so one tenant cannot take the
-    /// embedder from the others. 0 = no limit.
-    #[arg(long, env = "STRATO_EMBED_TOKENS_PER_SECOND", default_value_t = 4096)]
+    /// Per API token: embedder tokens per second (bursts of 10 s; a text costs at least 16), so
+    /// one tenant cannot take the embedder from the others (a 2-core CPU embedder does about
+    /// 3,000). Raise it with the embedder's capacity (GPUs, replicas). 0 = no limit.
+    #[arg(long, env = "STRATO_EMBED_TOKENS_PER_SECOND", default_value_t = 1024)]
     pub embed_tokens_per_second: u32,
 
     /// Browser origins allowed to call the gateway (CORS); repeat or comma separate; `*` = any.

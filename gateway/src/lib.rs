@@ -135,8 +135,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         "requests beyond this many in flight, or beyond this memory budget, are answered 503 at once"
     );
     let tcp = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("bind {}", cfg.listen))?;
-    let listener = conn::Listener::new(tcp, std::time::Duration::from_millis(cfg.send_stall_timeout_ms));
-    let addr = axum::serve::Listener::local_addr(&listener)?;
+    let addr = tcp.local_addr()?;
     if let Some(p) = &cfg.addr_file {
         std::fs::write(p, addr.to_string())?;
     }
@@ -149,8 +148,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     };
     let app = router(st, tokens);
     let bound = std::time::Duration::from_millis(cfg.drain_timeout_ms);
-    let app = app.into_make_service_with_connect_info::<conn::Peer>();
-    strato_proto::serve::serve_and_drain(|signal| axum::serve(listener, app).with_graceful_shutdown(signal).into_future(), stop, bound).await?;
+    let stall = std::time::Duration::from_millis(cfg.send_stall_timeout_ms);
+    strato_proto::serve::serve_and_drain(|signal| conn::serve(tcp, app, cfg.max_connections, stall, signal), stop, bound).await?;
     Ok(())
 }
 

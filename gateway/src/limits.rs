@@ -6,12 +6,13 @@
 //!   figure; bge-large gets half, 1,500, as on Cloudflare, spec §5.1);
 //! - mutations per minute (writes, deletes, index and metadata-index changes):
 //!   `--mutations-per-minute` (1,200; Cloudflare documents none, only code 40041 when exceeded);
-//! - embedder work in tokens per second: `--embed-tokens-per-second` (4,096), so one tenant
-//!   cannot take the embedder from the others. A request is charged its worst case before it is
-//!   sent (each text's bytes, at most the model's 512 tokens, + 2), and refunded to what the
-//!   embedder counted.
+//! - embedder work in tokens per second: `--embed-tokens-per-second` (1,024), so one tenant
+//!   cannot take the embedder from the others: a CPU embedder (2 cores, MiniLM or BGE-small)
+//!   does about 3,000 tokens a second, so one token gets a third of it. A request is charged
+//!   its worst case before it is sent (each text's bytes, at least 16 and at most the model's
+//!   512 tokens, + 2), and refunded to what the embedder counted (never below 16 a text).
 //!
-//! A bucket holds a minute of its rate (embedder tokens: 30 s). A request passes when its bucket holds its cost; one that costs
+//! A bucket holds a minute of its rate (embedder tokens: 10 s). A request passes when its bucket holds its cost; one that costs
 //! more than a bucket holds passes when the bucket is full and leaves it in debt, so any single
 //! request can pass, and its cost delays the next ones.
 //! Refused requests answer 429 in the route's envelope, with `Retry-After` in whole seconds.
@@ -125,6 +126,7 @@ pub fn caller() -> Option<Caller> {
 
 /// The per-token limits (module doc).
 pub struct TokenLimits {
+    ai_per_minute: u32,
     ai: Limiter,
     ai_large: Limiter,
     mutations: Limiter,
@@ -133,23 +135,29 @@ pub struct TokenLimits {
 
 /// Tokens a Workers AI text can cost at most (the models' 512 + [CLS] and [SEP]).
 pub const MAX_TOKENS_PER_TEXT: u64 = 514;
+/// What a text costs at least: a sequence's own work in a batch (2,048 one-character texts are
+/// seconds of embedder, not 6,144 tokens' worth).
+pub const MIN_TOKENS_PER_TEXT: u64 = 16;
+/// An embedder bucket holds this many seconds of its rate.
+const EMBED_BURST_SECONDS: f64 = 10.0;
 
 impl TokenLimits {
     pub fn new(ai_per_minute: u32, mutations_per_minute: u32, embed_tokens_per_second: u32) -> Self {
         let rate = f64::from(embed_tokens_per_second);
         Self {
+            ai_per_minute,
             ai: Limiter::per_minute(ai_per_minute),
             ai_large: Limiter::per_minute(ai_per_minute / 2),
             mutations: Limiter::per_minute(mutations_per_minute),
-            embed_tokens: Limiter::new(rate, rate * 30.0),
+            embed_tokens: Limiter::new(rate, rate * EMBED_BURST_SECONDS),
         }
     }
 
     /// One Workers AI request to `model` by the current caller.
     pub fn ai_request(&self, model: &str) -> Result<(), CfError> {
         let Some(c) = caller() else { return Ok(()) };
-        let (limiter, per_minute) = if model == "@cf/baai/bge-large-en-v1.5" { (&self.ai_large, "1,500") } else { (&self.ai, "3,000") };
-        limiter.take(&format!("{}/{model}", c.id), 1.0).map_err(|wait| ai_refusal(wait, &format!("{model}: more requests per minute than this token may make ({per_minute} by default)")))
+        let (limiter, per_minute) = if model == "@cf/baai/bge-large-en-v1.5" { (&self.ai_large, self.ai_per_minute / 2) } else { (&self.ai, self.ai_per_minute) };
+        limiter.take(&format!("{}/{model}", c.id), 1.0).map_err(|wait| ai_refusal(wait, &format!("{model}: more than {per_minute} requests a minute with this token")))
     }
 
     /// One mutation by the current caller.
@@ -161,12 +169,12 @@ impl TokenLimits {
     /// Charges the worst case of embedding `texts`; the returned charge is settled with
     /// [`EmbedCharge::settle`] once the embedder has counted.
     pub fn embed<'a>(&'a self, texts: &[String]) -> Result<EmbedCharge<'a>, CfError> {
-        let Some(c) = caller() else { return Ok(EmbedCharge { limits: self, key: None, charged: 0 }) };
-        let charged: u64 = texts.iter().map(|t| (t.len() as u64).min(MAX_TOKENS_PER_TEXT - 2) + 2).sum();
+        let Some(c) = caller() else { return Ok(EmbedCharge { limits: self, key: None, charged: 0, texts: 0 }) };
+        let charged: u64 = texts.iter().map(|t| (t.len() as u64).clamp(MIN_TOKENS_PER_TEXT, MAX_TOKENS_PER_TEXT - 2) + 2).sum();
         self.embed_tokens
             .take(&c.id, charged as f64)
             .map_err(|wait| ai_refusal(wait, "more embedder tokens per second than this token may use"))?;
-        Ok(EmbedCharge { limits: self, key: Some(c.id), charged })
+        Ok(EmbedCharge { limits: self, key: Some(c.id), charged, texts: texts.len() as u64 })
     }
 }
 
@@ -175,11 +183,14 @@ pub struct EmbedCharge<'a> {
     limits: &'a TokenLimits,
     key: Option<String>,
     charged: u64,
+    texts: u64,
 }
 
 impl EmbedCharge<'_> {
     /// Refunds what the embedder did not count.
     pub fn settle(self, counted: u64) {
+        let floor = self.texts * MIN_TOKENS_PER_TEXT;
+        let counted = counted.max(floor);
         if let Some(key) = &self.key
             && counted < self.charged
         {

@@ -40,7 +40,9 @@ use strato_proto::index::v1::vector_index_server::VectorIndexServer;
 pub use config::{Config, EngineConfig};
 
 /// 5000 vectors × 1536 dims × 4 bytes plus metadata fits.
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest gRPC message: a 100 MB upload (Vectorize's limit) with 10 KiB of metadata a vector
+/// encodes to more than 64 MiB.
+const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
 /// Serves until `shutdown`, then drains (see `strato_proto::serve::serve_and_drain`), waits for
 /// the mutations under way, joins background work and closes the store. Or until storage fails:

@@ -59,7 +59,8 @@ pub fn layer(origins: &[String]) -> Option<CorsLayer> {
 /// (`edge::loopback_host`: localhost, `*.localhost`, 127.0.0.0/8, `[::1]`), any port.
 pub fn non_local_origin(origins: &[String]) -> Option<String> {
     origins.iter().flat_map(|o| o.split(',')).map(|o| o.trim().trim_end_matches('/')).filter(|o| !o.is_empty()).find_map(|o| {
-        let host = o.strip_prefix("http://").or_else(|| o.strip_prefix("https://"));
+        let lower = o.to_ascii_lowercase();
+        let host = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://"));
         let local = host.is_some_and(|h| !h.contains(['/', '@', '?', '#']) && super::edge::loopback_host(h));
         (!local).then(|| o.to_owned())
     })
@@ -71,7 +72,7 @@ mod tests {
 
     #[test]
     fn only_loopback_origins_are_local() {
-        for ok in [&[][..], &["http://localhost:3000"], &["https://127.0.0.1:8443, http://[::1]:5173", "http://app.localhost/"]] {
+        for ok in [&[][..], &["http://localhost:3000"], &["HTTP://LOCALHOST"], &["https://127.0.0.1:8443, http://[::1]:5173", "http://app.localhost/"]] {
             assert_eq!(non_local_origin(&owned(ok)), None, "{ok:?}");
         }
         for bad in ["*", "http://example.com", "http://localhost.evil.test", "null", "localhost:3000", "http://localhost@evil.test", "ftp://localhost"] {

@@ -89,24 +89,20 @@ fn tokenless_allowed(method: &Method, path: &str, query: Option<&str>) -> Result
     if path == "/insert" {
         return Ok(());
     }
-    for (key, value) in query.unwrap_or_default().split('&').filter_map(|kv| kv.split_once('=').or(Some((kv, "")))) {
-        match key {
-            // Percent-encoded, a text is longer on the wire than decoded: the wire length bounds it.
-            "text" if value.len() > PUBLIC_TEXT_MAX_BYTES * 3 || decoded_len(value) > PUBLIC_TEXT_MAX_BYTES => {
+    // Decoded as the handler's `Query` decodes it (keys too: `%74ext` is `text`).
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match &*key {
+            "text" if value.len() > PUBLIC_TEXT_MAX_BYTES => {
                 return needs_token(&format!("?text= longer than {PUBLIC_TEXT_MAX_BYTES} bytes"));
             }
-            "topK" if value.parse::<u32>().is_ok_and(|k| k > PUBLIC_MAX_TOP_K) => {
+            // Anything but a small whole number (what the handler would refuse anyway, or more).
+            "topK" if !value.is_empty() && value.parse::<u32>().ok().is_none_or(|k| k > PUBLIC_MAX_TOP_K) => {
                 return needs_token(&format!("?topK= above {PUBLIC_MAX_TOP_K}"));
             }
             _ => {}
         }
     }
     Ok(())
-}
-
-/// Bytes of a query value once percent-decoded (`%XX` is one byte, `+` a space).
-fn decoded_len(v: &str) -> usize {
-    v.len() - 2 * v.matches('%').count()
 }
 
 #[cfg(test)]
@@ -126,6 +122,10 @@ mod tests {
         assert!(!ok(Method::GET, "/", Some(&format!("text={}", "%41".repeat(PUBLIC_TEXT_MAX_BYTES + 1)))));
         assert!(ok(Method::GET, "/", Some(&format!("text={}", "%41".repeat(PUBLIC_TEXT_MAX_BYTES)))));
         assert!(!ok(Method::GET, "/", Some("topK=6")));
+        assert!(!ok(Method::GET, "/", Some("%74opK=50")), "an encoded key");
+        assert!(!ok(Method::GET, "/", Some("topK=%2B6")), "an encoded +6");
+        assert!(!ok(Method::GET, "/", Some(&format!("%74ext={}", "a".repeat(PUBLIC_TEXT_MAX_BYTES + 1)))));
+        assert!(ok(Method::GET, "/", Some("topK=05")));
         let e = tokenless_allowed(&Method::POST, "/insert", None).expect_err("401");
         assert_eq!(e.status, StatusCode::UNAUTHORIZED);
     }

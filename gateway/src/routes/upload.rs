@@ -105,7 +105,13 @@ fn push(out: &mut Vec<ipb::Vector>, v: VectorIn<'_>) -> Result<(), CfError> {
         return Err(too_many());
     }
     match v.into_proto() {
-        Ok(v) => out.push(v),
+        Ok(v) => {
+            // Metadata of many small values (`[0,0,…]`: 5,120 numbers in 10 KiB) is a tree far
+            // larger than its text: each node is charged before the batch grows by it.
+            let nodes = v.metadata.as_ref().map_or(0, crate::shapes::struct_nodes);
+            crate::budget::charge(nodes as u64 * crate::shapes::STRUCT_NODE_BYTES)?;
+            out.push(v);
+        }
         Err(ndjson::Refusal::Vector(m)) => return Err(CfError::bad_request(cf::INVALID_VECTOR, m)),
         Err(ndjson::Refusal::Metadata(m)) => return Err(CfError::bad_request(cf::BAD_REQUEST, m)),
     }

@@ -458,10 +458,11 @@ fn value_position(body: &[u8], key: &str) -> String {
 pub const MAX_IDS_PER_CALL: usize = 1000;
 /// `too many ids` (spec §3, observed on deletes).
 pub const TOO_MANY_IDS: u32 = 40007;
-/// What one vector of a getByIds answer is charged before it is asked for: 1,536 numbers as
-/// f32 and JSON, and 10 KiB of metadata in its three forms (proto, tree, JSON). The answer's
-/// real size replaces the charge once it is built (`budget.rs`).
-const MAX_VECTOR_ANSWER_BYTES: u64 = 1536 * 24 + 3 * 10 * 1024;
+/// What one vector of a getByIds answer is charged before it is asked for, its worst case:
+/// 1,536 numbers as f32 and as JSON text, and 10 KiB of metadata as a `Struct` of up to 5,120
+/// nodes (`[0,0,…]`) and as text. 1,000 ids: 258 MB, held only until the answer is built, when
+/// the answer's real size replaces it (`budget.rs`).
+const MAX_VECTOR_ANSWER_BYTES: u64 = 1536 * 28 + 5120 * crate::shapes::STRUCT_NODE_BYTES + 10 * 1024;
 
 /// `ids`: at most [`MAX_IDS_PER_CALL`] strings, read from its slice of the body and stopped at
 /// the one past the limit.

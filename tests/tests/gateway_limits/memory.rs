@@ -166,7 +166,7 @@ async fn held_bytes(stack: &Stack) -> f64 {
     metric(&text, "strato_gateway_memory_held_bytes").expect("the budget's gauge")
 }
 
-/// Clients that ask for ~20 MB answers and never read them hold what they were charged, never
+/// Clients that ask for ~9 MB answers and never read them hold what they were charged, never
 /// more than the budget together: once it is full the next is answered 503 1503 at once, and
 /// when their sends stall past `--send-stall-timeout-ms` their connections are closed and the
 /// budget comes back. Before #22 every one was served and kept its answer, twice over.
@@ -181,7 +181,8 @@ async fn clients_that_never_read_hold_at_most_the_budget() {
         let (s, _, b) = send(http().post(vz(&stack, "/stall/upsert")).bearer_auth(ADMIN).header("content-type", "application/x-ndjson").body(body)).await;
         assert_eq!(s, 200, "{b}");
     }
-    let ids: Vec<String> = (0..1000).map(|i| format!("v{i}")).collect();
+    // 300 ids: charged ~77 MB each before the answer (its worst case), then the ~9 MB answer.
+    let ids: Vec<String> = (0..300).map(|i| format!("v{i}")).collect();
     let body = json!({"ids": ids}).to_string();
     let path = format!("/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes/stall/get_by_ids");
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset the peak");
@@ -213,4 +214,52 @@ async fn clients_that_never_read_hold_at_most_the_budget() {
     let (s, _, b) = send(http().post(vz(&stack, "/stall/get_by_ids")).bearer_auth(ADMIN).json(&json!({"ids": ["v1"]}))).await;
     assert_eq!(s, 200, "{b}");
     drop(held);
+}
+
+/// Metadata of many small values is a tree far larger than its text (`[0,0,…]`: 5,116 numbers
+/// in 10 KiB): it is charged by its nodes as it is read, so a batch of it is admitted only as far
+/// as the budget holds it, and refused whole beyond.
+#[tokio::test(flavor = "multi_thread")]
+async fn metadata_trees_are_charged_by_their_nodes() {
+    let stack = stack(&[]);
+    create_index(&stack, "tree", 32).await;
+    let zeros = vec!["0"; 5116].join(",");
+    let line = |i: usize| format!("{{\"id\":\"t{i}\",\"values\":[{}],\"metadata\":{{\"a\":[{zeros}]}}}}", vec!["0.5"; 32].join(","));
+    let body = (0..400).map(line).collect::<Vec<_>>().join("\n");
+    let len = body.len() as u64;
+    let nodes = 400 * 5117;
+    let tokens = tokens_file();
+    // A budget the tree cannot fit: refused whole (413: it never could), nothing written.
+    let small = start_gateway(&stack.embedder.url(), &stack.index.url(), &["--api-tokens-file", &tokens, "--memory-budget-mib", "48"]).expect("gateway");
+    let url = |gw: &Service| format!("{}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes/tree/upsert", gw.url());
+    let (s, _, b) = send(http().post(url(&small)).bearer_auth(ADMIN).header("content-type", "application/x-ndjson").body(body.clone())).await;
+    assert_eq!(s, 413, "{b}");
+    assert_eq!(vector_count(&stack, "tree").await, 0);
+    // A budget that holds it: written, and the peak is what was charged (3 bytes a byte of body
+    // and 40 a node), not more.
+    let gw = fresh_gateway(&stack);
+    let ((s, _, b), peak) = peak_of(gw.pid(), send(http().post(url(&gw)).bearer_auth(ADMIN).header("content-type", "application/x-ndjson").body(body))).await;
+    assert_eq!(s, 200, "{b}");
+    let charged = BODY_COST * len + nodes * 40;
+    println!("metadata trees: body {:.1} MB, charged {:.1} MB, peak +{:.1} MB", len as f64 / 1e6, charged as f64 / 1e6, peak as f64 / 1e6);
+    assert!(peak <= charged + SLACK, "peak +{peak} B, charged {charged} B");
+}
+
+/// A slow upload holds what it has sent, not what it declared: a client that declares 20 MB and
+/// sends a byte leaves the budget to everyone else.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declared_length_reserves_nothing_until_it_arrives() {
+    let stack = stack(&["--memory-budget-mib", "64"]);
+    create_index(&stack, "slow", 32).await;
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(&stack.gateway.addr).expect("connect");
+        write!(s, "POST /client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes/slow/upsert HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/x-ndjson\r\nContent-Length: 20000000\r\n\r\n ").expect("head");
+        slow.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(held_bytes(&stack).await < (2 << 20) as f64, "the declared lengths are held");
+    let (s, _, b) = send(http().get(vz(&stack, "/slow/info")).bearer_auth(ADMIN)).await;
+    assert_eq!(s, 200, "{b}");
+    drop(slow);
 }

@@ -73,3 +73,25 @@ fn open_mode_refuses_foreign_cors_origins() {
     std::thread::sleep(Duration::from_millis(10));
     drop(with_token);
 }
+
+/// HTTP/1.1 only: an HTTP/2 preface gets no HTTP/2 session (whose flow control would let a
+/// client keep answers unsent forever), and a request head that never ends is cut.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_http2_and_no_endless_heads() {
+    use std::io::{Read, Write};
+    let stack = stack(&[]);
+    let mut s = std::net::TcpStream::connect(&stack.gateway.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").expect("preface");
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(!got.starts_with(&[0, 0]) && (got.is_empty() || got.starts_with(b"HTTP/1.1 4")), "an HTTP/2 answer: {:?}", &got[..got.len().min(32)]);
+    // A head that never ends: closed within the header timeout (10 s), not held.
+    let mut s = std::net::TcpStream::connect(&stack.gateway.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Pad: a").expect("part of a head");
+    let t = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(t.elapsed() < Duration::from_secs(15), "the endless head was held {:?}", t.elapsed());
+}
