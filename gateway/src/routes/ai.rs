@@ -44,9 +44,9 @@ const MAX_DIMS: u64 = 1024;
 /// Bytes a vector's number costs while it is answered: the f32, its JSON text, slack.
 const BYTES_PER_NUMBER: u64 = 24;
 
-/// embedder-svc `Embed` (`Clients::embed`: encoded once, retried on UNAVAILABLE), within the
-/// caller's embedder budget (`limits.rs`) and charging its answer to the request's memory share.
-/// `failed` words the embedder's errors in the route's shape.
+/// embedder-svc `Embed` (`Clients::embed`: encoded once, retried on UNAVAILABLE), charging its
+/// answer to the request's memory share. `failed` words the embedder's errors in the route's
+/// shape. The caller charges the request, whole, to its token's embedder budget (`limits.rs`).
 async fn embed<E: From<CfError>>(
     st: &AppState,
     ctx: &TraceContext,
@@ -56,10 +56,7 @@ async fn embed<E: From<CfError>>(
     failed: impl Fn(ApiError) -> E,
 ) -> Result<epb::EmbedResponse, E> {
     crate::budget::charge(texts.len() as u64 * MAX_DIMS * BYTES_PER_NUMBER)?;
-    let charge = st.limits.embed(&texts)?;
-    let r = st.clients.embed(ctx, epb::EmbedRequest { model: model.to_owned(), texts, pooling: pooling as i32 }).await;
-    charge.settle(r.as_ref().map_or(0, |r| r.token_count));
-    r.map_err(failed)
+    st.clients.embed(ctx, epb::EmbedRequest { model: model.to_owned(), texts, pooling: pooling as i32 }).await.map_err(failed)
 }
 
 /// A model name the embedder is asked about: one no longer than any catalogue name could be,
@@ -98,7 +95,10 @@ async fn run(State(st): State<AppState>, Path(p): Path<RunPath>, headers: Header
     st.limits.ai_request(&p.model)?;
     let requested = input.pooling;
     let ctx = TraceContext::from_headers(&headers);
-    let r = embed(&st, &ctx, &p.model, input.texts, input.pooling, |e| cf::ai_error(e, &p.model)).await?;
+    let charge = st.limits.embed(&input.texts)?;
+    let r = embed(&st, &ctx, &p.model, input.texts, input.pooling, |e| cf::ai_error(e, &p.model)).await;
+    charge.settle(r.as_ref().map_or(0, |r| r.token_count));
+    let r = r?;
     let data: Vec<Vec<f32>> = r.data.into_iter().map(|v| v.values).collect();
     let dims = data.first().map_or(0, Vec::len);
     let shape = match r.shape.as_slice() {
@@ -198,12 +198,26 @@ async fn openai_embeddings(State(st): State<AppState>, headers: HeaderMap, Body(
     let ctx = TraceContext::from_headers(&headers);
     let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(input.texts.len());
     let mut tokens = 0u64;
+    // One charge for the whole request (its chunks are one request's work), settled once.
+    let charge = st.limits.embed(&input.texts)?;
+    let mut failed = None;
     for chunk in input.texts.chunks(MAX_TEXTS) {
-        let r = embed(&st, &ctx, &input.model, chunk.to_vec(), epb::Pooling::Unspecified, |e| openai_error(e, &input.model)).await?;
-        tokens += r.token_count;
-        vectors.extend(r.data.into_iter().map(|v| v.values));
-        check_dimensions(input.dimensions, &vectors)?;
+        match embed(&st, &ctx, &input.model, chunk.to_vec(), epb::Pooling::Unspecified, |e| openai_error(e, &input.model)).await {
+            Ok(r) => {
+                tokens += r.token_count;
+                vectors.extend(r.data.into_iter().map(|v| v.values));
+            }
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
     }
+    charge.settle(tokens);
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    check_dimensions(input.dimensions, &vectors)?;
     let data = vectors
         .into_iter()
         .enumerate()
