@@ -120,19 +120,71 @@ fn l2sq_i8_portable(a: &[i8], b: &[i8]) -> i32 {
     s
 }
 
+/// Euclidean length, summed in f64: squares of f32 coordinates neither overflow (1e20² is past
+/// f32) nor underflow (1e-30² is under it) there. Past f32's range, the largest f32.
 pub fn norm(a: &[f32]) -> f32 {
-    dot(a, a).sqrt()
+    (norm64(a) as f32).min(f32::MAX)
 }
 
-/// Unit-length copy (a zero vector stays zero).
+fn norm64(a: &[f32]) -> f64 {
+    a.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt()
+}
+
+/// Unit-length copy (a zero vector stays zero), whatever the magnitude: `x`, `1e-30·x` and
+/// `1e20·x` give the same vector.
 pub fn normalized(a: &[f32]) -> Vec<f32> {
-    let n = norm(a);
-    if n > 0.0 { a.iter().map(|x| x / n).collect() } else { a.to_vec() }
+    let n = norm64(a);
+    if n > 0.0 && n.is_finite() { a.iter().map(|&x| (f64::from(x) / n) as f32).collect() } else { a.to_vec() }
+}
+
+/// `dot` again in f64 when the f32 sum is not finite (coordinates near f32's limits: 3e38·x +
+/// −3e38·y is +inf + −inf = NaN in f32), clamped to f32's range: never NaN for finite inputs.
+#[inline]
+pub fn dot_finite(a: &[f32], b: &[f32]) -> f32 {
+    let d = dot(a, b);
+    if d.is_finite() { d } else { clamp(a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum()) }
+}
+
+/// `l2sq` again in f64 when the f32 sum overflows, clamped to f32's range.
+#[inline]
+pub fn l2sq_finite(a: &[f32], b: &[f32]) -> f32 {
+    let d = l2sq(a, b);
+    if d.is_finite() { d } else { clamp(a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum()) }
+}
+
+fn clamp(x: f64) -> f32 {
+    (x as f32).clamp(f32::MIN, f32::MAX)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalisation_does_not_depend_on_magnitude() {
+        let x = [3.0f32, -4.0, 0.5, 1e-3];
+        let unit = normalized(&x);
+        for scale in [1e-30f32, 1e20, 1e-38, 3e38 / 4.0] {
+            let scaled: Vec<f32> = x.iter().map(|v| v * scale).collect();
+            let got = normalized(&scaled);
+            for (a, b) in unit.iter().zip(&got) {
+                assert!((a - b).abs() <= 1e-6, "{scale}: {got:?} vs {unit:?}");
+            }
+        }
+        assert_eq!(normalized(&[1e20, 0.0]), [1.0, 0.0], "used to overflow to zeros");
+        assert_eq!(normalized(&[0.0, 0.0]), [0.0, 0.0]);
+        assert_eq!(norm(&[3e38; 4]), f32::MAX, "6e38 is past f32");
+    }
+
+    #[test]
+    fn distances_near_the_limits_are_never_nan() {
+        let a = [3e38f32, -3e38, 0.0];
+        assert!(dot(&a, &[2.0, 2.0, 0.0]).is_nan(), "the f32 kernel alone");
+        assert_eq!(dot_finite(&a, &[2.0, 2.0, 0.0]), 0.0);
+        assert_eq!(dot_finite(&a, &[2.0, -2.0, 0.0]), f32::MAX, "past f32: the largest");
+        assert_eq!(l2sq_finite(&a, &[-3e38, 3e38, 0.0]), f32::MAX);
+        assert_eq!(dot_finite(&[1.0, 2.0], &[3.0, 4.0]), 11.0);
+    }
 
     #[test]
     fn i8_kernel_matches_naive() {

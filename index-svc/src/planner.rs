@@ -270,11 +270,15 @@ impl TopK {
     }
 
     /// Whether a hit at `distance` could enter (ties may: the id decides them in `push`).
+    /// Distances are totally ordered, a NaN as the farthest of all (it can never push a real
+    /// hit out, nor, once in, keep every later one out).
     pub fn accepts(&self, distance: f32) -> bool {
-        self.k > 0 && (self.heap.len() < self.k || self.heap.peek().is_some_and(|w| distance <= w.distance))
+        let distance = ordered(distance);
+        self.k > 0 && (self.heap.len() < self.k || self.heap.peek().is_some_and(|w| distance.total_cmp(&w.distance) != Ordering::Greater))
     }
 
     pub fn push(&mut self, distance: f32, seq: u64, id: &Arc<str>) {
+        let distance = ordered(distance);
         if self.k == 0 {
             return;
         }
@@ -301,6 +305,12 @@ impl TopK {
     }
 }
 
+/// A distance as the heap orders it: NaN (never made by `segment::distance`, but a heap must not
+/// trust that) as +inf.
+fn ordered(d: f32) -> f32 {
+    if d.is_nan() { f32::INFINITY } else { d }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -319,6 +329,34 @@ mod tests {
             st.apply_put(&rec, Some(&md), None);
         }
         st
+    }
+
+    /// A distance that overflows f32 (3e38·2 + −3e38·2) is never NaN and never keeps the true
+    /// nearest out: the top 3 of rows `[i, i, 0, 0]` and `[3e38, −3e38, 0, 0]` for `[2, 2, 0, 0]`
+    /// are i = 10, 9, 8 (it used to answer 2, 1 and the overflowing row).
+    #[test]
+    fn overflowing_distances_keep_the_order() {
+        let meta = IndexMeta::for_test(4, Metric::DotProduct);
+        let mut st = IndexState::new(meta, 1);
+        let mut rows: Vec<(String, Vec<f32>)> = (1..=10).map(|i| (format!("n{i}"), vec![i as f32, i as f32, 0.0, 0.0])).collect();
+        rows.insert(3, ("huge".to_owned(), vec![3e38, -3e38, 0.0, 0.0]));
+        for (seq, (id, values)) in rows.into_iter().enumerate() {
+            st.apply_put(&Record { seq: seq as u64 + 1, id, namespace: None, metadata: None, values }, None, None);
+        }
+        let p = plan(&st, 3, None, None, &EngineConfig::default());
+        let out = execute(&st, &[2.0, 2.0, 0.0, 0.0], p);
+        let hits: Vec<String> = out.hits.iter().map(|h| h.id.to_string()).collect();
+        assert_eq!(hits, ["n10", "n9", "n8"]);
+        assert!(out.hits.iter().all(|h| h.distance.is_finite()));
+        // The heap itself: a NaN is the farthest, whatever comes after it.
+        let mut top = TopK::new(2);
+        for (d, id) in [(f32::NAN, "nan"), (1.0, "a"), (2.0, "b"), (0.5, "c")] {
+            if top.accepts(d) {
+                top.push(d, 0, &Arc::from(id));
+            }
+        }
+        let ids: Vec<String> = top.into_sorted().iter().map(|h| h.id.to_string()).collect();
+        assert_eq!(ids, ["c", "a"]);
     }
 
     /// A namespace or a selective filter scores only its posting list; a filter on an unindexed
