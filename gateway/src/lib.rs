@@ -193,7 +193,3 @@ async fn ensure_index(st: &AppState) -> anyhow::Result<()> {
         }
     }
 }
-
-#[cfg(test)]
-#[path = "layering_tests.rs"]
-mod layering_tests;

@@ -93,13 +93,6 @@ pub struct Stats {
     pub background_error: Option<String>,
 }
 
-pub struct Overview {
-    pub account: String,
-    pub name: String,
-    pub vectors: usize,
-    pub segments: usize,
-}
-
 impl Engine {
     /// Opens the data directory and loads every index (see `crate::recovery`).
     pub fn open(data_dir: &std::path::Path, cfg: EngineConfig) -> Result<Arc<Self>, IndexError> {
@@ -209,12 +202,12 @@ impl Engine {
     }
 
     /// Every index's size, for metrics.
-    pub fn overview(&self) -> Vec<Overview> {
+    pub fn overview(&self) -> Vec<crate::metrics::IndexCounts> {
         let map = self.registry();
         map.values()
             .map(|h| {
                 let st = h.read();
-                Overview { account: st.meta.account.clone(), name: st.meta.name.clone(), vectors: st.live_count(), segments: st.sealed.len() }
+                crate::metrics::IndexCounts { account: st.meta.account.clone(), name: st.meta.name.clone(), vectors: st.live_count(), segments: st.sealed.len() }
             })
             .collect()
     }

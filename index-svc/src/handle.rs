@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::group_commit::Ticket;
-use crate::segment::Chunk;
+use crate::tail::Chunk;
 use crate::state::IndexState;
 use crate::types::IndexMeta;
 

@@ -28,10 +28,12 @@ pub mod service;
 pub mod state;
 pub mod store;
 pub mod tail;
+pub mod topk;
 pub mod types;
 pub mod validate;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use anyhow::Context;
 use strato_proto::admin::Readiness;
@@ -59,7 +61,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         .await?
         .with_context(|| format!("open data dir {}", config.data_dir.display()))?;
 
-    metrics::install(engine.clone(), config.metrics_top_indexes);
+    // Weak: the hook lives in a static, and the engine must drop at exit to close the store.
+    let (weak, failed) = (Arc::downgrade(&engine), engine.failed());
+    metrics::install(move || weak.upgrade().map(|e| (e.overview(), failed.borrow().is_some())), config.metrics_top_indexes);
     let ready = Readiness::default();
     strato_proto::admin::serve(config.admin_listen, config.admin_addr_file.as_deref(), ready.clone())
         .await

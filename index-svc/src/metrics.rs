@@ -1,11 +1,21 @@
 //! index-svc's Prometheus families (the gRPC and process ones come from `strato_proto::metrics`).
 //! Per-index series are bounded: only the `--metrics-top-indexes` largest indexes get their own;
 //! the totals count every index, so a tenant with 10,000 small indexes costs a few series.
-use std::sync::{Arc, LazyLock};
+//!
+//! A leaf: the engine's parts write to these families, and what is read at each scrape comes in
+//! through [`install`]'s closure (`lib.rs` gives it the engine's counts), so this module
+//! imports none of them.
+use std::sync::LazyLock;
 
 use strato_proto::metrics::{Histogram, IntCounter, IntGauge, IntGaugeVec, counter, gauge, gauge_vec, histogram, latency_buckets};
 
-use crate::engine::Engine;
+/// One index's counts, as read at a scrape.
+pub struct IndexCounts {
+    pub account: String,
+    pub name: String,
+    pub vectors: usize,
+    pub segments: usize,
+}
 
 pub struct Metrics {
     pub fsync: Histogram,
@@ -46,21 +56,18 @@ impl Metrics {
     }
 }
 
-/// Registers every family (so they exist, at zero, before the first request) and reads the
-/// engine's counts at each scrape.
-pub fn install(engine: Arc<Engine>, top: usize) {
+/// Registers every family (so they exist, at zero, before the first request) and, at each
+/// scrape, reads `counts`: every index's counts and whether storage failed (None once the
+/// engine is gone).
+pub fn install(counts: impl Fn() -> Option<(Vec<IndexCounts>, bool)> + Send + Sync + 'static, top: usize) {
     let m = &*METRICS;
     m.storage_failed.set(0);
-    let failed = engine.failed();
-    // Weak: the hook lives in a static, and the engine must drop at exit to close the store.
-    let engine = Arc::downgrade(&engine);
     strato_proto::metrics::on_scrape(move || {
-        let Some(engine) = engine.upgrade() else { return };
-        let mut all = engine.overview();
+        let Some((mut all, failed)) = counts() else { return };
         m.indexes.set(all.len() as i64);
         m.vectors.set(all.iter().map(|i| i.vectors as i64).sum());
         m.segments.set(all.iter().map(|i| i.segments as i64).sum());
-        m.storage_failed.set(i64::from(failed.borrow().is_some()));
+        m.storage_failed.set(i64::from(failed));
         all.sort_by(|a, b| b.vectors.cmp(&a.vectors).then_with(|| a.name.cmp(&b.name)));
         m.index_vectors.reset();
         m.index_segments.reset();

@@ -22,7 +22,8 @@ use crate::error::IndexError;
 use crate::group_commit::GroupCommit;
 use crate::handle::IndexHandle;
 use crate::metrics::METRICS;
-use crate::segment::{Chunk, Sealed};
+use crate::segment::Sealed;
+use crate::tail::Chunk;
 use crate::store::{SegmentManifest, Store};
 
 pub enum Job {

@@ -9,7 +9,6 @@ use crate::error::IndexError;
 use crate::hnsw::{self, Graph};
 use crate::kernel;
 use crate::mapped::Mapped;
-use crate::tail::Codes;
 use crate::types::Metric;
 
 #[cfg(target_endian = "big")]
@@ -45,45 +44,6 @@ pub fn score(metric: Metric, distance: f32) -> f32 {
     match metric {
         Metric::Cosine => -distance,
         Metric::Euclidean | Metric::DotProduct => distance,
-    }
-}
-
-pub struct Chunk {
-    pub uid: u64,
-    pub dims: usize,
-    pub data: Vec<f32>,
-    pub seqs: Vec<u64>,
-    /// An 8-bit copy of the rows, for the scan's prefilter (tail.rs).
-    pub codes: Codes,
-}
-
-impl Chunk {
-    pub fn new(uid: u64, dims: usize) -> Self {
-        Self { uid, dims, data: Vec::new(), seqs: Vec::new(), codes: Codes::default() }
-    }
-
-    pub fn push(&mut self, seq: u64, stored: &[f32]) {
-        self.data.extend_from_slice(stored);
-        self.seqs.push(seq);
-        self.codes.push(stored);
-    }
-
-    pub fn row(&self, r: usize) -> &[f32] {
-        &self.data[r * self.dims..(r + 1) * self.dims]
-    }
-
-    pub fn len(&self) -> usize {
-        self.seqs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.seqs.is_empty()
-    }
-
-    pub fn for_each(&self, f: &mut dyn FnMut(u64, &[f32])) {
-        for (seq, row) in self.seqs.iter().zip(self.data.chunks_exact(self.dims)) {
-            f(*seq, row);
-        }
     }
 }
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::filter::IVal;
-use crate::segment::{self, Chunk, Sealed};
+use crate::segment::{self, Sealed};
+use crate::tail::Chunk;
 use crate::types::{IndexMeta, MetaType, MetadataIndexDef, Record};
 
 /// What the engine knows of a live vector without reading storage.

@@ -1,4 +1,5 @@
-//! The exact scan of recent writes (the active and frozen chunks), through an 8-bit copy.
+//! Recent writes (the active and frozen chunks, [`Chunk`]) and their exact scan, through an
+//! 8-bit copy.
 //!
 //! Each row keeps, beside its f32 values, codes c = round(x / δ) with its own δ = max|xᵢ| / 127;
 //! a query is coded the same way. The integer dot product of the codes gives each row's dot
@@ -12,8 +13,7 @@
 //! −q·x; euclidean is √(‖q‖² + ‖x‖² − 2 q·x). cq·cx comes from the graph's squared-L2 kernel:
 //! (‖cq‖² + ‖cx‖² − ‖cq − cx‖²) / 2, exact in i32.
 use crate::kernel;
-use crate::planner::TopK;
-use crate::segment::Chunk;
+use crate::topk::TopK;
 use crate::types::Metric;
 
 /// Below this many rows the prefilter costs more than it saves.
@@ -41,6 +41,46 @@ impl RowCode {
             sq += i32::from(c) * i32::from(c);
         }
         Self { delta, l1: l1 as f32, sq, norm2: kernel::dot(x, x) }
+    }
+}
+
+/// Recent writes, unsealed: rows in stored form, in arrival order, with their 8-bit codes.
+pub struct Chunk {
+    pub uid: u64,
+    pub dims: usize,
+    pub data: Vec<f32>,
+    pub seqs: Vec<u64>,
+    /// An 8-bit copy of the rows, for the scan's prefilter.
+    pub codes: Codes,
+}
+
+impl Chunk {
+    pub fn new(uid: u64, dims: usize) -> Self {
+        Self { uid, dims, data: Vec::new(), seqs: Vec::new(), codes: Codes::default() }
+    }
+
+    pub fn push(&mut self, seq: u64, stored: &[f32]) {
+        self.data.extend_from_slice(stored);
+        self.seqs.push(seq);
+        self.codes.push(stored);
+    }
+
+    pub fn row(&self, r: usize) -> &[f32] {
+        &self.data[r * self.dims..(r + 1) * self.dims]
+    }
+
+    pub fn len(&self) -> usize {
+        self.seqs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seqs.is_empty()
+    }
+
+    pub fn for_each(&self, f: &mut dyn FnMut(u64, &[f32])) {
+        for (seq, row) in self.seqs.iter().zip(self.data.chunks_exact(self.dims)) {
+            f(*seq, row);
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod embeddings;
 pub mod json;
+pub mod layering;
 pub mod otlp;
 pub mod process;
 

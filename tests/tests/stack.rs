@@ -205,3 +205,18 @@ async fn services_require_the_shared_token() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to listen"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Every crate reads top-down: no two of its modules import each other (a newcomer reads one
+/// request path file by file; issues 22 and 23 untangled gateway and index-svc).
+#[test]
+fn no_two_modules_import_each_other() {
+    for krate in ["gateway", "index-svc", "embedder-svc", "proto"] {
+        let graph = strato_tests::layering::graph(&strato_tests::repo_root().join(krate).join("src"));
+        assert!(graph.len() > 3, "{krate}: no modules read");
+        assert!(strato_tests::layering::two_way_imports(&graph).is_empty(), "{krate}: modules that import each other: {:?}", strato_tests::layering::two_way_imports(&graph));
+    }
+    let gateway = strato_tests::layering::graph(&strato_tests::repo_root().join("gateway/src"));
+    assert!(gateway["routes::tutorial"].contains("bindings"), "the reader sees imports: {gateway:?}");
+    let index = strato_tests::layering::graph(&strato_tests::repo_root().join("index-svc/src"));
+    assert!(index["tail"].contains("topk") && index["engine"].contains("planner"), "{index:?}");
+}
