@@ -381,6 +381,7 @@ impl Engine {
 
     /// Applies to memory what the fsync up to `durable` covered; full chunks go to be sealed.
     fn apply_durable(&self, h: &Arc<IndexHandle>, durable: Ticket) {
+        self.store.faults().pause("apply");
         for chunk in h.drain(durable) {
             self.optimizer.submit(Job::Seal(h.clone(), chunk));
         }
@@ -431,20 +432,38 @@ impl Engine {
             _ => return Err(IndexError::invalid("give exactly one of vector or vectorId")),
         };
         let ns = p.namespace.filter(|n| !n.is_empty());
-        let plan = planner::plan(&st, k, filter.as_ref(), ns.as_deref(), &self.cfg);
-        let planned = if plan.scan_rows >= HEAVY_SCAN_ROWS { off_async_workers(|| planner::execute(&st, &vector, plan)) } else { planner::execute(&st, &vector, plan) };
-        tracing::Span::current().record("path", tracing::field::debug(planned.path));
-        let records = if heavy {
+        drop(st);
+        // One version per hit: values and metadata ("all") come from the store's durable
+        // snapshot, which can be a mutation ahead of memory (a write is applied to memory just
+        // after its fsync). A hit whose stored version is not the one it was scored on is asked
+        // again once memory has caught up; if it still differs, it is left out.
+        let mut attempt = 0;
+        let (st, planned, records) = loop {
+            let st = h.read();
+            let plan = planner::plan(&st, k, filter.as_ref(), ns.as_deref(), &self.cfg);
+            let planned = if plan.scan_rows >= HEAVY_SCAN_ROWS { off_async_workers(|| planner::execute(&st, &vector, plan)) } else { planner::execute(&st, &vector, plan) };
+            if !heavy {
+                break (st, planned, Vec::new());
+            }
             let ids: Vec<&str> = planned.hits.iter().map(|h| &*h.id).collect();
-            self.store.get_many(uid, &ids)?
-        } else {
-            Vec::new()
+            let records = self.store.get_many(uid, &ids)?;
+            let current = planned.hits.iter().zip(&records).all(|(hit, r)| r.as_ref().map(|r| r.seq) == Some(hit.seq));
+            if current || attempt == VERSION_RETRIES {
+                break (st, planned, records);
+            }
+            drop(st);
+            attempt += 1;
+            std::thread::sleep(std::time::Duration::from_millis(1));
         };
+        tracing::Span::current().record("path", tracing::field::debug(planned.path));
         let metric = st.meta.metric;
         let mut out = Vec::with_capacity(planned.hits.len());
         for (i, hit) in planned.hits.iter().enumerate() {
             let info = st.points.get(&hit.seq);
             let rec = records.get(i).and_then(Option::as_ref);
+            if heavy && rec.is_none_or(|r| r.seq != hit.seq) {
+                continue;
+            }
             let metadata = match p.return_metadata {
                 ReturnMetadata::None => None,
                 ReturnMetadata::All => rec.map(Record::metadata_json).transpose()?.flatten(),
@@ -592,6 +611,9 @@ fn validate_account(a: &str) -> Result<(), IndexError> {
 
 /// Exact scans at least this long (≈ 10 ms at 384 dims) leave the async workers.
 const HEAVY_SCAN_ROWS: usize = 50_000;
+/// How many times (a millisecond apart) a query asks again when a hit's stored version is
+/// newer than the one it scored (`query`): memory is applied microseconds after the fsync.
+const VERSION_RETRIES: usize = 20;
 
 /// Runs `f` where it does not hold up other requests: on a multi-threaded runtime, this worker
 /// hands its queued tasks to another thread first (`block_in_place`); elsewhere, inline.

@@ -37,7 +37,8 @@ pub struct SegmentManifest {
 /// Test-only fault injection (`--fault-dir`): while the file `<dir>/<point>` exists, that
 /// point fails as the disk would. Points: `fsync` (a durable commit), `segment` (writing a
 /// sealed segment's file, as when the disk is full). `<dir>/fsync-delay-ms` (a number) makes
-/// every fsync that slow, as on a busy disk.
+/// every fsync that slow, as on a busy disk; `<dir>/apply-delay-ms` delays applying durable
+/// mutations to memory (the window between a durable snapshot and what queries score).
 #[derive(Debug, Clone, Default)]
 pub struct Faults(Option<PathBuf>);
 
@@ -51,6 +52,11 @@ impl Faults {
         if let Some(ms) = ms {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
+    }
+
+    /// Sleeps at `point` (`<point>-delay-ms`), for tests.
+    pub fn pause(&self, point: &str) {
+        self.delay(point);
     }
 
     fn check(&self, point: &str) -> Result<(), IndexError> {
@@ -137,6 +143,11 @@ impl Store {
 
     fn snapshot(&self) -> Arc<ReadTransaction> {
         self.durable.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The injected faults (`--fault-dir`).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     pub fn segment_path(&self, index_uid: u64, seg_uid: u64) -> PathBuf {

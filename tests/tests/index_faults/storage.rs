@@ -276,3 +276,34 @@ async fn a_create_waiting_on_its_fsync_blocks_no_other_index() {
     assert!(!creating.is_finished(), "the query waited for the create's fsync");
     creating.await.expect("create");
 }
+
+/// One version per hit: while a newer version of a vector is durable but not yet applied to
+/// memory (apply delayed by the fault dir), a query scores the older version, and must not answer
+/// the newer one's values and metadata with the older one's score.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hit_answers_the_version_it_scored() {
+    let (data, faults) = (scratch_dir("version-data"), scratch_dir("version-faults"));
+    let svc = start_index_on(&data, &["--fault-dir", faults.to_str().expect("utf-8")]).expect("start");
+    let mut c = client(&svc).await;
+    create(&mut c, "ver").await;
+    c.upsert(upsert("ver", vec![vector("a", 0.1)])).await.expect("version A");
+    std::fs::write(faults.join("apply-delay-ms"), b"1500").expect("slow apply");
+    let mut writer = c.clone();
+    let writing = tokio::spawn(async move { writer.upsert(upsert("ver", vec![vector("a", 0.9)])).await });
+    tokio::time::sleep(Duration::from_millis(400)).await; // B is durable, memory still holds A
+    assert!(!writing.is_finished(), "the apply was not delayed; the test proves nothing");
+    let q = vector("q", 0.1).values;
+    let query = pb::QueryRequest { account: String::new(), index: "ver".into(), vector: q.clone(), top_k: 1, return_values: true, return_metadata: pb::ReturnMetadata::All as i32, ..Default::default() };
+    let consistent = |m: &pb::Match| {
+        let cos = |a: &[f32], b: &[f32]| strato_tests::dot(a, b) / (strato_tests::dot(a, a).sqrt() * strato_tests::dot(b, b).sqrt());
+        (m.score - f64::from(cos(&q, &m.values))).abs() < 1e-5
+    };
+    for m in c.query(query.clone()).await.expect("query").into_inner().matches {
+        assert!(consistent(&m), "score {} is version A's, values {:?}… are {}", m.score, &m.values[..2], if m.values[0] > 0.5 { "B's" } else { "A's" });
+    }
+    std::fs::remove_file(faults.join("apply-delay-ms")).expect("normal apply");
+    writing.await.expect("task").expect("version B");
+    let after = c.query(query).await.expect("query").into_inner().matches;
+    assert_eq!(after.len(), 1);
+    assert!(consistent(&after[0]) && after[0].values[0] > 0.5, "B, scored as B: {:?}", after[0].score);
+}
