@@ -71,6 +71,12 @@ macro_rules! graphs {
                 match self { $(Graph::$v(m) => m.values.len()),* }
             }
 
+            /// Whether every point of the graph is a row below `count` (a file's graph names
+            /// only its own rows).
+            pub fn rows_below(&self, count: u32) -> bool {
+                match self { $(Graph::$v(m) => m.values.iter().all(|r| *r < count)),* }
+            }
+
             pub fn width(&self) -> usize {
                 match self { $(Graph::$v(_) => $n),* }
             }

@@ -23,6 +23,8 @@ pub struct Metrics {
     pub seal: Histogram,
     pub compaction: Histogram,
     pub background_failures: IntCounter,
+    /// Segment files refused at start-up (a checksum, their header, or a row that is not its vector's).
+    pub segments_refused: IntCounter,
     indexes: IntGauge,
     vectors: IntGauge,
     segments: IntGauge,
@@ -41,6 +43,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     seal: histogram("strato_index_seal_duration_seconds", "Building an HNSW segment from a full chunk.", latency_buckets()),
     compaction: histogram("strato_index_compaction_duration_seconds", "Merging segments into one.", latency_buckets()),
     background_failures: counter("strato_index_background_failures_total", "Seals and compactions that failed (each is retried with backoff)."),
+    segments_refused: counter("strato_index_segments_refused_total", "Segment files refused at start-up (checksum, header, or rows not their vectors'); their vectors were re-indexed."),
     indexes: gauge("strato_indexes", "Indexes, every account."),
     vectors: gauge("strato_vectors", "Live vectors, every index."),
     segments: gauge("strato_segments", "Sealed HNSW segments, every index."),

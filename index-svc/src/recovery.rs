@@ -13,7 +13,7 @@ use crate::config::EngineConfig;
 use crate::error::IndexError;
 use crate::handle::IndexHandle;
 use crate::optimizer::Job;
-use crate::segment::Sealed;
+use crate::segment::{self, Sealed};
 use crate::tail::Chunk;
 use crate::state::IndexState;
 use crate::store::{SegmentManifest, Store, catalog_key};
@@ -60,33 +60,64 @@ fn rebuild(store: &Store, meta: IndexMeta, segments: Vec<SegmentManifest>, cfg: 
     let mut dropped = Vec::new();
     for m in &segments {
         let path = store.segment_path(uid, m.uid);
-        let seg = Sealed::open(m.uid, m.metric, &path, &cfg.ef_tiers);
+        let expect = segment::Expected { metric: m.metric, dims: meta.dimensions, count: m.count };
+        let seg = Sealed::open(m.uid, &expect, &path, &cfg.ef_tiers);
         match seg {
             Ok(s) => sealed.push(s),
             Err(e) => {
                 warn!(index = %meta.name, segment = m.uid, "segment unreadable, its vectors will be re-indexed: {e}");
+                crate::metrics::METRICS.segments_refused.inc();
                 dropped.push(m.uid);
             }
         }
     }
     let first_container = segments.iter().map(|s| s.uid).max().unwrap_or(0) + 1;
-    let mut state = IndexState::new(meta, first_container);
-    let mut seg_of: HashMap<u64, (u64, u32)> = HashMap::new();
+    // Each row a segment holds must be its seq's vector in the store (a file whose checksums
+    // hold can still be wrong: written by a bug, or restored from elsewhere). A segment with one
+    // wrong row is dropped and the state rebuilt without it: rare, so the common start is one pass.
+    let (state, seal) = loop {
+        let mut state = IndexState::new(meta.clone(), first_container);
+        let mut seg_of: HashMap<u64, (u64, u32)> = HashMap::new();
+        let mut twice = HashSet::new();
+        for s in &sealed {
+            for (row, seq) in (0u32..).zip(&s.seqs) {
+                if let Some((other, _)) = seg_of.insert(*seq, (s.uid, row)) {
+                    twice.extend([other, s.uid]);
+                }
+            }
+        }
+        let by_uid: HashMap<u64, &Sealed> = sealed.iter().map(|s| (s.uid, s)).collect();
+        let mut wrong: HashSet<u64> = twice;
+        let mut seal = Vec::new();
+        let metric = meta.metric;
+        store.for_each_record(uid, &mut |r| {
+            let md = r.metadata_json()?;
+            let in_segment = seg_of.get(&r.seq).copied();
+            if let Some((s, row)) = in_segment
+                && by_uid.get(&s).is_some_and(|seg| !same_row(seg.row(row), &segment::stored_form(metric, &r.values)))
+            {
+                wrong.insert(s);
+            }
+            state.apply_put(&r, md.as_ref(), in_segment);
+            if in_segment.is_none() {
+                seal.extend(state.maybe_freeze(cfg.seal_threshold));
+            }
+            Ok(())
+        })?;
+        if wrong.is_empty() {
+            break (state, seal);
+        }
+        for s in &wrong {
+            warn!(index = %meta.name, segment = s, "segment holds rows that are not its vectors' (or a seq twice), its vectors will be re-indexed");
+            crate::metrics::METRICS.segments_refused.inc();
+        }
+        sealed.retain(|s| !wrong.contains(&s.uid));
+        dropped.extend(wrong);
+    };
+    let mut state = state;
     for s in &sealed {
-        for (row, seq) in (0u32..).zip(&s.seqs) {
-            seg_of.insert(*seq, (s.uid, row));
-        }
+        s.release_rows();
     }
-    let mut seal = Vec::new();
-    store.for_each_record(uid, &mut |r| {
-        let md = r.metadata_json()?;
-        let in_segment = seg_of.get(&r.seq).copied();
-        state.apply_put(&r, md.as_ref(), in_segment);
-        if in_segment.is_none() {
-            seal.extend(state.maybe_freeze(cfg.seal_threshold));
-        }
-        Ok(())
-    })?;
     let mut kept = Vec::new();
     for s in sealed {
         let mut live = 0;
@@ -107,4 +138,10 @@ fn rebuild(store: &Store, meta: IndexMeta, segments: Vec<SegmentManifest>, cfg: 
         store.swap_segments(uid, &[], &dropped)?;
     }
     Ok((state, seal, kept))
+}
+
+/// A segment's row is the store's vector in stored form, up to float rounding (the stored form
+/// may have been computed by an earlier build).
+fn same_row(row: &[f32], want: &[f32]) -> bool {
+    row.len() == want.len() && row.iter().zip(want).all(|(a, b)| a == b || (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(f32::MIN_POSITIVE))
 }

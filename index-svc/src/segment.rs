@@ -93,7 +93,14 @@ pub struct Sealed {
 
 /// The segment file: a header, the rows (f32, from byte 64, so aligned once mapped), the seqs
 /// (u64), the graph (postcard). All little-endian. The tiers are re-derived from the one graph.
-const MAGIC: [u8; 8] = *b"strseg02";
+///
+/// Every byte is checked before it is served: the header carries a CRC-32C of each region and of
+/// itself, and the index's metric and dimensions. Opening reads the file once with plain reads
+/// (`read_checked`: a bad sector is an error for this segment, not a SIGBUS for the process),
+/// verifies every checksum, that the seqs are unique and the graph names only its own rows; only
+/// then are the rows mapped for serving. A file that fails is dropped and its vectors re-indexed
+/// from the store (`recovery.rs`), which also checks each row against the store's vector.
+const MAGIC: [u8; 8] = *b"strseg03";
 const HEADER: usize = 64;
 
 struct Header {
@@ -103,16 +110,35 @@ struct Header {
     phi: f32,
     scale: f32,
     graph_len: usize,
+    metric: u8,
+    crc_rows: u32,
+    crc_seqs: u32,
+    crc_graph: u32,
+}
+
+fn bad(why: impl std::fmt::Display) -> IndexError {
+    IndexError::Storage(format!("segment file: {why}"))
+}
+
+fn metric_byte(m: Metric) -> u8 {
+    match m {
+        Metric::Cosine => 1,
+        Metric::Euclidean => 2,
+        Metric::DotProduct => 3,
+    }
 }
 
 impl Header {
-    fn parse(b: &[u8]) -> Result<Self, IndexError> {
-        let bad = |why: &str| IndexError::Storage(format!("segment file: {why}"));
+    /// The header of a file of `file_len` bytes, its own checksum and length verified.
+    fn parse(b: &[u8], file_len: usize) -> Result<Self, IndexError> {
         if b.len() < HEADER || b[..8] != MAGIC {
             return Err(bad("not a segment file of this version"));
         }
         let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
         let u64_at = |at: usize| u64::from_le_bytes(std::array::from_fn(|i| b[at + i]));
+        if crc32c::crc32c(&b[..60]) != u32_at(60) {
+            return Err(bad("header checksum"));
+        }
         let h = Header {
             dims: u32_at(8) as usize,
             width: u32_at(12) as usize,
@@ -120,21 +146,98 @@ impl Header {
             phi: f32::from_bits(u32_at(24)),
             scale: f32::from_bits(u32_at(28)),
             graph_len: usize::try_from(u64_at(32)).map_err(|_| bad("graph length"))?,
+            metric: b[40],
+            crc_rows: u32_at(44),
+            crc_seqs: u32_at(48),
+            crc_graph: u32_at(52),
         };
-        let want = h.count.checked_mul(h.dims * 4 + 8).and_then(|n| n.checked_add(HEADER + h.graph_len));
-        if want != Some(b.len()) {
+        let want = h.count.checked_mul(h.dims.checked_mul(4).and_then(|r| r.checked_add(8)).ok_or_else(|| bad("dims"))?).and_then(|n| n.checked_add(HEADER + h.graph_len));
+        if want != Some(file_len) {
             return Err(bad("length disagrees with its header"));
         }
         Ok(h)
     }
 
-    fn seqs_at(&self) -> usize {
-        HEADER + self.count * self.dims * 4
+    fn to_bytes(&self) -> [u8; HEADER] {
+        let mut out = [0u8; HEADER];
+        out[..8].copy_from_slice(&MAGIC);
+        out[8..12].copy_from_slice(&(self.dims as u32).to_le_bytes());
+        out[12..16].copy_from_slice(&(self.width as u32).to_le_bytes());
+        out[16..24].copy_from_slice(&(self.count as u64).to_le_bytes());
+        out[24..28].copy_from_slice(&self.phi.to_le_bytes());
+        out[28..32].copy_from_slice(&self.scale.to_le_bytes());
+        out[32..40].copy_from_slice(&(self.graph_len as u64).to_le_bytes());
+        out[40] = self.metric;
+        out[44..48].copy_from_slice(&self.crc_rows.to_le_bytes());
+        out[48..52].copy_from_slice(&self.crc_seqs.to_le_bytes());
+        out[52..56].copy_from_slice(&self.crc_graph.to_le_bytes());
+        let crc = crc32c::crc32c(&out[..60]);
+        out[60..64].copy_from_slice(&crc.to_le_bytes());
+        out
     }
+}
 
-    fn graph_at(&self) -> usize {
-        self.seqs_at() + self.count * 8
+/// What a segment file must be, from its manifest and index.
+pub struct Expected {
+    pub metric: Metric,
+    pub dims: usize,
+    pub count: usize,
+}
+
+/// Reads a segment file with plain reads (no mapping: an I/O error is an error), verifying every
+/// checksum, the header against `expect`, that the seqs are unique and that the graph names only
+/// rows of this file: (header, seqs, graph).
+fn read_checked(path: &Path, expect: &Expected) -> Result<(Header, Vec<u64>, Graph), IndexError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let file_len = usize::try_from(f.metadata()?.len()).map_err(|_| bad("length"))?;
+    let mut head = [0u8; HEADER];
+    f.read_exact(&mut head).map_err(|e| bad(format!("header: {e}")))?;
+    let h = Header::parse(&head, file_len)?;
+    if h.metric != metric_byte(expect.metric) || h.dims != expect.dims || h.count != expect.count {
+        return Err(bad(format!(
+            "header says metric {}, {} dimensions, {} rows; the manifest {}, {}, {}",
+            h.metric,
+            h.dims,
+            h.count,
+            metric_byte(expect.metric),
+            expect.dims,
+            expect.count
+        )));
     }
+    let mut crc = 0u32;
+    let mut left = h.count * h.dims * 4;
+    let mut buf = vec![0u8; (1 << 20).min(left.max(1))];
+    while left > 0 {
+        let n = left.min(buf.len());
+        f.read_exact(&mut buf[..n]).map_err(|e| bad(format!("rows: {e}")))?;
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
+        left -= n;
+    }
+    if crc != h.crc_rows {
+        return Err(bad("rows checksum"));
+    }
+    let mut seqs = vec![0u8; h.count * 8];
+    f.read_exact(&mut seqs).map_err(|e| bad(format!("seqs: {e}")))?;
+    if crc32c::crc32c(&seqs) != h.crc_seqs {
+        return Err(bad("seqs checksum"));
+    }
+    let seqs: Vec<u64> = seqs.chunks_exact(8).map(|c| u64::from_le_bytes(std::array::from_fn(|i| c[i]))).collect();
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        return Err(bad("a seq appears twice"));
+    }
+    let mut graph = vec![0u8; h.graph_len];
+    f.read_exact(&mut graph).map_err(|e| bad(format!("graph: {e}")))?;
+    if crc32c::crc32c(&graph) != h.crc_graph {
+        return Err(bad("graph checksum"));
+    }
+    let graph = Graph::from_bytes(h.width, &graph)?;
+    if graph.len() != h.count || !graph.rows_below(h.count as u32) {
+        return Err(bad("the graph names rows the file does not hold"));
+    }
+    Ok((h, seqs, graph))
 }
 
 impl Sealed {
@@ -179,39 +282,35 @@ impl Sealed {
 
     pub fn to_bytes(&self) -> Result<Vec<u8>, IndexError> {
         let graph = self.graph().to_bytes()?;
-        let mut out = Vec::with_capacity(HEADER + self.rows.len() * 4 + self.seqs.len() * 8 + graph.len());
-        out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&(self.dims as u32).to_le_bytes());
-        out.extend_from_slice(&(self.graph().width() as u32).to_le_bytes());
-        out.extend_from_slice(&(self.seqs.len() as u64).to_le_bytes());
-        out.extend_from_slice(&self.phi.to_le_bytes());
-        out.extend_from_slice(&self.scale.to_le_bytes());
-        out.extend_from_slice(&(graph.len() as u64).to_le_bytes());
-        out.resize(HEADER, 0);
-        out.extend(self.rows.iter().flat_map(|x| x.to_le_bytes()));
-        out.extend(self.seqs.iter().flat_map(|x| x.to_le_bytes()));
+        let rows: Vec<u8> = self.rows.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let seqs: Vec<u8> = self.seqs.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let header = Header {
+            dims: self.dims,
+            width: self.graph().width(),
+            count: self.seqs.len(),
+            phi: self.phi,
+            scale: self.scale,
+            graph_len: graph.len(),
+            metric: metric_byte(self.metric),
+            crc_rows: crc32c::crc32c(&rows),
+            crc_seqs: crc32c::crc32c(&seqs),
+            crc_graph: crc32c::crc32c(&graph),
+        };
+        let mut out = Vec::with_capacity(HEADER + rows.len() + seqs.len() + graph.len());
+        out.extend_from_slice(&header.to_bytes());
+        out.extend_from_slice(&rows);
+        out.extend_from_slice(&seqs);
         out.extend_from_slice(&graph);
         Ok(out)
     }
 
-    /// A segment from its file's bytes, rows on the heap (tests).
-    pub fn from_bytes(uid: u64, metric: Metric, b: &[u8], ef_tiers: &[usize]) -> Result<Self, IndexError> {
-        let h = Header::parse(b)?;
-        let rows = b[HEADER..h.seqs_at()].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        let seqs = read_seqs(&h, b);
-        let graph = Graph::from_bytes(h.width, &b[h.graph_at()..])?;
-        Self::with_tiers(uid, metric, h.dims, Rows::Heap(rows), seqs, h.phi, h.scale, graph, ef_tiers)
-    }
-
-    /// A segment from its file, rows mapped (start-up). Loading reads the file once; those
-    /// pages are then released, so only the graph stays resident.
-    pub fn open(uid: u64, metric: Metric, path: &Path, ef_tiers: &[usize]) -> Result<Self, IndexError> {
+    /// A segment from its file, checked (`read_checked`), rows mapped. Loading reads the file once;
+    /// only the graph stays resident.
+    pub fn open(uid: u64, expect: &Expected, path: &Path, ef_tiers: &[usize]) -> Result<Self, IndexError> {
+        let (h, seqs, graph) = read_checked(path, expect)?;
         let map = Mapped::open(path)?;
-        let h = Header::parse(map.bytes())?;
-        let seqs = read_seqs(&h, map.bytes());
-        let graph = Graph::from_bytes(h.width, &map.bytes()[h.graph_at()..])?;
         let rows = Rows::Mapped(map, HEADER, h.count * h.dims);
-        let seg = Self::with_tiers(uid, metric, h.dims, rows, seqs, h.phi, h.scale, graph, ef_tiers)?;
+        let seg = Self::with_tiers(uid, expect.metric, h.dims, rows, seqs, h.phi, h.scale, graph, ef_tiers)?;
         if let Rows::Mapped(m, ..) = &seg.rows {
             m.release();
             m.advise_random();
@@ -222,13 +321,26 @@ impl Sealed {
     /// Swaps the heap rows of a freshly built segment for its file, once written.
     pub fn into_mapped(mut self, path: &Path) -> Result<Self, IndexError> {
         let map = Mapped::open(path)?;
-        let h = Header::parse(map.bytes())?;
+        let h = Header::parse(map.bytes(), map.bytes().len())?;
         if h.count != self.seqs.len() || h.dims != self.dims {
             return Err(IndexError::Storage(format!("segment file {} does not hold the segment just built", path.display())));
         }
         map.advise_random();
         self.rows = Rows::Mapped(map, HEADER, self.rows.len());
         Ok(self)
+    }
+
+    /// Row `r` in stored form.
+    pub fn row(&self, r: u32) -> &[f32] {
+        let at = r as usize * self.dims;
+        &self.rows[at..at + self.dims]
+    }
+
+    /// Gives back the pages of mapped rows read so far (start-up reads every row once).
+    pub fn release_rows(&self) {
+        if let Rows::Mapped(m, ..) = &self.rows {
+            m.release();
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -305,9 +417,6 @@ impl Sealed {
     }
 }
 
-fn read_seqs(h: &Header, b: &[u8]) -> Vec<u64> {
-    b[h.seqs_at()..h.graph_at()].chunks_exact(8).map(|c| u64::from_le_bytes(std::array::from_fn(|i| c[i]))).collect()
-}
 
 /// The dot-product lift's `phi` (0 for other metrics) and the quantisation scale, both robust
 /// to outliers (see `robust_scale`).
@@ -425,11 +534,46 @@ mod tests {
         for metric in [Metric::Cosine, Metric::Euclidean, Metric::DotProduct] {
             let stored: Vec<f32> = raw.iter().flat_map(|r| stored_form(metric, r)).collect();
             let seg = Sealed::build(1, metric, dims, stored, (0..n as u64).collect(), &[64, 200], 100).expect("build");
-            let bytes = seg.to_bytes().expect("bytes");
-            let seg = Sealed::from_bytes(1, metric, &bytes, &[64, 200]).expect("round trip");
+            let path = std::env::temp_dir().join(format!("strato-seg-{}-{metric:?}", std::process::id()));
+            std::fs::write(&path, seg.to_bytes().expect("bytes")).expect("write");
+            let seg = Sealed::open(1, &Expected { metric, dims, count: n }, &path, &[64, 200]).expect("round trip");
+            let _ = std::fs::remove_file(&path);
             let recall = recall_at_10(&seg, metric, &raw, (0..50).map(|i| i * 7));
             assert!(recall >= 0.9, "{metric:?}: recall@10 {recall}");
         }
+    }
+
+    /// One flipped byte in any region, a cut, or a file of another shape is refused at open, never
+    /// served.
+    #[test]
+    fn every_region_of_a_segment_file_is_checked() {
+        let (n, dims, metric) = (300usize, 32usize, Metric::Euclidean);
+        let stored: Vec<f32> = rows(7, n, dims).concat();
+        let seg = Sealed::build(1, metric, dims, stored, (100..100 + n as u64).collect(), &[64], 50).expect("build");
+        let good = seg.to_bytes().expect("bytes");
+        let dir = std::env::temp_dir().join(format!("strato-seg-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("seg");
+        let expect = Expected { metric, dims, count: n };
+        let open = |bytes: &[u8], expect: &Expected| {
+            std::fs::write(&path, bytes).expect("write");
+            Sealed::open(1, expect, &path, &[64]).map(|_| ()).map_err(|e| e.to_string())
+        };
+        open(&good, &expect).expect("the file as written");
+        let rows_at = HEADER + 5;
+        let seqs_at = HEADER + n * dims * 4 + 3;
+        let graph_at = good.len() - 7;
+        for (region, at) in [("header", 20), ("header checksum", 61), ("rows", rows_at), ("seqs", seqs_at), ("graph", graph_at)] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x10;
+            let e = open(&bad, &expect).expect_err(region);
+            assert!(e.contains("checksum") || e.contains("length"), "{region}: {e}");
+        }
+        assert!(open(&good[..good.len() - 1], &expect).is_err(), "cut");
+        for other in [Expected { metric: Metric::Cosine, dims, count: n }, Expected { metric, dims: 64, count: n }, Expected { metric, dims, count: n - 1 }] {
+            assert!(open(&good, &other).expect_err("another shape").contains("manifest"));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A few vectors with one huge coordinate must not flatten everybody else's quantised
