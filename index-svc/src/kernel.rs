@@ -145,12 +145,17 @@ pub fn dot_finite(a: &[f32], b: &[f32]) -> f32 {
     if d.is_finite() { d } else { clamp(a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum()) }
 }
 
-/// `l2sq` again in f64 when the f32 sum overflows, clamped to f32's range.
+/// The euclidean distance, its square summed in f32 or, when that overflows or underflows, in
+/// f64 (the root of a square past f32's range, either way, can still be inside it: 1e-30 apart
+/// squares to 1e-60, which f32 holds as 0), clamped to f32's range.
 #[inline]
-pub fn l2sq_finite(a: &[f32], b: &[f32]) -> f32 {
+pub fn l2_finite(a: &[f32], b: &[f32]) -> f32 {
     let d = l2sq(a, b);
-    if d.is_finite() { d } else { clamp(a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum()) }
+    if d.is_finite() && d >= SQUARE_FLOOR { d.sqrt() } else { clamp(a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum::<f64>().sqrt()) }
 }
+
+/// Below this, a sum of f32 squares has lost digits to underflow.
+const SQUARE_FLOOR: f32 = 1e-30;
 
 fn clamp(x: f64) -> f32 {
     (x as f32).clamp(f32::MIN, f32::MAX)
@@ -182,7 +187,9 @@ mod tests {
         assert!(dot(&a, &[2.0, 2.0, 0.0]).is_nan(), "the f32 kernel alone");
         assert_eq!(dot_finite(&a, &[2.0, 2.0, 0.0]), 0.0);
         assert_eq!(dot_finite(&a, &[2.0, -2.0, 0.0]), f32::MAX, "past f32: the largest");
-        assert_eq!(l2sq_finite(&a, &[-3e38, 3e38, 0.0]), f32::MAX);
+        assert_eq!(l2_finite(&a, &[-3e38, 3e38, 0.0]), f32::MAX, "6e38·√2 is past f32");
+        assert_eq!(l2_finite(&[3e38, 0.0], &[0.0, 0.0]), 3e38, "the square overflows, the distance does not");
+        assert_eq!(l2_finite(&[1e-30, 0.0], &[0.0, 0.0]), 1e-30, "the square underflows, the distance does not");
         assert_eq!(dot_finite(&[1.0, 2.0], &[3.0, 4.0]), 11.0);
     }
 

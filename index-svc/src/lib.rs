@@ -127,3 +127,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 
 /// The gRPC service's full name (metrics label its methods).
 const SERVICE: &str = "strato.index.v1.VectorIndex";
+
+#[cfg(test)]
+#[path = "oracle_tests.rs"]
+mod oracle_tests;

@@ -34,7 +34,7 @@ pub fn distance(metric: Metric, q: &[f32], point: &[f32]) -> f32 {
     let x = &point[..q.len()];
     match metric {
         Metric::Cosine => -kernel::dot_finite(q, x),
-        Metric::Euclidean => kernel::l2sq_finite(q, x).sqrt(),
+        Metric::Euclidean => kernel::l2_finite(q, x),
         Metric::DotProduct => -kernel::dot_finite(q, x),
     }
 }
@@ -379,6 +379,14 @@ impl Sealed {
     pub fn search(&self, graph: &Graph, q_stored: &[f32], rescore: usize, f: &mut dyn FnMut(u64, &[f32])) {
         let mut q = q_stored.to_vec();
         if self.metric == Metric::DotProduct {
+            // Inner-product order does not change with the query's length, but its 8-bit codes
+            // do: a query far longer than the rows would saturate and steer the graph anywhere.
+            // Navigate with it at the rows' length (phi), where the MIPS→L2 lift is exact.
+            let n = kernel::norm(&q);
+            if n > 0.0 && self.phi > 0.0 {
+                let c = f64::from(self.phi) / f64::from(n);
+                q.iter_mut().for_each(|x| *x = (f64::from(*x) * c) as f32);
+            }
             q.push(0.0);
         }
         let q = hnsw::quantize(&q, self.scale);
@@ -471,9 +479,10 @@ fn graph_points(metric: Metric, dims: usize, rows: &[f32], phi: f32, scale: f32)
 /// saturates at ±127), and they are scored exactly on every search (`Sealed::outliers`).
 ///
 /// The clipping takes at least one row (below 1,000 rows a top 0.1 % is none, and one vector of
-/// `[1e6, 0, …]` among 900 made the scale and flattened the rest: recall@10 0.02), and never
-/// lets the scale pass [`SCALE_OVER_MEDIAN`] × the median row, so a few outliers in a small
-/// segment are clipped too; every clipped row is scored exactly (`outlier_rows`).
+/// `[1e6, 0, …]` among 900 made the scale and flattened the rest: recall@10 0.02), and a row
+/// more than [`SCALE_OVER_MEDIAN`] × the median row is an outlier too: the scale is the largest
+/// row that is neither (so a few huge rows in a small segment do not set it); every clipped row
+/// is scored exactly (`outlier_rows`).
 fn robust_scale(mut per_row: Vec<f32>) -> f32 {
     let n = per_row.len();
     if n == 0 {
@@ -484,12 +493,13 @@ fn robust_scale(mut per_row: Vec<f32>) -> f32 {
     let top = *v;
     let (_, m, _) = per_row.select_nth_unstable_by(n / 2, f32::total_cmp);
     let median = *m;
-    let v = if median > 0.0 { top.min(median * SCALE_OVER_MEDIAN) } else { top };
+    let cap = if median > 0.0 { top.min(median * SCALE_OVER_MEDIAN) } else { top };
+    let v = per_row.iter().copied().filter(|v| *v <= cap).fold(0f32, f32::max);
     if v.is_finite() { v } else { 0.0 }
 }
 
 /// How far above the median row the quantisation scale may reach (module doc of `robust_scale`).
-const SCALE_OVER_MEDIAN: f32 = 64.0;
+const SCALE_OVER_MEDIAN: f32 = 16.0;
 
 #[cfg(test)]
 mod tests {
