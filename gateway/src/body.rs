@@ -42,11 +42,11 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Response> {
         let shape = Shape::of(req.uri().path());
-        let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let declared = declared_length(&req);
         let body = req.into_limited_body();
         let limit = body.size_hint().upper().unwrap_or(u64::MAX);
         let too_large = || shape.error(CfError::new(StatusCode::PAYLOAD_TOO_LARGE, cf::BAD_REQUEST, format!("Request body too large for this route (at most {limit} bytes)")));
-        let refused = |e: CfError| budget::overloaded(shape, e);
+        let refused = |e: CfError| shape.error(e);
         let mut charged = 0u64;
         if let Some(len) = declared {
             if len > limit {
@@ -75,6 +75,11 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     }
 }
 
+/// The request's `Content-Length`, if it declares a number.
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+}
+
 /// Whether a body error is the route's length limit.
 fn over_limit(e: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
@@ -90,14 +95,14 @@ fn over_limit(e: &axum::Error) -> bool {
 /// How much of an unread body a refusal reads (and drops) before it is answered: a little more
 /// than the largest route limit (uploads, 101 MiB).
 pub const DRAIN_BYTES: u64 = 128 << 20;
-/// How long a refusal waits for the rest of its body, and for each of its frames.
+/// How long a refusal waits for the rest of its body.
 pub const DRAIN_TIME: Duration = Duration::from_secs(10);
+/// How long it waits for each frame of it (a silent client is not waited for).
 pub const DRAIN_IDLE: Duration = Duration::from_secs(1);
 
-/// Middleware (module doc): reads what a refused request left of a small body.
+/// Middleware (module doc): reads and drops what a refused request left of its body.
 pub async fn drain_unread(req: Request, next: Next) -> Response {
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if req.body().is_end_stream() || declared.is_some_and(|n| n > DRAIN_BYTES) {
+    if req.body().is_end_stream() || declared_length(&req).is_some_and(|n| n > DRAIN_BYTES) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();

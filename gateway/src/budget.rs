@@ -7,12 +7,13 @@
 //! pool of its own: tokenless traffic (the public tutorial, floods of 401s) never takes a place
 //! of a tokened caller. While it is served, what it
 //! will hold is charged to its share as soon as it is known, before it is allocated:
-//! - its body by its declared `Content-Length`, before a byte is read, or as it arrives when no
-//!   length is declared (`body.rs`), at [`BODY_COST`] bytes a byte;
+//! - its body as it arrives (`body.rs`), at [`BODY_COST`] bytes a byte, once its declared
+//!   `Content-Length` has been found to fit before a byte is read;
 //! - a response a handler can foresee (getByIds, embeddings) by its estimate ([`charge`]);
 //! - every response by its size once built, which replaces what the request was charged.
 //!
-//! A charge that does not fit answers 503 1503 at once, whatever the handler made of it. The
+//! A charge that does not fit answers 503 1503 at once, whatever the handler made of it (413 when
+//! the whole budget could never hold it). The
 //! place and the share live until the response body has been sent or the connection is gone
 //! ([`Held`]), so a client that never reads holds what it was charged and nothing more, until
 //! `conn.rs` closes its stalled connection.
@@ -44,8 +45,8 @@ const KIB: u64 = 1024;
 pub const BASE_BYTES: u64 = 16 * KIB;
 /// Peak bytes held per byte of a request body while it is served: the body itself, what it
 /// parses into (vectors as f32, texts), and the gRPC message encoded once for every attempt
-/// (`clients.rs`). Measured by `tests/tests/gateway_cost.rs`, which fails when a route's peak
-/// passes this multiple.
+/// (`clients.rs`). Measured by `tests/tests/gateway_limits/memory.rs`, which fails when a
+/// route's peak passes this multiple.
 pub const BODY_COST: u64 = 3;
 /// Without a cgroup limit, the budget is this share of the machine's memory.
 const SHARE_OF_MACHINE: f64 = 0.5;
@@ -103,10 +104,6 @@ impl Admission {
             self.tokenless = Some((Pool::new(max), tokens));
         }
         self
-    }
-
-    pub fn budget_bytes(&self) -> u64 {
-        self.budget_bytes
     }
 
     /// Bytes of the budget not charged to any request now.
@@ -227,11 +224,6 @@ pub fn overloaded_error(message: String) -> CfError {
     CfError::new(StatusCode::SERVICE_UNAVAILABLE, cf::UNAVAILABLE, message).retry_after(std::time::Duration::from_secs(1))
 }
 
-/// The refusal in the path's shape.
-pub fn overloaded(shape: Shape, e: CfError) -> Response {
-    shape.error(e)
-}
-
 /// `resp` with `guard` kept until its body has been sent or dropped (a place of a pool).
 pub fn hold_until_sent<G: Send + Sync + 'static>(resp: Response, guard: G) -> Response {
     resp.map(|body| Body::new(Held { inner: body, pending: Bytes::new(), _guard: Box::new(guard) }))
@@ -251,21 +243,21 @@ pub async fn admit(State(adm): State<Admission>, req: Request, next: Next) -> Re
     };
     let Ok(place) = pool.permits.clone().try_acquire_owned() else {
         let message = format!("The gateway is serving its limit of {} requests{whose} at once; please retry.", pool.max);
-        return overloaded(shape, overloaded_error(message));
+        return shape.error(overloaded_error(message));
     };
     let share = Arc::new(Share { budget: adm.budget.clone(), total_kib: adm.budget_bytes / KIB, held_kib: AtomicU64::new(0), refused: AtomicBool::new(false), _place: place });
     if let Err(e) = share.charge(BASE_BYTES) {
-        return overloaded(shape, e);
+        return shape.error(e);
     }
     let resp = SHARE.scope(share.clone(), next.run(req)).await;
     if share.refused.load(Ordering::Relaxed) && resp.status() != StatusCode::PAYLOAD_TOO_LARGE {
-        return overloaded(shape, overloaded_error("The gateway's memory budget cannot take this request now; please retry.".into()));
+        return shape.error(overloaded_error("The gateway's memory budget cannot take this request now; please retry.".into()));
     }
     // From here the request holds its response: what the body will hold until sent.
     let hint = resp.body().size_hint();
     let size = hint.exact().unwrap_or_else(|| hint.lower());
     if let Err(e) = share.settle(BASE_BYTES + size) {
-        return overloaded(shape, e);
+        return shape.error(e);
     }
     hold_until_sent(resp, share)
 }

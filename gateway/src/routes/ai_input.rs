@@ -77,31 +77,18 @@ pub fn echo(s: &str) -> String {
     }
 }
 
-/// Answers every non-object top level with `message`.
-macro_rules! only_objects {
-    ($message:expr) => {
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Err(E::custom($message))
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Err(E::custom($message))
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Err(E::custom($message))
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Err(E::custom($message))
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Err(E::custom($message))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Err(E::custom($message))
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-            Err(de::Error::custom($message))
-        }
-    };
+/// Visitor methods that answer `$message` for the JSON kinds named (`bool`, `i64`, `u64`, `f64`,
+/// `str`, `unit`, `seq`, `map`): each schema's words for a value of the wrong type.
+macro_rules! refuse {
+    ($message:expr; $($kind:ident),*) => { $(refuse!(@ $kind, $message);)* };
+    (@ bool, $m:expr) => { fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> { Err(E::custom($m)) } };
+    (@ i64, $m:expr) => { fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> { Err(E::custom($m)) } };
+    (@ u64, $m:expr) => { fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> { Err(E::custom($m)) } };
+    (@ f64, $m:expr) => { fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> { Err(E::custom($m)) } };
+    (@ str, $m:expr) => { fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> { Err(E::custom($m)) } };
+    (@ unit, $m:expr) => { fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> { Err(E::custom($m)) } };
+    (@ seq, $m:expr) => { fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> { Err(de::Error::custom($m)) } };
+    (@ map, $m:expr) => { fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> { Err(de::Error::custom($m)) } };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -117,7 +104,7 @@ impl<'de> Visitor<'de> for RunVisitor {
         f.write_str("an object")
     }
 
-    only_objects!("Type mismatch of '/', 'object' expected");
+    refuse!("Type mismatch of '/', 'object' expected"; bool, i64, u64, f64, str, unit, seq);
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut text, mut pooling, mut requests) = (None, epb::Pooling::Unspecified, false);
@@ -170,21 +157,7 @@ impl<'de> Visitor<'de> for RunTexts {
         Ok(out)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Err(E::custom(TEXT_TYPE))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Err(E::custom(TEXT_TYPE))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Err(E::custom(TEXT_TYPE))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Err(E::custom(TEXT_TYPE))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        Err(de::Error::custom(TEXT_TYPE))
-    }
+    refuse!(TEXT_TYPE; bool, i64, u64, f64, map);
 }
 
 const TEXT_TYPE: &str = "oneOf at '/' not met, Type mismatch of '/text', 'string,array' expected";
@@ -206,24 +179,7 @@ impl<'de> Visitor<'de> for PoolingName {
         }
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Err(E::custom(POOLING))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Err(E::custom(POOLING))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Err(E::custom(POOLING))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Err(E::custom(POOLING))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        Err(de::Error::custom(POOLING))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        Err(de::Error::custom(POOLING))
-    }
+    refuse!(POOLING; bool, i64, u64, f64, seq, map);
 }
 
 const POOLING: &str = "'/pooling' must be equal to one of the allowed values: mean, cls";
@@ -241,7 +197,7 @@ impl<'de> Visitor<'de> for OpenAiVisitor {
         f.write_str("an object")
     }
 
-    only_objects!("The request body must be a JSON object.");
+    refuse!("The request body must be a JSON object."; bool, i64, u64, f64, str, unit, seq);
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut model, mut input, mut base64, mut dimensions) = (None, None, false, None);
