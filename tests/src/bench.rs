@@ -57,3 +57,53 @@ pub fn percentile(xs: &[Duration], q: f64) -> Duration {
 pub fn fmt_us(d: Duration) -> String {
     format!("{:.0} µs", d.as_secs_f64() * 1e6)
 }
+
+/// Waits until nothing is pending in index `at` and index-svc (`pid`) has gone idle (under 2 % of
+/// a core over 10 s: seals and merges done); returns the segment count.
+pub async fn settle(url: &str, at: strato_proto::index::v1::IndexRef, pid: u32) -> anyhow::Result<u32> {
+    use std::time::Instant;
+    let mut c = strato_proto::index::v1::vector_index_client::VectorIndexClient::connect(url.to_owned()).await?;
+    let started = Instant::now();
+    let mut cpu = vec![(Instant::now(), cpu_seconds(pid))];
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cpu.push((Instant::now(), cpu_seconds(pid)));
+        let d = c.describe_index(at.clone()).await?.into_inner();
+        let window = cpu.iter().rev().find(|(t, _)| t.elapsed() >= Duration::from_secs(10));
+        if let (Some((t0, c0)), Some((_, c1))) = (window, cpu.last())
+            && d.pending_vector_count == 0
+            && (c1 - c0) / t0.elapsed().as_secs_f64() < 0.02
+        {
+            return Ok(d.sealed_segments);
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(7200), "not settled: {d:?}");
+    }
+}
+
+/// CPU time (user + system) a process has used, from /proc/PID/stat.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised name: state is field 3; utime, stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
+}
+
+/// Deterministic unit vectors for figures that do not depend on what vectors mean (xorshift;
+/// sums of uniforms, roughly Gaussian per coordinate).
+pub struct Rng(pub u64);
+
+impl Rng {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+
+    pub fn unit(&mut self, dims: usize) -> Vec<f32> {
+        let v: Vec<f32> = (0..dims).map(|_| self.next() + self.next() + self.next()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+        v.into_iter().map(|x| x / norm).collect()
+    }
+}

@@ -79,7 +79,7 @@ impl Service {
                 anyhow::bail!("{bin} exited ({status}) before serving:\n{}", svc.logs());
             }
             anyhow::ensure!(start.elapsed() < timeout, "{bin} did not serve within {timeout:?}:\n{}", svc.logs());
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

@@ -5,9 +5,13 @@
 //! memory per vector, query latency and the overhead gRPC adds; and start-up time at 100k.
 //!
 //! Run: ./strato bench index   [env BENCH_ROUNDS (default 3)]
-//! Writes only, this build against another index-svc binary (e.g. one built from an earlier
-//! commit), alternating, medians of per-round ratios:
+//! This build against another index-svc binary (e.g. one built from an earlier commit),
+//! alternating, medians of per-round ratios (`versus.rs`): writes only, or start-up at 100k and
+//! 1M vectors (`BENCH_STARTUP_SIZES`, a comma list):
 //!      BENCH_WRITES_BASELINE=/path/to/index-svc ./strato bench index
+//!      BENCH_STARTUP_BASELINE=/path/to/index-svc ./strato bench index
+mod versus;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,7 +21,7 @@ use index_svc::types::Metric;
 use strato_proto::index::v1::{self as pb, vector_index_client::VectorIndexClient};
 use strato_tests::bench::{fmt_us, median, percentile};
 use strato_tests::embeddings::{DIMS, synopsis_embeddings};
-use strato_tests::process::{Service, scratch_dir, start_index_on};
+use strato_tests::process::{scratch_dir, start_index_on};
 
 /// The engine in this process runs on the service's allocator (huge pages for big arenas).
 #[global_allocator]
@@ -38,11 +42,16 @@ struct Point {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(3);
+    if let Ok(baseline) = std::env::var("BENCH_STARTUP_BASELINE") {
+        let sizes = std::env::var("BENCH_STARTUP_SIZES").unwrap_or_else(|_| "100000,1000000".into());
+        let sizes: Vec<usize> = sizes.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+        return versus::startup(&baseline, &sizes, rounds).await;
+    }
     let data = synopsis_embeddings(N + Q).await?;
     let (base, queries) = data.vectors.split_at(N);
     println!("{N} base vectors × {DIMS} dims (all-MiniLM of Debian synopses), {Q} held-out queries, top-{K}, {rounds} rounds");
     if let Ok(baseline) = std::env::var("BENCH_WRITES_BASELINE") {
-        return writes_vs(&baseline, base, rounds).await;
+        return versus::writes(&baseline, base, rounds).await;
     }
 
     // Ground truth and the exact brute-force contender (same kernel, one thread).
@@ -443,48 +452,4 @@ fn rss_kib(pid: u32) -> u64 {
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)
-}
-
-/// The write path against a baseline binary: small concurrent writes (how commits share
-/// fsyncs) and batched ingest, each contender on a fresh data directory, alternating.
-async fn writes_vs(baseline: &str, base: &[Vec<f32>], rounds: usize) -> anyhow::Result<()> {
-    println!("\n== writes: this build vs {baseline} ==");
-    let (mut small, mut ingest) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let mut got = [(0.0, 0.0); 2];
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for which in order {
-            let bin = if which == 0 { baseline } else { "index-svc" };
-            let data = scratch_dir("bench-writes");
-            let data_arg = data.to_string_lossy().into_owned();
-            let args = ["--data-dir", data_arg.as_str()];
-            let timeout = Duration::from_secs(60);
-            // Both on ephemeral ports; the baseline may predate admin ports.
-            let svc = if which == 0 { Service::start_without_admin(bin, &args, timeout)? } else { Service::start(bin, &args, timeout)? };
-            let mut c = VectorIndexClient::connect(svc.url()).await?;
-            let (per_s, ..) = small_writes(&c, base).await?;
-            c.create_index(pb::CreateIndexRequest { account: String::new(), name: "ingest".into(), dimensions: DIMS as u32, metric: pb::Metric::Cosine as i32, description: String::new() }).await?;
-            let n = 10_000.min(base.len());
-            let t = Instant::now();
-            for from in (0..n).step_by(1000) {
-                let vectors = (from..(from + 1000).min(n)).map(|i| pb::Vector { id: i.to_string(), values: base[i].clone(), namespace: String::new(), metadata: None }).collect();
-                c.upsert(pb::WriteRequest { account: String::new(), index: "ingest".into(), vectors }).await?;
-            }
-            got[which] = (per_s, n as f64 / t.elapsed().as_secs_f64());
-        }
-        println!(
-            "round {}: small writes {:.0}/s vs baseline {:.0}/s ({:.2}×); ingest {:.0} vectors/s vs {:.0} ({:.2}×)",
-            round + 1,
-            got[1].0,
-            got[0].0,
-            got[1].0 / got[0].0,
-            got[1].1,
-            got[0].1,
-            got[1].1 / got[0].1
-        );
-        small.push(got[1].0 / got[0].0);
-        ingest.push(got[1].1 / got[0].1);
-    }
-    println!("median of per-round ratios (this build / baseline): small writes {:.2}×, ingest {:.2}×", median(small), median(ingest));
-    Ok(())
 }
