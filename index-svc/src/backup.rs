@@ -1,82 +1,109 @@
-//! Backup while serving: `Store::copy_into` makes a consistent data directory in a scratch
-//! folder inside the data directory (same filesystem, so segment files are hard links, not
-//! copies), this module streams its files in chunks with a manifest of sizes and SHA-256 sums,
-//! and removes the folder when the stream ends or the caller goes away.
+//! Backup while serving, streamed straight from a durable snapshot: the store's records as one
+//! file (`dump.rs`), then the segment files the snapshot's manifests name, read through file
+//! handles opened up front (`Store::backup_view`), then a manifest of sizes and SHA-256 sums.
+//! Nothing is staged on the pod's volume, no second database is opened (memory is the channel's
+//! few chunks), and no lock is held while the client reads: a slow client only keeps the
+//! snapshot's pages from being reused, so the store file grows by what is written meanwhile.
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use strato_proto::index::v1 as pb;
 use tokio::sync::mpsc;
 
+use crate::dump;
 use crate::error::IndexError;
 use crate::store::Store;
 
-/// Bytes per streamed chunk (well under the 64 MiB message limit, large enough to keep the
-/// per-message cost small).
-const CHUNK: usize = 1 << 20;
+/// Bytes per streamed chunk (well under the message limit, large enough to keep the per-message
+/// cost small).
+const CHUNK: usize = 256 << 10;
 
-/// Removes the scratch folder however the backup ends.
-struct Scratch(PathBuf);
+/// Backups written by this version (1 was a copied redb file).
+const FORMAT: u32 = 2;
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+type Tx = mpsc::Sender<Result<pb::BackupChunk, IndexError>>;
 
 /// Starts a backup; its chunks arrive on the receiver (an error ends the stream).
-pub fn start(store: Arc<Store>, data_dir: &Path) -> mpsc::Receiver<Result<pb::BackupChunk, IndexError>> {
+pub fn start(store: Arc<Store>) -> mpsc::Receiver<Result<pb::BackupChunk, IndexError>> {
     let (tx, rx) = mpsc::channel(4);
-    let scratch = data_dir.join(format!(".backup-{}", uuid::Uuid::new_v4().simple()));
     std::thread::spawn(move || {
-        let scratch = Scratch(scratch);
-        if let Err(e) = run(&store, &scratch.0, &tx) {
+        if let Err(e) = run(&store, &tx) {
             let _ = tx.blocking_send(Err(e));
         }
     });
     rx
 }
 
-fn run(store: &Store, dir: &Path, tx: &mpsc::Sender<Result<pb::BackupChunk, IndexError>>) -> Result<(), IndexError> {
+/// One file of the backup on its way out: chunks sent, size and hash kept for the manifest.
+struct Outgoing<'a> {
+    path: String,
+    hash: Sha256,
+    bytes: u64,
+    tx: &'a Tx,
+}
+
+impl<'a> Outgoing<'a> {
+    fn new(path: String, tx: &'a Tx) -> Self {
+        Self { path, hash: Sha256::new(), bytes: 0, tx }
+    }
+
+    /// False when the caller went away.
+    fn send(&mut self, data: Vec<u8>) -> bool {
+        self.hash.update(&data);
+        self.bytes += data.len() as u64;
+        self.tx.blocking_send(Ok(pb::BackupChunk { path: self.path.clone(), data, manifest: String::new() })).is_ok()
+    }
+
+    /// The manifest's entry; an empty file still gets one (empty) chunk.
+    fn finish(mut self) -> Option<serde_json::Value> {
+        if self.bytes == 0 && !self.send(Vec::new()) {
+            return None;
+        }
+        let sha: String = self.hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Some(serde_json::json!({"path": self.path, "bytes": self.bytes, "sha256": sha}))
+    }
+}
+
+fn run(store: &Store, tx: &Tx) -> Result<(), IndexError> {
     let started = std::time::Instant::now();
-    let copied = store.copy_into(dir)?;
-    let mut files = vec![PathBuf::from("strato-index.redb")];
-    let mut segs: Vec<PathBuf> = std::fs::read_dir(dir.join("segments"))?.flatten().map(|e| Path::new("segments").join(e.file_name())).collect();
-    segs.sort();
-    files.extend(segs);
+    let view = store.backup_view()?;
     let mut listed = Vec::new();
-    for rel in files {
-        let path = rel.to_string_lossy().into_owned();
-        let mut f = std::fs::File::open(dir.join(&rel))?;
-        let (mut hash, mut bytes, mut buf) = (Sha256::new(), 0u64, vec![0u8; CHUNK]);
+
+    let mut records = Outgoing::new(dump::FILE.into(), tx);
+    let rows: Vec<_> = view.segments.iter().map(|(key, row, ..)| (*key, row.clone())).collect();
+    let mut emit = |chunk: Vec<u8>| records.send(chunk);
+    let Some(counts) = dump::write(&view.records, &rows, dump::Writer::new(CHUNK, &mut emit))? else {
+        return Ok(()); // the caller went away
+    };
+    drop(view.records);
+    let Some(entry) = records.finish() else { return Ok(()) };
+    listed.push(entry);
+
+    for (_, _, name, mut file) in view.segments {
+        let mut out = Outgoing::new(format!("segments/{name}"), tx);
         loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 && bytes > 0 {
+            let mut buf = vec![0u8; CHUNK];
+            let n = file.read(&mut buf)?;
+            if n == 0 {
                 break;
             }
-            hash.update(&buf[..n]);
-            bytes += n as u64;
-            let chunk = pb::BackupChunk { path: path.clone(), data: buf[..n].to_vec(), manifest: String::new() };
-            if tx.blocking_send(Ok(chunk)).is_err() {
-                return Ok(()); // the caller went away
-            }
-            if n == 0 {
-                break; // an empty file still gets one (empty) chunk
+            buf.truncate(n);
+            if !out.send(buf) {
+                return Ok(());
             }
         }
-        let sha: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        listed.push(serde_json::json!({"path": path, "bytes": bytes, "sha256": sha}));
+        let Some(entry) = out.finish() else { return Ok(()) };
+        listed.push(entry);
     }
     let manifest = serde_json::json!({
-        "format": 1,
-        "indexes": copied.indexes,
-        "vectors": copied.vectors,
-        "segments": copied.segments,
+        "format": FORMAT,
+        "indexes": counts.indexes,
+        "vectors": counts.vectors,
+        "segments": counts.segments,
         "files": listed,
     });
-    tracing::info!(indexes = copied.indexes, vectors = copied.vectors, segments = copied.segments, ms = started.elapsed().as_millis() as u64, "backup streamed");
+    tracing::info!(indexes = counts.indexes, vectors = counts.vectors, segments = counts.segments, ms = started.elapsed().as_millis() as u64, "backup streamed");
     let _ = tx.blocking_send(Ok(pb::BackupChunk { path: String::new(), data: Vec::new(), manifest: manifest.to_string() }));
     Ok(())
 }

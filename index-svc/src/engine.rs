@@ -144,11 +144,17 @@ impl Engine {
 
     /// A consistent copy of every index, streamed (see `backup.rs`).
     pub fn backup(&self) -> tokio::sync::mpsc::Receiver<Result<strato_proto::index::v1::BackupChunk, IndexError>> {
-        crate::backup::start(self.store.clone(), self.store.dir())
+        crate::backup::start(self.store.clone())
     }
 
+    /// Background work finishes the job in hand and stops.
     pub fn shutdown(&self) {
         self.optimizer.shutdown();
+    }
+
+    /// After a storage failure: background work stops without waiting for the job in hand.
+    pub fn abandon_background(&self) {
+        self.optimizer.abandon();
     }
 
     fn registry(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<IndexHandle>>> {

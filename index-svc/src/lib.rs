@@ -10,6 +10,7 @@
 pub mod backup;
 pub mod config;
 pub mod convert;
+pub mod dump;
 pub mod engine;
 pub mod error;
 pub mod filter;
@@ -104,8 +105,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     // Every mutation runs to its end (acknowledged or not, it is then on disk or not at all);
     // then background work finishes and the store closes cleanly.
     engine.quiesce().await;
-    let e = engine.clone();
-    tokio::task::spawn_blocking(move || e.shutdown()).await?;
+    if why.is_some() {
+        engine.abandon_background();
+    } else {
+        let e = engine.clone();
+        tokio::task::spawn_blocking(move || e.shutdown()).await?;
+    }
     // redb records a clean close when the last handle drops. A gRPC stream's task can still be
     // dropping its finished handler (and its engine handle) a moment after the drain: wait.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);

@@ -142,11 +142,22 @@ impl Optimizer {
     /// The job in progress finishes; queued and retrying ones are dropped (start-up finds and
     /// redoes them). Joins the thread.
     pub fn shutdown(&self) {
-        self.stopping.store(true, Ordering::Release);
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(t) = self.stop() {
             let _ = t.join();
         }
+    }
+
+    /// After a storage failure: nothing new starts, and the job in progress is left to die with
+    /// the process (its output could not be committed anyway), so fail-stop does not wait for a
+    /// merge that may take minutes.
+    pub fn abandon(&self) {
+        drop(self.stop());
+    }
+
+    fn stop(&self) -> Option<std::thread::JoinHandle<()>> {
+        self.stopping.store(true, Ordering::Release);
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.thread.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
@@ -188,7 +199,8 @@ impl Worker {
                 false
             });
             for (attempts, job) in due {
-                if stopping.load(Ordering::Acquire) {
+                // After a storage failure no new work starts: the process is about to exit.
+                if stopping.load(Ordering::Acquire) || self.group.check().is_err() {
                     done(pending);
                     continue;
                 }
@@ -287,6 +299,9 @@ impl Worker {
     }
 
     fn build(&self, uid: u64, metric: crate::types::Metric, dims: usize, rows: Vec<f32>, seqs: Vec<u64>) -> Result<Sealed, IndexError> {
+        // A settle or a merge chain runs several builds: none starts after a storage failure.
+        self.group.check()?;
+        self.store.faults().pause("build");
         let build = || Sealed::build(uid, metric, dims, rows, seqs, &self.cfg.ef_tiers, self.cfg.ef_construction);
         match &self.pool {
             Some(pool) => pool.install(build),

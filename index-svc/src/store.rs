@@ -14,15 +14,16 @@ use crate::error::IndexError;
 use crate::types::{IndexMeta, Metric, Record};
 
 /// "{account}/{name}" → JSON IndexMeta.
-const INDEXES: TableDefinition<&str, &[u8]> = TableDefinition::new("indexes");
+pub(crate) const INDEXES: TableDefinition<&str, &[u8]> = TableDefinition::new("indexes");
 /// (index uid, vector id) → postcard Record.
-const VECTORS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("vectors");
+pub(crate) const VECTORS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("vectors");
 /// (index uid, segment uid) → postcard SegmentManifest.
-const SEGMENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("segments");
+pub(crate) const SEGMENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("segments");
 /// Counters that must never go back: "next_index_uid" (a deleted index's uid is never reused,
 /// so rows it left behind can never be taken over by another index).
-const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const NEXT_INDEX_UID: &str = "next_index_uid";
+const DB_FILE: &str = "strato-index.redb";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentManifest {
@@ -38,7 +39,8 @@ pub struct SegmentManifest {
 /// point fails as the disk would. Points: `fsync` (a durable commit), `segment` (writing a
 /// sealed segment's file, as when the disk is full). `<dir>/fsync-delay-ms` (a number) makes
 /// every fsync that slow, as on a busy disk; `<dir>/apply-delay-ms` delays applying durable
-/// mutations to memory (the window between a durable snapshot and what queries score).
+/// mutations to memory (the window between a durable snapshot and what queries score);
+/// `<dir>/build-delay-ms` makes every graph build that much longer (a long merge).
 #[derive(Debug, Clone, Default)]
 pub struct Faults(Option<PathBuf>);
 
@@ -73,40 +75,21 @@ pub struct Store {
     faults: Faults,
     /// What readers see: a read transaction begun just before the last successful fsync.
     durable: RwLock<Arc<ReadTransaction>>,
-    /// Held shared by a backup while it links segment files; removing segment files takes it
-    /// exclusively, so no file a backup's snapshot names disappears under it.
+    /// Held shared while a backup opens segment files; removing segment files takes it
+    /// exclusively, so no file a backup's view names disappears before it is open.
     segment_pins: RwLock<()>,
 }
 
-/// What `copy_into` copied.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Copied {
-    pub indexes: u64,
-    pub vectors: u64,
-    pub segments: u64,
+/// A backup's view of the store (`Store::backup_view`).
+pub struct BackupView {
+    pub records: Arc<ReadTransaction>,
+    /// ((index uid, segment uid), manifest row, file name under `segments/`, the open file).
+    pub segments: Vec<((u64, u64), Vec<u8>, String, std::fs::File)>,
 }
 
 /// A sealed segment's graph file, under `segments/`.
 fn segment_file(index_uid: u64, seg_uid: u64) -> String {
     format!("{index_uid}-{seg_uid}.graph")
-}
-
-/// Every row of `table` in `from`, inserted into `to`; `each` sees every key. Returns the rows.
-fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
-    from: &ReadTransaction,
-    to: &redb::WriteTransaction,
-    table: TableDefinition<K, V>,
-    mut each: impl for<'a> FnMut(K::SelfType<'a>),
-) -> Result<u64, IndexError> {
-    let mut t = to.open_table(table)?;
-    let mut n = 0;
-    for row in from.open_table(table)?.iter()? {
-        let (k, v) = row?;
-        t.insert(k.value(), v.value())?;
-        each(k.value());
-        n += 1;
-    }
-    Ok(n)
 }
 
 pub fn catalog_key(account: &str, name: &str) -> String {
@@ -125,11 +108,15 @@ impl Store {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
+        // A restore leaves the store as a records file (`dump.rs`); import it first.
+        if let Some(n) = crate::dump::import_if_present(dir, DB_FILE, cache_bytes)? {
+            tracing::info!(indexes = n.indexes, vectors = n.vectors, segments = n.segments, "imported a restored backup's records");
+        }
         let db = redb::Builder::new()
             .set_cache_size(cache_bytes)
             // After a crash (kill -9, power loss) this is expected; after SIGTERM it is a bug.
             .set_repair_callback(|s| tracing::warn!(progress = s.progress(), "store was not closed cleanly: repairing"))
-            .create(dir.join("strato-index.redb"))?;
+            .create(dir.join(DB_FILE))?;
         let txn = db.begin_write()?;
         txn.open_table(INDEXES)?;
         txn.open_table(VECTORS)?;
@@ -374,38 +361,44 @@ impl Store {
         write_atomic(&self.segment_path(index_uid, seg_uid), bytes)
     }
 
-    /// A consistent copy of the store into the empty directory `dir`, while writes go on: one
-    /// read transaction (every commit so far, so every acknowledged write) copied into a new redb
-    /// file, and the segment files its manifests name, hard-linked (they are immutable) or
-    /// copied. The result is a data directory index-svc opens as it is.
-    pub fn copy_into(&self, dir: &Path) -> Result<Copied, IndexError> {
-        std::fs::create_dir_all(dir.join("segments"))?;
-        let _pinned = self.segment_pins.read().unwrap_or_else(|e| e.into_inner());
-        let txn = self.db.begin_read()?;
-        let out = redb::Database::create(dir.join("strato-index.redb"))?;
-        let w = out.begin_write()?;
-        let mut n = Copied::default();
-        let mut segment_files = Vec::new();
-        n.indexes = copy_table(&txn, &w, INDEXES, |_| {})?;
-        n.vectors = copy_table(&txn, &w, VECTORS, |_| {})?;
-        copy_table(&txn, &w, SEGMENTS, |k| segment_files.push(k))?;
-        copy_table(&txn, &w, COUNTERS, |_| {})?;
-        w.commit()?;
-        drop(out);
-        for (index_uid, seg_uid) in segment_files {
-            let from = self.segment_path(index_uid, seg_uid);
-            let to = dir.join("segments").join(segment_file(index_uid, seg_uid));
-            if std::fs::hard_link(&from, &to).is_err() {
-                std::fs::copy(&from, &to)?;
+    /// What a backup streams (`backup.rs`): the durable snapshot's records (only writes whose
+    /// clients were told they succeeded) and the segment files the latest committed manifests
+    /// name, opened while removals wait. An open file stays readable after a merge or a delete
+    /// removes its name, so nothing waits on the backup after this returns. Indexes whose
+    /// segments are not in the view (deleted since, or not sealed yet) are re-indexed from their
+    /// records when the backup is restored.
+    pub fn backup_view(&self) -> Result<BackupView, IndexError> {
+        let _no_removals = self.segment_pins.read().unwrap_or_else(|e| e.into_inner());
+        let records = self.snapshot();
+        // Segment manifests commit durably (`swap_segments`), so the latest ones are durable too;
+        // their rows were built from records no newer than the durable snapshot.
+        let latest = self.db.begin_read()?;
+        let indexes: HashSet<u64> = {
+            let t = records.open_table(INDEXES)?;
+            let mut uids = HashSet::new();
+            for row in t.iter()? {
+                uids.insert(serde_json::from_slice::<IndexMeta>(row?.1.value())?.uid);
             }
-            n.segments += 1;
+            uids
+        };
+        let mut segments = Vec::new();
+        for row in latest.open_table(SEGMENTS)?.iter()? {
+            let (k, v) = row?;
+            let (index_uid, seg_uid) = k.value();
+            if !indexes.contains(&index_uid) {
+                continue;
+            }
+            match std::fs::File::open(self.segment_path(index_uid, seg_uid)) {
+                Ok(file) => segments.push(((index_uid, seg_uid), v.value().to_vec(), segment_file(index_uid, seg_uid), file)),
+                Err(e) => tracing::warn!(index_uid, seg_uid, error = %e, "backup: segment file unreadable, left out (re-indexed on restore)"),
+            }
         }
-        Ok(n)
+        Ok(BackupView { records, segments })
     }
 
     /// Removes the graph files of `index_uid` (all of them when `only` is None).
     pub fn remove_segment_files(&self, index_uid: u64, only: Option<&[u64]>) {
-        let _no_backup_linking = self.segment_pins.write().unwrap_or_else(|e| e.into_inner());
+        let _no_backup_opening = self.segment_pins.write().unwrap_or_else(|e| e.into_inner());
         match only {
             Some(uids) => {
                 for u in uids {

@@ -213,6 +213,14 @@ impl Stack {
     }
 }
 
+/// A `/proc/PID/status` field in KiB (`"VmRSS:"`, `"VmHWM:"`, `"RssAnon:"`), 0 if unreadable.
+pub fn status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
 pub fn scratch_dir(bin: &str) -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);

@@ -99,7 +99,7 @@ pub async fn backup(client: &mut IndexClient, out_dir: &Path, json: bool) -> Res
 
 /// (path, bytes, sha256) of every file the manifest lists.
 fn files(manifest: &Value) -> Result<Vec<(String, u64, String)>> {
-    ensure!(manifest["format"] == 1, "unknown backup format {}", manifest["format"]);
+    ensure!(manifest["format"] == 1 || manifest["format"] == 2, "unknown backup format {}", manifest["format"]);
     manifest["files"]
         .as_array()
         .ok_or_else(|| anyhow!("manifest without files"))?
@@ -111,26 +111,75 @@ fn files(manifest: &Value) -> Result<Vec<(String, u64, String)>> {
         .collect()
 }
 
+/// Size and SHA-256 of a file, read in 1 MiB pieces; with `copy_to`, written there as it is read.
+fn hash_file(path: &Path, mut copy_to: Option<&mut std::fs::File>) -> Result<(u64, String)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let (mut hash, mut bytes, mut buf) = (Sha256::new(), 0u64, vec![0u8; 1 << 20]);
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok((bytes, hex(hash.finalize())));
+        }
+        hash.update(&buf[..n]);
+        bytes += n as u64;
+        if let Some(out) = copy_to.as_deref_mut() {
+            out.write_all(&buf[..n])?;
+        }
+    }
+}
+
+/// Where a restore into `to` is staged: `<to>/.restore-partial` (`to` may be a volume's mount
+/// point, so it is filled, not replaced). `to` must be empty, or hold only what an interrupted
+/// restore left (no store file yet: that restore never finished), which is cleared.
+fn ready_for_restore(to: &Path) -> Result<PathBuf> {
+    const PARTIAL: &str = ".restore-partial";
+    if to.exists() {
+        let names: Vec<String> = to.read_dir()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let leftover = |n: &String| n == PARTIAL || n == "segments";
+        ensure!(names.iter().all(leftover), "{} is not empty", to.display());
+        for n in names {
+            std::fs::remove_dir_all(to.join(n))?;
+        }
+    }
+    std::fs::create_dir_all(to).with_context(|| format!("create {}", to.display()))?;
+    Ok(to.join(PARTIAL))
+}
+
 pub fn restore(from: &Path, to: &Path, json: bool) -> Result<()> {
     let manifest: Value = serde_json::from_slice(&std::fs::read(from.join(MANIFEST)).with_context(|| format!("{} has no {MANIFEST}: not a backup", from.display()))?)?;
     let listed = files(&manifest)?;
-    ensure!(listed.iter().any(|f| f.0 == "strato-index.redb"), "the backup has no strato-index.redb");
+    ensure!(
+        listed.iter().any(|f| f.0 == "strato-index.redb" || f.0 == "strato-index.records"),
+        "the backup has no store (strato-index.records or strato-index.redb)"
+    );
     // Check everything before writing anything.
     for (path, bytes, sha) in &listed {
-        let data = std::fs::read(inside(from, path)?).with_context(|| format!("{path} is missing from the backup"))?;
-        ensure!(data.len() as u64 == *bytes && hex(Sha256::digest(&data)) == *sha, "{path} does not match the backup's manifest: damaged backup");
+        let got = hash_file(&inside(from, path)?, None).with_context(|| format!("{path} is missing from the backup"))?;
+        ensure!(got == (*bytes, sha.clone()), "{path} does not match the backup's manifest: damaged backup");
     }
-    fresh_dir(to)?;
-    std::fs::create_dir_all(to.join("segments"))?;
-    for (path, ..) in &listed {
-        let dest = inside(to, path)?;
+    let store = listed.iter().map(|f| f.0.as_str()).find(|p| *p == "strato-index.records" || *p == "strato-index.redb").unwrap_or_default();
+    let partial = ready_for_restore(to)?;
+    std::fs::create_dir_all(partial.join("segments"))?;
+    for (path, bytes, sha) in &listed {
+        let dest = inside(&partial, path)?;
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::copy(inside(from, path)?, &dest)?;
-        std::fs::File::open(&dest)?.sync_all()?;
+        let mut out = std::fs::File::create(&dest)?;
+        // Hashed again as it is copied: the backup may have changed since it was checked.
+        let got = hash_file(&inside(from, path)?, Some(&mut out))?;
+        ensure!(got == (*bytes, sha.clone()), "{path} changed while it was restored: damaged backup");
+        out.sync_all()?;
     }
+    std::fs::File::open(partial.join("segments"))?.sync_all()?;
+    std::fs::File::open(&partial)?.sync_all()?;
+    // Segments first; the store's file last: its rename is the moment the restore exists.
+    std::fs::rename(partial.join("segments"), to.join("segments"))?;
     std::fs::File::open(to)?.sync_all()?;
+    std::fs::rename(partial.join(store), to.join(store))?;
+    std::fs::File::open(to)?.sync_all()?;
+    std::fs::remove_dir_all(&partial)?;
     if json {
         out_json(&manifest)?;
     } else {

@@ -86,6 +86,41 @@ async fn failed_fsync_is_fail_stop() {
     c.upsert(upsert("fs", vec![vector("f", 0.6)])).await.expect("writes work again after the restart");
 }
 
+/// Fail-stop does not wait for background work: a failed fsync while a graph build is under way
+/// (made a minute long by the `build-delay-ms` fault point) exits within the grace period.
+#[tokio::test(flavor = "multi_thread")]
+async fn fail_stop_does_not_wait_for_a_graph_build() {
+    let (data, faults) = (scratch_dir("failstop-build-data"), scratch_dir("failstop-build-faults"));
+    std::fs::write(faults.join("build-delay-ms"), b"60000").expect("slow builds");
+    let args = ["--fault-dir", faults.to_str().expect("utf-8"), "--fail-stop-grace-ms", "500", "--seal-threshold", "16"];
+    let mut svc = start_index_on(&data, &args).expect("start");
+    let mut c = client(&svc).await;
+    create(&mut c, "fb").await;
+    // A full chunk: its seal starts and sits in the build.
+    c.upsert(upsert("fb", (0..20).map(|i| vector(&format!("v{i}"), i as f32)).collect())).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    std::fs::write(faults.join("fsync"), b"").expect("arm fault");
+    let failed_at = std::time::Instant::now();
+    let err = c.upsert(upsert("fb", vec![vector("late", 0.5)])).await.expect_err("write during a failed fsync");
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    let status = svc.wait_exit(Duration::from_secs(30)).expect("index-svc exits well before the build ends");
+    assert!(!status.success(), "exit status {status}");
+    let took = failed_at.elapsed();
+    assert!(took < Duration::from_secs(10), "fail-stop took {took:?} (grace 0.5 s)");
+
+    // What was acknowledged is there after the restart (the abandoned build is redone).
+    std::fs::remove_file(faults.join("fsync")).expect("disarm");
+    std::fs::remove_file(faults.join("build-delay-ms")).expect("fast builds");
+    let svc = start_index_on(&data, &args).expect("restart");
+    let mut c = client(&svc).await;
+    let want: Vec<String> = (0..20).map(|i| format!("v{i}")).collect();
+    let mut got = ids(&mut c, "fb", &want.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    got.sort();
+    let mut want = want;
+    want.sort();
+    assert_eq!(got, want);
+}
+
 /// A seal that fails (the segment file can't be written, as on a full disk) keeps the vectors
 /// searchable exactly, says so in describe, and is retried until it succeeds.
 #[tokio::test(flavor = "multi_thread")]

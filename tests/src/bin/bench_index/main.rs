@@ -21,7 +21,7 @@ use index_svc::types::Metric;
 use strato_proto::index::v1::{self as pb, vector_index_client::VectorIndexClient};
 use strato_tests::bench::{fmt_us, median, percentile};
 use strato_tests::embeddings::{DIMS, synopsis_embeddings};
-use strato_tests::process::{scratch_dir, start_index_on};
+use strato_tests::process::{scratch_dir, start_index_on, status_kib};
 
 /// The engine in this process runs on the service's allocator (huge pages for big arenas).
 #[global_allocator]
@@ -222,7 +222,7 @@ async fn grpc_section(base: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<u32>
     let mut args = vec!["--seal-threshold", "45000"];
     args.extend(extra.split_whitespace());
     let mut svc = start_index_on(&data, &args)?;
-    let rss0 = rss_kib(svc.pid());
+    let rss0 = status_kib(svc.pid(), "VmRSS:");
     let mut c = VectorIndexClient::connect(svc.url()).await?.max_decoding_message_size(64 << 20);
     c.create_index(pb::CreateIndexRequest { account: String::new(), name: "bench".into(), dimensions: DIMS as u32, metric: pb::Metric::Cosine as i32, description: String::new() }).await?;
     let t = Instant::now();
@@ -249,7 +249,7 @@ async fn grpc_section(base: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<u32>
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!("background HNSW build in the service: {:.1} s after the last acknowledged write", t.elapsed().as_secs_f64());
-    let rss1 = rss_kib(svc.pid());
+    let rss1 = status_kib(svc.pid(), "VmRSS:");
     println!("memory: RSS {} MiB → {} MiB, {:.0} bytes per vector ({DIMS} dims = {} bytes raw)", rss0 / 1024, rss1 / 1024, (rss1.saturating_sub(rss0)) as f64 * 1024.0 / N as f64, DIMS * 4);
 
     // Latency through gRPC vs the same search in-process (tier ef 64, the service's first tier).
@@ -372,7 +372,7 @@ async fn grpc_section(base: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<u32>
     let mut c = VectorIndexClient::connect(svc.url()).await?;
     let s = c.describe_index(pb::IndexRef { account: String::new(), name: "bench".into() }).await?.into_inner();
     println!("start-up with {} vectors ({} in persisted HNSW segments): {:.2} s to serving", s.vector_count, s.indexed_vector_count, startup.as_secs_f64());
-    let rss = rss_kib(svc.pid());
+    let rss = status_kib(svc.pid(), "VmRSS:");
     println!(
         "memory after that restart (steady state, no build high-water): RSS {} MiB, {:.0} bytes per vector",
         rss / 1024,
@@ -447,9 +447,3 @@ fn tcp_ping_pong() -> anyhow::Result<Duration> {
     Ok(percentile(&lat, 0.5))
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
-}

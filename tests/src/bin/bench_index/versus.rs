@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use strato_proto::index::v1::{self as pb, vector_index_client::VectorIndexClient};
 use strato_tests::bench::{Rng, median, settle};
 use strato_tests::embeddings::DIMS;
-use strato_tests::process::{Service, scratch_dir};
+use strato_tests::process::{Service, scratch_dir, status_kib};
 
 use crate::small_writes;
 
@@ -96,7 +96,7 @@ pub async fn startup(baseline: &str, sizes: &[usize], rounds: usize) -> anyhow::
                     let bin = if which == 0 { baseline } else { "index-svc" };
                     let t = Instant::now();
                     let mut svc = start(which, bin, &dirs[which], BUILD)?;
-                    got[which][kind] = (t.elapsed().as_secs_f64(), rss_mib(svc.pid()));
+                    got[which][kind] = (t.elapsed().as_secs_f64(), status_kib(svc.pid(), "VmRSS:") / 1024);
                     // The next start finds what this kind of stop leaves.
                     if kind == 0 {
                         svc.kill();
@@ -128,12 +128,4 @@ pub async fn startup(baseline: &str, sizes: &[usize], rounds: usize) -> anyhow::
         }
     }
     Ok(())
-}
-
-pub fn rss_mib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
-        .unwrap_or(0)
-        / 1024
 }
