@@ -70,6 +70,48 @@ pub enum Command {
     /// After resizing the index StatefulSet: move every index to the pod that owns it under the
     /// new pod list (dry run unless --apply).
     Rebalance(RebalanceArgs),
+    /// Copy a Vectorize index from Cloudflare (its config, metadata indexes and every vector)
+    /// into Strato; resumable, verified at the end. (Strato's own.)
+    Import(ImportArgs),
+    /// Write every vector of an index as NDJSON that `wrangler vectorize insert` accepts.
+    /// (Strato's own.)
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The Strato index to fill (created with the source's config when absent).
+    pub name: String,
+    /// The Cloudflare account id that holds the source index.
+    #[arg(long, env = "CLOUDFLARE_ACCOUNT_ID")]
+    pub from_account: String,
+    /// The Vectorize index to copy (default: the same name).
+    #[arg(long)]
+    pub from_index: Option<String>,
+    /// Cloudflare's API base URL (a Strato gateway's `http://HOST:PORT/client/v4` works too).
+    #[arg(long, env = "CLOUDFLARE_API_BASE_URL", default_value = "https://api.cloudflare.com/client/v4")]
+    pub from_url: String,
+    /// An API token that may read the index (Vectorize Read).
+    #[arg(long, env = "CLOUDFLARE_API_TOKEN", hide_env_values = true)]
+    pub from_token: Option<String>,
+    /// Where progress is recorded (default `NAME.import.json`); a rerun resumes from it.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Ids per get_by_ids call to the source.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub get_batch: u32,
+    /// Attempts per source call before giving up (the checkpoint keeps what was done).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub retries: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The index to export.
+    pub name: String,
+    /// The NDJSON file to write (`-`: standard output).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

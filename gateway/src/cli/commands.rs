@@ -66,6 +66,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Backup(a) => super::backup::backup(&mut ctx.index().await?, &a.out, ctx.json).await,
         Command::Restore(a) => super::backup::restore(&a.from, &a.to, ctx.json),
         Command::Rebalance(a) => super::rebalance::rebalance(&a.pods, &a.retiring, a.apply, ctx.json, ctx.timeout).await,
+        Command::Import(a) => super::import::import(&mut ctx.index().await?, a, ctx.json, ctx.timeout).await,
+        Command::Export(a) => super::import::export(&mut ctx.index().await?, a, ctx.json).await,
     }
 }
 

@@ -8,9 +8,11 @@ pub mod args;
 pub mod backup;
 pub mod client;
 pub mod commands;
+pub mod import;
 pub mod ndjson;
 pub mod rebalance;
 pub mod render;
+pub mod source;
 
 use std::ffi::OsString;
 

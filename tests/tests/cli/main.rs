@@ -1,5 +1,7 @@
 //! `strato-vectorize` (the wrangler-vectorize look-alike) against a real index-svc: the binary is
 //! run as a user would, and its stdout/stderr/exit code are checked.
+mod migrate;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -76,6 +78,11 @@ impl Cli {
         assert_eq!(r.code, 1, "{args:?} should fail:\nstdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
         assert!(r.stderr.contains('✘'), "{args:?}: no ✘ error on stderr: {}", r.stderr);
         r
+    }
+
+    fn vector_count_in(&self, account: &str, name: &str) -> u64 {
+        let info = self.ok(&["--account", account, "info", name, "--json"]).json();
+        info["vectorCount"].as_u64().unwrap_or_else(|| panic!("no vectorCount in {info}"))
     }
 
     fn vector_count(&self, name: &str) -> u64 {
