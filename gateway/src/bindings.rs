@@ -30,8 +30,8 @@ pub async fn query(st: &AppState, ctx: &TraceContext, vector: Vec<f32>, top_k: u
     let req = ipb::QueryRequest { account: st.cfg.binding_account.clone(), index: st.cfg.binding_index.clone(), vector, top_k, ..Default::default() };
     let r = st
         .clients
-        .call("index", ctx, true, |d| {
-            let mut c = st.clients.index.owner(&req);
+        .index_call(ctx, true, &req, |pod, d| {
+            let mut c = pod.client.clone();
             let r = st.clients.request(ctx, req.clone(), d);
             async move { c.query(r).await }
         })

@@ -18,7 +18,7 @@ use tracing::debug;
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::partition::IndexPods;
+use crate::partition::{IndexPods, Pod, Routed};
 use crate::trace::{TraceContext, Traced};
 
 /// Largest gRPC message either way: a 100 MB upload with 10 KiB of metadata a vector encodes to
@@ -60,17 +60,20 @@ impl Clients {
             let eps = cfg.embedder_urls.iter().map(|u| endpoint(u, t)).collect::<anyhow::Result<Vec<_>>>()?;
             Channel::balance_list(eps.into_iter())
         };
-        let mut pods = Vec::new();
-        for url in &cfg.index_urls {
+        let index_pod = move |url: &str| -> anyhow::Result<(String, VectorIndexClient<Traced>, Traced)> {
             let channel = strato_proto::telemetry::Traced(endpoint(url, t)?.connect_lazy());
             let client = VectorIndexClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES);
-            pods.push((url.clone(), client, channel));
-        }
+            Ok((url.to_owned(), client, channel))
+        };
+        let pods = cfg.index_urls.iter().map(|u| index_pod(u)).collect::<anyhow::Result<Vec<_>>>()?;
+        let previous = cfg.index_previous_urls.iter().map(|u| index_pod(u)).collect::<anyhow::Result<Vec<_>>>()?;
         anyhow::ensure!(!pods.is_empty(), "--index names no index-svc");
+        // A pod named by a move: only http(s) URLs, as the mover was given them.
+        let connect = move |url: &str| (url.starts_with("http://") || url.starts_with("https://")).then(|| index_pod(url).ok()).flatten();
         Ok(Self {
             embedder: EmbedderClient::new(strato_proto::telemetry::Traced(embedder.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
             embedder_channel: strato_proto::telemetry::Traced(embedder),
-            index: IndexPods::new(pods),
+            index: IndexPods::new(pods, previous, connect),
             timeout: t,
             attempts: cfg.rpc_attempts.max(1),
             token: strato_proto::auth::bearer_metadata(cfg.service_token.as_deref()),
@@ -91,12 +94,21 @@ impl Clients {
     /// Runs `call` (which must build its request with `request`) until it succeeds, fails with
     /// something other than UNAVAILABLE, or the deadline passes. Only idempotent calls retry.
     /// An internal failure's message is logged with the request id, never passed on.
-    pub async fn call<T, F, Fut>(&self, service: &'static str, ctx: &TraceContext, idempotent: bool, mut call: F) -> Result<T, ApiError>
+    pub async fn call<T, F, Fut>(&self, service: &'static str, ctx: &TraceContext, idempotent: bool, call: F) -> Result<T, ApiError>
     where
         F: FnMut(Instant) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
         let deadline = Instant::now() + self.timeout;
+        self.retried(service, idempotent, deadline, call).await.map_err(|s| self.error(service, ctx, s))
+    }
+
+    /// `call` until it succeeds, fails with something other than UNAVAILABLE, or `deadline`.
+    async fn retried<T, F, Fut>(&self, service: &'static str, idempotent: bool, deadline: Instant, mut call: F) -> Result<T, Status>
+    where
+        F: FnMut(Instant) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
         let mut backoff = Duration::from_millis(25);
         let mut attempt = 1;
         loop {
@@ -108,13 +120,80 @@ impl Clients {
                     backoff *= 2;
                     attempt += 1;
                 }
-                Err(s) if matches!(s.code(), Code::Internal | Code::Unknown | Code::DataLoss) => {
-                    tracing::error!(service, request_id = %ctx.request_id, code = ?s.code(), reason = ?strato_proto::errors::reason_of(&s), "{}", s.message());
-                    let hidden = Status::new(s.code(), format!("Internal error (request id {})", ctx.request_id));
-                    return Err(ApiError::upstream(service, hidden));
-                }
-                Err(s) => return Err(ApiError::upstream(service, unavailable_message(service, s))),
+                Err(s) => return Err(s),
             }
+        }
+    }
+
+    /// A service's error as the gateway passes it on; an internal one's message only logged.
+    fn error(&self, service: &'static str, ctx: &TraceContext, s: Status) -> ApiError {
+        if matches!(s.code(), Code::Internal | Code::Unknown | Code::DataLoss) {
+            tracing::error!(service, request_id = %ctx.request_id, code = ?s.code(), reason = ?strato_proto::errors::reason_of(&s), "{}", s.message());
+            let hidden = Status::new(s.code(), format!("Internal error (request id {})", ctx.request_id));
+            return ApiError::upstream(service, hidden);
+        }
+        ApiError::upstream(service, unavailable_message(service, s))
+    }
+
+    /// A call about one index, to the pod that has it (`partition.rs`): first where it is
+    /// routed; on "index not found", its owner under the previous pod list; on "moved", the pod
+    /// named; while it is frozen for a move, again until the deadline (nothing was written, so
+    /// inserts retry too). A create first asks the previous owner, so no name gets a twin.
+    pub async fn index_call<T, F, Fut>(&self, ctx: &TraceContext, idempotent: bool, req: &(impl Routed + Sync), mut call: F) -> Result<T, ApiError>
+    where
+        F: FnMut(&Pod, Instant) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        use strato_proto::errors::{ErrorReason, moved_to, reason_of};
+        let deadline = Instant::now() + self.timeout;
+        let mut pod = self.index.route(req);
+        if req.creates()
+            && let Some(prev) = self.index.previous_owner(req, &pod)
+        {
+            let (account, name) = req.key();
+            let probe = ipb::IndexRef { account: account.to_owned(), name: name.to_owned() };
+            let found = self.retried("index", true, deadline, |d| {
+                let mut c = prev.client.clone();
+                let r = self.request(ctx, probe.clone(), d);
+                async move { c.get_index(r).await }
+            });
+            if found.await.is_ok() {
+                let s = strato_proto::errors::status(Code::AlreadyExists, ErrorReason::IndexAlreadyExists, format!("vectorize.index.duplicate_name - Index name \"{name}\""));
+                return Err(self.error("index", ctx, s));
+            }
+        }
+        let (mut hops, mut tried_previous, mut wait) = (0, false, Duration::from_millis(50));
+        loop {
+            let p = pod.clone();
+            let result = self.retried("index", idempotent, deadline, |d| call(&p, d)).await;
+            let s = match result {
+                Ok(r) => return Ok(r),
+                Err(s) => s,
+            };
+            match (reason_of(&s), moved_to(&s)) {
+                (ErrorReason::IndexMoved, Some(url)) if hops < 4 => {
+                    if let Some(next) = self.index.moved_to(req, &url) {
+                        debug!(%url, "index moved: following");
+                        pod = next;
+                        hops += 1;
+                        continue;
+                    }
+                }
+                (ErrorReason::IndexNotFound, _) if !tried_previous => {
+                    tried_previous = true;
+                    if let Some(prev) = self.index.previous_owner(req, &pod) {
+                        pod = prev;
+                        continue;
+                    }
+                }
+                (ErrorReason::IndexMoving, _) if Instant::now() + wait < deadline => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_millis(500));
+                    continue;
+                }
+                _ => {}
+            }
+            return Err(self.error("index", ctx, s));
         }
     }
 }
@@ -130,17 +209,31 @@ pub enum Write {
 /// every attempt sends the same bytes, so a retry copies nothing, and the request's own form is
 /// dropped before the first attempt.
 impl Clients {
-    pub async fn write(&self, ctx: &TraceContext, kind: Write, req: ipb::WriteRequest) -> Result<ipb::MutationResponse, ApiError> {
+    pub async fn write(&self, ctx: &TraceContext, kind: Write, mut req: ipb::WriteRequest) -> Result<ipb::MutationResponse, ApiError> {
         let method = match kind {
             Write::Insert => "Insert",
             Write::Upsert => "Upsert",
         };
-        let channel = self.index.owner_pod(&req).channel.clone();
         let encoded = Encoded::of(&req);
+        let key = ipb::IndexRef { account: std::mem::take(&mut req.account), name: std::mem::take(&mut req.index) };
         drop(req);
         // Insert is not retried: an attempt that landed before UNAVAILABLE would make the retry
         // a no-op insert under a new mutation id. Upsert is idempotent.
-        self.unary("index", ctx, matches!(kind, Write::Upsert), channel, ("strato.index.v1.VectorIndex", method), encoded).await
+        let path = PathAndQuery::from_static(match kind {
+            Write::Insert => "/strato.index.v1.VectorIndex/Insert",
+            Write::Upsert => "/strato.index.v1.VectorIndex/Upsert",
+        });
+        self.index_call(ctx, matches!(kind, Write::Upsert), &key, |pod, d| {
+            let mut grpc = tonic::client::Grpc::new(pod.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES);
+            let mut r = self.request(ctx, encoded.clone(), d);
+            r.extensions_mut().insert(tonic::GrpcMethod::new("strato.index.v1.VectorIndex", method));
+            let path = path.clone();
+            async move {
+                grpc.ready().await.map_err(|e| Status::unavailable(format!("index not ready: {e}")))?;
+                grpc.unary(r, path, tonic_prost::ProstCodec::<Encoded, ipb::MutationResponse>::default()).await
+            }
+        })
+        .await
     }
 
     /// embedder-svc `Embed`, idempotent (retried on UNAVAILABLE).

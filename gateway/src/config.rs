@@ -24,6 +24,11 @@ pub struct Config {
     #[arg(long = "index", env = "STRATO_INDEX_URL", value_delimiter = ',', default_value = "http://127.0.0.1:50052")]
     pub index_urls: Vec<String>,
 
+    /// During a resize: the pod list before it. An index its `--index` owner does not have is
+    /// looked for at its owner under this list (deploy/README.md, "Resizing").
+    #[arg(long = "index-previous", env = "STRATO_INDEX_PREVIOUS_URL", value_delimiter = ',')]
+    pub index_previous_urls: Vec<String>,
+
     /// The VECTORIZE binding's index_name.
     #[arg(long, env = "STRATO_BINDING_INDEX", default_value = "embeddings-index")]
     pub binding_index: String,

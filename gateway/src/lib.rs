@@ -172,7 +172,7 @@ async fn ensure_index(st: &AppState) -> anyhow::Result<()> {
         metric: ipb::Metric::Cosine as i32,
         description: format!("created by the gateway for {}", model.serving),
     };
-    let mut c = st.clients.index.owner(&r);
+    let mut c = st.clients.index.route(&r).client;
     loop {
         match c.create_index(st.clients.request(&ctx, r.clone(), deadline)).await {
             Ok(_) => {

@@ -6,8 +6,15 @@
 //! pods; listing asks every pod and merges.
 //!
 //! Adding or removing a pod moves only the names whose highest weight changes: about 1/(n+1) of
-//! them when growing to n+1 pods, those of the removed pod when shrinking. Their data does not
-//! move by itself (README, "Resizing the index StatefulSet").
+//! them when growing to n+1 pods, those of the removed pod when shrinking. Their data moves with
+//! `strato-vectorize rebalance` (deploy/README.md, "Resizing"); meanwhile a gateway finds each
+//! index wherever it is: at its owner under the pod list (`--index`); if that pod does not have
+//! it, at its owner under the previous list (`--index-previous`, set during a resize); and when
+//! a pod answers that the index moved, at the pod it names (remembered from then on, so a
+//! gateway still on the old list follows moves too).
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use strato_proto::index::v1 as ipb;
 use strato_proto::index::v1::vector_index_client::VectorIndexClient;
 
@@ -16,6 +23,11 @@ use crate::trace::Traced;
 /// A request that names one index: the pod that owns it serves it.
 pub trait Routed {
     fn key(&self) -> (&str, &str);
+
+    /// A create: the name must not exist under the previous pod list either.
+    fn creates(&self) -> bool {
+        false
+    }
 }
 
 macro_rules! routed {
@@ -28,9 +40,18 @@ macro_rules! routed {
     )*};
 }
 
+impl Routed for ipb::CreateIndexRequest {
+    fn key(&self) -> (&str, &str) {
+        (&self.account, &self.name)
+    }
+
+    fn creates(&self) -> bool {
+        true
+    }
+}
+
 routed!(
     ipb::IndexRef => name,
-    ipb::CreateIndexRequest => name,
     ipb::WriteRequest => index,
     ipb::IdsRequest => index,
     ipb::QueryRequest => index,
@@ -41,6 +62,12 @@ routed!(
 #[derive(Clone)]
 pub struct IndexPods {
     pods: Vec<Pod>,
+    /// The pod list before a resize (empty otherwise).
+    previous: Vec<Pod>,
+    /// Where moved indexes went, as pods said: (account, index) → pod.
+    moved: Arc<RwLock<HashMap<(String, String), Pod>>>,
+    /// Pods named by a move that neither list has, connected on first use.
+    connect: Arc<dyn Fn(&str) -> Option<Pod> + Send + Sync>,
 }
 
 #[derive(Clone)]
@@ -52,25 +79,57 @@ pub struct Pod {
     pub channel: Traced,
 }
 
+type Connected = (String, VectorIndexClient<Traced>, Traced);
+
 impl IndexPods {
-    pub fn new(pods: Vec<(String, VectorIndexClient<Traced>, Traced)>) -> Self {
-        Self { pods: pods.into_iter().map(|(url, client, channel)| Pod { name: pod_name(&url), client, channel }).collect() }
+    /// `connect` makes a client for a URL (lazily connected).
+    pub fn new(pods: Vec<Connected>, previous: Vec<Connected>, connect: impl Fn(&str) -> Option<Connected> + Send + Sync + 'static) -> Self {
+        let pod = |(url, client, channel): Connected| Pod { name: pod_name(&url), client, channel };
+        Self {
+            pods: pods.into_iter().map(pod).collect(),
+            previous: previous.into_iter().map(pod).collect(),
+            moved: Arc::default(),
+            connect: Arc::new(move |url| connect(url).map(pod)),
+        }
     }
 
-    /// The pod that owns `req`'s index.
-    pub fn owner_pod(&self, req: &impl Routed) -> &Pod {
+    /// Where `req`'s index is to be asked first: where it is known to have moved, else its owner.
+    pub fn route(&self, req: &impl Routed) -> Pod {
         let (account, index) = req.key();
-        &self.pods[owner(self.pods.iter().map(|p| p.name.as_str()), account, index)]
+        let moved = self.moved.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = moved.get(&(account.to_owned(), index.to_owned())) {
+            return p.clone();
+        }
+        drop(moved);
+        self.pods[owner(self.pods.iter().map(|p| p.name.as_str()), account, index)].clone()
     }
 
-    /// The client of the pod that owns `req`'s index.
-    pub fn owner(&self, req: &impl Routed) -> VectorIndexClient<Traced> {
-        self.owner_pod(req).client.clone()
+    /// The index's owner under the previous pod list, when that is another pod than `tried`.
+    pub fn previous_owner(&self, req: &impl Routed, tried: &Pod) -> Option<Pod> {
+        let (account, index) = req.key();
+        let p = self.previous.get(owner(self.previous.iter().map(|p| p.name.as_str()), account, index))?;
+        (p.name != tried.name).then(|| p.clone())
     }
 
-    /// Every pod (listing fans out).
-    pub fn all(&self) -> &[Pod] {
-        &self.pods
+    /// A pod said `req`'s index moved to `url`: remembered, and returned.
+    pub fn moved_to(&self, req: &impl Routed, url: &str) -> Option<Pod> {
+        let name = pod_name(url);
+        let known = self.pods.iter().chain(&self.previous).find(|p| p.name == name).cloned();
+        let pod = known.or_else(|| (self.connect)(url))?;
+        let (account, index) = req.key();
+        self.moved.write().unwrap_or_else(|e| e.into_inner()).insert((account.to_owned(), index.to_owned()), pod.clone());
+        Some(pod)
+    }
+
+    /// Every pod of both lists, once each (listing fans out).
+    pub fn all(&self) -> Vec<Pod> {
+        let mut all = self.pods.clone();
+        for p in &self.previous {
+            if !all.iter().any(|q| q.name == p.name) {
+                all.push(p.clone());
+            }
+        }
+        all
     }
 }
 

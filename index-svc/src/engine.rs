@@ -25,8 +25,12 @@ use crate::planner;
 use crate::segment;
 use crate::state::IndexState;
 use crate::store::{Faults, Store, catalog_key};
-use crate::types::{IndexMeta, MetaType, Metric, Record, ReturnMetadata, now_rfc3339};
+use crate::types::{IndexMeta, MetaType, Metric, Moving, Record, ReturnMetadata, now_rfc3339};
 use crate::validate;
+
+#[path = "moving.rs"]
+mod moving;
+pub use moving::MoveDigest;
 
 pub struct Engine {
     store: Arc<Store>,
@@ -161,9 +165,25 @@ impl Engine {
         self.indexes.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The index to serve a call: a moved one answers where it went.
     fn handle(&self, account: &str, name: &str) -> Result<Arc<IndexHandle>, IndexError> {
-        let map = self.registry();
-        map.get(&catalog_key(account, name)).cloned().ok_or_else(|| IndexError::IndexNotFound(name.to_owned()))
+        let h = self.handle_any(account, name)?;
+        if let Moving::Moved { to } = &h.read().meta.moving {
+            return Err(IndexError::Moved { name: name.to_owned(), to: to.clone() });
+        }
+        Ok(h)
+    }
+
+    /// The index, whatever its move state (the move's own steps). An index still arriving from
+    /// another pod is "moving" (retry shortly), not absent.
+    fn handle_any(&self, account: &str, name: &str) -> Result<Arc<IndexHandle>, IndexError> {
+        if let Some(h) = self.registry().get(&catalog_key(account, name)) {
+            return Ok(h.clone());
+        }
+        match self.store.index_row(account, name) {
+            Ok(Some(m)) if m.moving == Moving::Incoming => Err(IndexError::Moving(name.to_owned())),
+            _ => Err(IndexError::IndexNotFound(name.to_owned())),
+        }
     }
 
     pub async fn create(self: &Arc<Self>, account: &str, name: &str, dims: usize, metric: Metric, description: &str) -> Result<IndexMeta, IndexError> {
@@ -185,6 +205,7 @@ impl Engine {
             last_mutation: String::new(),
             last_mutation_at: String::new(),
             metadata_indexes: Vec::new(),
+            moving: Moving::No,
         };
         let engine = self.clone();
         self.spawn(async move {
@@ -192,6 +213,9 @@ impl Engine {
             let _creating = engine.creating.lock().await;
             if engine.registry().contains_key(&key) {
                 return Err(IndexError::DuplicateIndex(meta.name));
+            }
+            if engine.store.index_row(&meta.account, &meta.name)?.is_some() {
+                return Err(IndexError::Moving(meta.name)); // an incoming copy holds the name
             }
             let (ticket, meta) = engine.stage(move |s| s.stage_create_index(meta)).await?;
             engine.group.durable(ticket).await?;
@@ -218,22 +242,28 @@ impl Engine {
             .collect()
     }
 
-    /// Every account's indexes, by account then name.
-    pub fn list_all(&self) -> Vec<IndexMeta> {
-        let mut out: Vec<IndexMeta> = self.registry().values().map(|h| h.read().meta.clone()).collect();
+    /// Every account's indexes, by account then name (moved ones only with `include_moved`).
+    pub fn list_all(&self, include_moved: bool) -> Vec<IndexMeta> {
+        let mut out: Vec<IndexMeta> = self.registry().values().map(|h| h.read().meta.clone()).filter(|m| include_moved || !is_moved(m)).collect();
         out.sort_by(|a, b| (&a.account, &a.name).cmp(&(&b.account, &b.name)));
         out
     }
 
     pub fn list(&self, account: &str) -> Vec<IndexMeta> {
         let map = self.indexes.read().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<IndexMeta> = map.values().map(|h| h.read().meta.clone()).filter(|m| m.account == account).collect();
+        let mut out: Vec<IndexMeta> = map.values().map(|h| h.read().meta.clone()).filter(|m| m.account == account && !is_moved(m)).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
 
     pub async fn delete(self: &Arc<Self>, account: &str, name: &str) -> Result<(), IndexError> {
-        let h = self.handle(account, name)?;
+        self.delete_when(account, name, |m| refuse_if_moving(m)).await
+    }
+
+    /// Deletes the index if `allowed` accepts its staged row (a user's delete: not while it
+    /// moves; `ForgetMoved`: only once it has moved).
+    async fn delete_when(self: &Arc<Self>, account: &str, name: &str, allowed: impl FnOnce(&IndexMeta) -> Result<(), IndexError> + Send + 'static) -> Result<(), IndexError> {
+        let h = self.handle_any(account, name)?;
         let engine = self.clone();
         self.spawn(async move {
             let staged = h.writer.lock().await;
@@ -241,6 +271,7 @@ impl Engine {
             if h.is_deleted() {
                 return Err(IndexError::IndexNotFound(meta.name));
             }
+            allowed(&meta)?;
             let m = meta.clone();
             let (ticket, ()) = engine.stage(move |s| s.stage_delete_index(&m)).await?;
             engine.group.durable(ticket).await?;
@@ -355,6 +386,7 @@ impl Engine {
             if h.is_deleted() {
                 return Err(IndexError::IndexNotFound(staged.meta.name.clone()));
             }
+            refuse_if_moving(&staged.meta)?;
             engine.group.check()?;
             let (m, out) = decide(&h, staged.meta.clone())?;
             let Mutation { mut meta, puts, deletes, apply } = m;
@@ -627,6 +659,19 @@ fn off_async_workers<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
+    }
+}
+
+fn is_moved(m: &IndexMeta) -> bool {
+    matches!(m.moving, Moving::Moved { .. })
+}
+
+/// A user's mutation of an index that is moving or has moved.
+fn refuse_if_moving(m: &IndexMeta) -> Result<(), IndexError> {
+    match &m.moving {
+        Moving::Frozen { .. } => Err(IndexError::Moving(m.name.clone())),
+        Moving::Moved { to } => Err(IndexError::Moved { name: m.name.clone(), to: to.clone() }),
+        Moving::No | Moving::Incoming => Ok(()),
     }
 }
 

@@ -2,6 +2,8 @@
 //! reason (`strato.errors.v1.ErrorReason`) in the status details, which is what clients act on.
 //! The messages follow Vectorize's wording where it has one (spec §4.7) so the gateway can pass
 //! them through.
+use std::collections::HashMap;
+
 use strato_proto::errors::{self, ErrorReason};
 use tonic::{Code, Status};
 
@@ -22,6 +24,12 @@ pub enum IndexError {
     Unavailable(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// Retryable: the index is frozen while it moves to another pod (nothing was written).
+    #[error("index \"{0}\" is moving to another pod; retry shortly")]
+    Moving(String),
+    /// The index lives on the pod `to` now.
+    #[error("index \"{name}\" moved to {to}")]
+    Moved { name: String, to: String },
 }
 
 impl IndexError {
@@ -41,6 +49,8 @@ impl IndexError {
             IndexError::DuplicateIndex(_) => ErrorReason::IndexAlreadyExists,
             IndexError::Unavailable(_) => ErrorReason::StorageFailed,
             IndexError::Storage(_) | IndexError::Internal(_) => ErrorReason::Internal,
+            IndexError::Moving(_) => ErrorReason::IndexMoving,
+            IndexError::Moved { .. } => ErrorReason::IndexMoved,
         }
     }
 }
@@ -53,6 +63,11 @@ impl From<IndexError> for Status {
             IndexError::DuplicateIndex(_) => Code::AlreadyExists,
             IndexError::Unavailable(_) => Code::Unavailable,
             IndexError::Storage(_) | IndexError::Internal(_) => Code::Internal,
+            IndexError::Moving(_) => Code::Unavailable,
+            IndexError::Moved { to, .. } => {
+                let to = HashMap::from([("to".to_owned(), to.clone())]);
+                return errors::status_with(Code::FailedPrecondition, e.reason(), e.to_string(), to);
+            }
         };
         errors::status(code, e.reason(), e.to_string())
     }

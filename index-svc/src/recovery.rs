@@ -29,6 +29,10 @@ pub fn load(store: &Arc<Store>, cfg: &EngineConfig) -> Result<(HashMap<String, A
     for (meta, segments) in store.catalogue()? {
         let uid = meta.uid;
         known.insert(uid);
+        // A copy still arriving from another pod: kept in the store, not served (`moving.rs`).
+        if meta.moving == crate::types::Moving::Incoming {
+            continue;
+        }
         let key = catalog_key(&meta.account, &meta.name);
         let (state, seal, kept) = rebuild(store, meta, segments, cfg)?;
         vectors += state.live_count();
@@ -51,6 +55,15 @@ pub fn load(store: &Arc<Store>, cfg: &EngineConfig) -> Result<(HashMap<String, A
     crate::memory::release_free_memory();
     info!(indexes = map.len(), vectors, ms = started.elapsed().as_millis() as u64, "indexes loaded");
     Ok((map, jobs))
+}
+
+/// One index from its records (a moved index being activated: it has no segments yet).
+pub fn load_one(store: &Store, meta: IndexMeta, cfg: &EngineConfig) -> Result<(Arc<IndexHandle>, Vec<Job>), IndexError> {
+    let segments = store.catalogue()?.into_iter().find(|(m, _)| m.uid == meta.uid).map(|(_, s)| s).unwrap_or_default();
+    let (state, seal, _) = rebuild(store, meta, segments, cfg)?;
+    let handle = IndexHandle::new(state);
+    let jobs = seal.into_iter().map(|c| Job::Seal(handle.clone(), c)).collect();
+    Ok((handle, jobs))
 }
 
 /// Returns the state, chunks to seal, and the uids of the persisted segments kept.

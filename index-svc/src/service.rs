@@ -63,7 +63,7 @@ impl pb::vector_index_server::VectorIndex for IndexService {
 
     async fn list_indexes(&self, r: Request<pb::ListIndexesRequest>) -> Result<Response<pb::ListIndexesResponse>, Status> {
         let r = r.into_inner();
-        let listed = if r.all_accounts { self.engine.list_all() } else { self.engine.list(&r.account) };
+        let listed = if r.all_accounts { self.engine.list_all(r.include_moved) } else { self.engine.list(&r.account) };
         let indexes = listed.into_iter().map(info).collect();
         Ok(Response::new(pb::ListIndexesResponse { indexes }))
     }
@@ -194,4 +194,57 @@ impl pb::vector_index_server::VectorIndex for IndexService {
         let id = self.engine.delete_metadata_index(&r.account, &r.index, &r.property_name).await?;
         Ok(Response::new(pb::MutationResponse { mutation_id: id, count: 0 }))
     }
+
+    // Moves between pods (`engine/moving.rs`): each a thin call.
+
+    async fn set_move_state(&self, r: Request<pb::MoveRequest>) -> Result<Response<pb::IndexDigest>, Status> {
+        let r = r.into_inner();
+        Ok(Response::new(digest(self.engine.set_move_state(&r.account, &r.name, &r.state, &r.to).await?)))
+    }
+
+    type ExportIndexStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::IndexRecords, Status>> + Send>>;
+
+    async fn export_index(&self, r: Request<pb::IndexRef>) -> Result<Response<Self::ExportIndexStream>, Status> {
+        let r = r.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::IndexRecords, Status>>(2);
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut emit = |meta: Vec<u8>, records: Vec<Vec<u8>>| tx.blocking_send(Ok(pb::IndexRecords { meta, records })).is_ok();
+            if let Err(e) = engine.export_index(&r.account, &r.name, &mut emit) {
+                let _ = tx.blocking_send(Err(e.into()));
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn import_index(&self, r: Request<Streaming<pb::IndexRecords>>) -> Result<Response<pb::IndexDigest>, Status> {
+        let mut stream = r.into_inner();
+        let first = stream.next().await.ok_or_else(|| Status::invalid_argument("an import needs the index row first"))??;
+        let meta = self.engine.import_begin(&first.meta).await?;
+        self.engine.import_records(&meta, first.records).await?;
+        while let Some(msg) = stream.next().await {
+            self.engine.import_records(&meta, msg?.records).await?;
+        }
+        Ok(Response::new(digest(self.engine.move_digest(&meta.account, &meta.name)?)))
+    }
+
+    async fn activate_index(&self, r: Request<pb::IndexRef>) -> Result<Response<pb::IndexDigest>, Status> {
+        let r = r.into_inner();
+        Ok(Response::new(digest(self.engine.activate(&r.account, &r.name).await?)))
+    }
+
+    async fn forget_moved(&self, r: Request<pb::IndexRef>) -> Result<Response<pb::DeleteIndexResponse>, Status> {
+        let r = r.into_inner();
+        self.engine.forget_moved(&r.account, &r.name).await?;
+        Ok(Response::new(pb::DeleteIndexResponse {}))
+    }
+
+    async fn get_index_digest(&self, r: Request<pb::IndexRef>) -> Result<Response<pb::IndexDigest>, Status> {
+        let r = r.into_inner();
+        Ok(Response::new(digest(self.engine.move_digest(&r.account, &r.name)?)))
+    }
+}
+
+fn digest(d: crate::engine::MoveDigest) -> pb::IndexDigest {
+    pb::IndexDigest { state: d.state.to_owned(), to: d.to, vectors: d.vectors, digest: d.digest, last_mutation: d.last_mutation }
 }

@@ -132,6 +132,22 @@ impl Store {
         self.durable.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// What readers see: every durable mutation, nothing staged after it (moves read from it).
+    pub(crate) fn durable_snapshot(&self) -> Arc<ReadTransaction> {
+        self.snapshot()
+    }
+
+    /// `account/name`'s catalogue row as of the durable snapshot, whatever its move state.
+    pub fn index_row(&self, account: &str, name: &str) -> Result<Option<IndexMeta>, IndexError> {
+        let txn = self.snapshot();
+        let t = txn.open_table(INDEXES)?;
+        let row = t.get(catalog_key(account, name).as_str())?;
+        Ok(match row {
+            Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
     /// The injected faults (`--fault-dir`).
     pub fn faults(&self) -> &Faults {
         &self.faults

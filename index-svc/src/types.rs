@@ -33,6 +33,19 @@ pub struct MetadataIndexDef {
     pub created_seq: u64,
 }
 
+/// Where an index is in a move between pods (`engine/moving.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Moving {
+    #[default]
+    No,
+    /// Writes refused until the move ends; reads served.
+    Frozen { to: String },
+    /// Served by `to`; every call here is told so.
+    Moved { to: String },
+    /// A copy arriving from another pod: in the store, never served until activated.
+    Incoming,
+}
+
 /// An index's catalogue row, rewritten by every mutation (it carries the sequence counter).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexMeta {
@@ -48,6 +61,9 @@ pub struct IndexMeta {
     pub last_mutation: String,
     pub last_mutation_at: String,
     pub metadata_indexes: Vec<MetadataIndexDef>,
+    /// Rows written before moves existed have none.
+    #[serde(default)]
+    pub moving: Moving,
 }
 
 #[cfg(test)]
@@ -68,6 +84,7 @@ impl IndexMeta {
             last_mutation: empty(),
             last_mutation_at: empty(),
             metadata_indexes: Vec::new(),
+            moving: Moving::No,
         }
     }
 }

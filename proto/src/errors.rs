@@ -16,6 +16,17 @@ pub fn status(code: Code, reason: ErrorReason, message: impl Into<String>) -> St
     Status::with_error_details(code, message, ErrorDetails::with_error_info(reason.as_str_name(), DOMAIN, HashMap::new()))
 }
 
+/// A status with `reason` and `metadata` (key → value) in its details.
+pub fn status_with(code: Code, reason: ErrorReason, message: impl Into<String>, metadata: HashMap<String, String>) -> Status {
+    Status::with_error_details(code, message, ErrorDetails::with_error_info(reason.as_str_name(), DOMAIN, metadata))
+}
+
+/// Where an index went, when `s` says it moved (INDEX_MOVED with metadata "to").
+pub fn moved_to(s: &Status) -> Option<String> {
+    let info = s.get_details_error_info().filter(|i| i.domain == DOMAIN && i.reason == ErrorReason::IndexMoved.as_str_name())?;
+    info.metadata.get("to").filter(|t| !t.is_empty()).cloned()
+}
+
 /// The reason a Strato service put in `s`, or UNSPECIFIED.
 pub fn reason_of(s: &Status) -> ErrorReason {
     s.get_details_error_info()

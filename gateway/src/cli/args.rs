@@ -125,6 +125,9 @@ pub struct RebalanceArgs {
     /// Move the indexes (without it: print the plan).
     #[arg(long)]
     pub apply: bool,
+    /// Delete the old copies of moved indexes (after every gateway routes by the new list).
+    #[arg(long, conflicts_with = "apply")]
+    pub forget: bool,
 }
 
 #[derive(Debug, Args)]

@@ -98,6 +98,26 @@ impl IndexClient {
         }
     }
 
+    /// A frozen index's row and records (no deadline: a large index takes as long as it takes).
+    pub async fn export_index(&mut self, iref: pb::IndexRef) -> Result<tonic::Streaming<pb::IndexRecords>> {
+        let mut req = tonic::Request::new(iref);
+        authorize(&mut req);
+        match self.client.export_index(req).await {
+            Ok(r) => Ok(r.into_inner()),
+            Err(s) => Err(self.status(&s)),
+        }
+    }
+
+    /// Sends an export into this pod's incoming copy; its digest.
+    pub async fn import_index(&mut self, records: impl futures::Stream<Item = pb::IndexRecords> + Send + 'static) -> Result<pb::IndexDigest> {
+        let mut req = tonic::Request::new(records);
+        authorize(&mut req);
+        match self.client.import_index(req).await {
+            Ok(r) => Ok(r.into_inner()),
+            Err(s) => Err(self.status(&s)),
+        }
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -139,6 +159,10 @@ index_rpcs! {
     create_metadata_index(pb::MetadataIndexRequest) -> pb::MutationResponse;
     list_metadata_indexes(pb::IndexRef) -> pb::ListMetadataIndexesResponse;
     delete_metadata_index(pb::MetadataIndexRequest) -> pb::MutationResponse;
+    set_move_state(pb::MoveRequest) -> pb::IndexDigest;
+    activate_index(pb::IndexRef) -> pb::IndexDigest;
+    forget_moved(pb::IndexRef) -> pb::DeleteIndexResponse;
+    get_index_digest(pb::IndexRef) -> pb::IndexDigest;
 }
 
 /// Why the embedder could not tell a model's dimensions.

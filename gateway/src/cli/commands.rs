@@ -65,7 +65,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::DeleteMetadataIndex(a) => delete_metadata_index(&ctx, a).await,
         Command::Backup(a) => super::backup::backup(&mut ctx.index().await?, &a.out, ctx.json).await,
         Command::Restore(a) => super::backup::restore(&a.from, &a.to, ctx.json),
-        Command::Rebalance(a) => super::rebalance::rebalance(&a.pods, &a.retiring, a.apply, ctx.json, ctx.timeout).await,
+        Command::Rebalance(a) => super::rebalance::rebalance(&a.pods, &a.retiring, a.apply, a.forget, ctx.json, ctx.timeout).await,
         Command::Import(a) => super::import::import(&mut ctx.index().await?, a, ctx.json, ctx.timeout).await,
         Command::Export(a) => super::import::export(&mut ctx.index().await?, a, ctx.json).await,
     }
@@ -212,7 +212,7 @@ async fn get(ctx: &Ctx, a: NameArgs) -> Result<()> {
 async fn list(ctx: &Ctx) -> Result<()> {
     let mut index = ctx.index().await?;
     ctx.banner("📋 Listing Vectorize indexes...");
-    let req = pb::ListIndexesRequest { account: index.account(), all_accounts: false };
+    let req = pb::ListIndexesRequest { account: index.account(), all_accounts: false, include_moved: false };
     let resp = index.list_indexes(req).await?;
     let indexes: Vec<IndexJson> = resp.indexes.into_iter().map(IndexJson::from).collect();
     if ctx.json {

@@ -1,15 +1,19 @@
 //! `rebalance`: after the index StatefulSet is resized, moves each index to the pod that owns it
-//! under the new pod list (`crate::partition`), so the gateway (configured with that list) finds
-//! it. Without `--apply` it only prints the plan.
+//! under the new pod list (`crate::partition`). Without `--apply` it only prints the plan;
+//! `--forget` deletes the old copies once every gateway routes by the new list.
 //!
-//! A move copies the index (its config, metadata indexes, then every vector with its values,
-//! namespace and metadata, in pages) to the owner, checks that the owner counts as many
-//! vectors, and only then deletes the source. It is idempotent: run again after an interruption,
-//! it finishes what is left. Writes to an index while it moves are not carried over: stop them
-//! first (README, "Resizing the index StatefulSet").
-use std::time::Duration;
+//! An index moves as what it is (index-svc `engine/moving.rs`): the source freezes it (writes
+//! wait, reads go on), its row and records stream to the destination as an incoming copy, both
+//! digests (every record's id, version, values and metadata, the row's counters and metadata
+//! indexes with their creation points) must match, the source marks its own moved (from then on
+//! it names the destination to anyone who asks, so gateways on either pod list find the index),
+//! and the destination activates its copy. Every step is a durable state on a pod, read
+//! back at the start of each move: a run killed anywhere is resumed by the next.
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, anyhow, bail, ensure};
+use futures::StreamExt;
 use strato_proto::index::v1 as pb;
 
 use super::client::{IndexClient, normalise_url};
@@ -26,7 +30,7 @@ struct Move {
 
 /// `pods`: every pod after the resize (the gateway's new `--index` list); `retiring`: pods being
 /// removed (everything on them moves).
-pub async fn rebalance(pods: &[String], retiring: &[String], apply: bool, json: bool, timeout: Duration) -> Result<()> {
+pub async fn rebalance(pods: &[String], retiring: &[String], apply: bool, forget: bool, json: bool, timeout: Duration) -> Result<()> {
     ensure!(!pods.is_empty(), "--pods names no index-svc");
     let urls: Vec<String> = pods.iter().chain(retiring).map(|u| normalise_url(u)).collect();
     let names: Vec<String> = urls[..pods.len()].iter().map(|u| pod_name(u)).collect();
@@ -34,14 +38,24 @@ pub async fn rebalance(pods: &[String], retiring: &[String], apply: bool, json: 
     for url in &urls {
         clients.push(IndexClient::connect(url, "", timeout).await?);
     }
+    if forget {
+        return forget_moved(&mut clients, &urls, json).await;
+    }
+    // Every index not on its owner; a moved one too while its destination has not activated it
+    // (a run stopped between the two steps).
     let mut moves = Vec::new();
-    for (i, c) in clients.iter_mut().enumerate() {
-        for ix in c.list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: true }).await?.indexes {
+    for i in 0..clients.len() {
+        for ix in clients[i].list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: true, include_moved: true }).await?.indexes {
             let to = owner(names.iter().map(String::as_str), &ix.account, &ix.name);
-            if to != i {
-                let stats = c.describe_index(pb::IndexRef { account: ix.account.clone(), name: ix.name.clone() }).await?;
-                moves.push(Move { account: ix.account, name: ix.name, from: i, to, vectors: stats.vector_count });
+            if to == i {
+                continue;
             }
+            let iref = pb::IndexRef { account: ix.account.clone(), name: ix.name.clone() };
+            let d = clients[i].get_index_digest(iref.clone()).await?;
+            if d.state == "moved" && clients[to].get_index_digest(iref).await?.state == "active" {
+                continue;
+            }
+            moves.push(Move { account: ix.account, name: ix.name, from: i, to, vectors: d.vectors });
         }
     }
     let plan: Vec<_> = moves
@@ -56,10 +70,14 @@ pub async fn rebalance(pods: &[String], retiring: &[String], apply: bool, json: 
     }
     if apply {
         for m in &moves {
-            move_index(&mut clients, m).await?;
+            let started = Instant::now();
+            let n = move_index(&mut clients, &urls, m).await?;
             if !json {
-                out(&format!("  moved {}/{}", m.account, m.name));
+                out(&format!("  moved {}/{} ({n} vectors, digests equal) in {:.1}s", m.account, m.name, started.elapsed().as_secs_f64()));
             }
+        }
+        if !json && !moves.is_empty() {
+            out("Once every gateway lists only the new pods (drop --index-previous), delete the old copies: the same command with --forget instead of --apply.");
         }
     }
     if json {
@@ -68,36 +86,93 @@ pub async fn rebalance(pods: &[String], retiring: &[String], apply: bool, json: 
     Ok(())
 }
 
-async fn move_index(clients: &mut [IndexClient], m: &Move) -> Result<()> {
-    let (account, name) = (m.account.clone(), m.name.clone());
-    let iref = pb::IndexRef { account: account.clone(), name: name.clone() };
-    let info = clients[m.from].get_index(iref.clone()).await?;
-    let create = pb::CreateIndexRequest { account: account.clone(), name: name.clone(), dimensions: info.dimensions, metric: info.metric, description: info.description.clone() };
-    if let Err(e) = clients[m.to].create_index(create).await {
-        // Left by an interrupted run: it must be the same index.
-        let there = clients[m.to].get_index(iref.clone()).await.map_err(|_| e)?;
-        ensure!(there.dimensions == info.dimensions && there.metric == info.metric, "{account}/{name} exists on the target with another config");
+/// One index from `m.from` to `m.to`, resuming whatever state an earlier run left. Returns its
+/// vector count. The order keeps one copy authoritative at every moment: the source is marked
+/// moved only once the destination holds an equal copy, and the copy is activated only after
+/// that (meanwhile the destination answers INDEX_MOVING, which gateways wait out), so no write
+/// can land on one copy while another serves reads.
+async fn move_index(clients: &mut [IndexClient], urls: &[String], m: &Move) -> Result<u64> {
+    let iref = pb::IndexRef { account: m.account.clone(), name: m.name.clone() };
+    let dest = urls[m.to].clone();
+    let step = |state: &str| pb::MoveRequest { account: m.account.clone(), name: m.name.clone(), state: state.to_owned(), to: dest.clone() };
+    let mut src = clients[m.from].get_index_digest(iref.clone()).await?;
+    match src.state.as_str() {
+        "active" => src = clients[m.from].set_move_state(step("frozen")).await?,
+        "frozen" | "moved" if src.to == dest => {}
+        state => bail!("{}/{} is {state} (to {:?}) on {}: not a move to {dest}; thaw it with index-svc SetMoveState active first", m.account, m.name, src.to, urls[m.from]),
     }
-    for mi in clients[m.from].list_metadata_indexes(iref.clone()).await?.metadata_indexes {
-        let req = pb::MetadataIndexRequest { account: account.clone(), index: name.clone(), property_name: mi.property_name, index_type: mi.index_type };
-        let _ = clients[m.to].create_metadata_index(req).await; // already there after a retry
-    }
-    let mut cursor = String::new();
-    loop {
-        let page = clients[m.from].list_vectors(pb::ListVectorsRequest { account: account.clone(), index: name.clone(), count: 1000, cursor: cursor.clone() }).await?;
-        if !page.ids.is_empty() {
-            let got = clients[m.from].get_by_ids(pb::IdsRequest { account: account.clone(), index: name.clone(), ids: page.ids }).await?;
-            clients[m.to].upsert(pb::WriteRequest { account: account.clone(), index: name.clone(), vectors: got.vectors }).await?;
+    let there = clients[m.to].get_index_digest(iref.clone()).await?;
+    match there.state.as_str() {
+        // Activated by a run that stopped right after: done.
+        "active" if src.state == "moved" => return Ok(src.vectors),
+        "active" => bail!("{}/{} exists on both {} and {dest}: a twin made outside this move; delete one", m.account, m.name, urls[m.from]),
+        "incoming" if (there.vectors, &there.digest, &there.last_mutation) == (src.vectors, &src.digest, &src.last_mutation) => {}
+        _ => {
+            let copied = copy(clients, m, &iref).await?;
+            ensure!(
+                (copied.vectors, &copied.digest, &copied.last_mutation) == (src.vectors, &src.digest, &src.last_mutation),
+                "{}/{}: the copy on {dest} ({} vectors) does not match the source ({} vectors); the source stays frozen, run again",
+                m.account,
+                m.name,
+                copied.vectors,
+                src.vectors
+            );
         }
-        if !page.is_truncated || page.next_cursor.is_empty() {
-            break;
+    }
+    if src.state != "moved" {
+        clients[m.from].set_move_state(step("moved")).await?;
+    }
+    clients[m.to].activate_index(iref).await?;
+    Ok(src.vectors)
+}
+
+/// Streams the frozen index from its source into the destination's incoming copy.
+async fn copy(clients: &mut [IndexClient], m: &Move, iref: &pb::IndexRef) -> Result<pb::IndexDigest> {
+    let records = clients[m.from].export_index(iref.clone()).await?;
+    let failed: Arc<Mutex<Option<tonic::Status>>> = Arc::default();
+    let seen = failed.clone();
+    let stream = records.take_while(move |r| {
+        let ok = match r {
+            Ok(_) => true,
+            Err(s) => {
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(s.clone());
+                false
+            }
+        };
+        std::future::ready(ok)
+    });
+    let stream = stream.filter_map(|r| std::future::ready(r.ok()));
+    let result = clients[m.to].import_index(stream).await;
+    if let Some(s) = failed.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Err(anyhow!("reading {}/{} from its source failed: {}", m.account, m.name, s.message()));
+    }
+    result
+}
+
+/// Deletes the old copy of every moved index whose destination serves it.
+async fn forget_moved(clients: &mut [IndexClient], urls: &[String], json: bool) -> Result<()> {
+    let mut forgotten = Vec::new();
+    for i in 0..clients.len() {
+        for ix in clients[i].list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: true, include_moved: true }).await?.indexes {
+            let iref = pb::IndexRef { account: ix.account.clone(), name: ix.name.clone() };
+            let d = clients[i].get_index_digest(iref.clone()).await?;
+            if d.state != "moved" {
+                continue;
+            }
+            let Some(dest) = urls.iter().position(|u| *u == d.to) else {
+                bail!("{}/{} moved to {}, which is not in --pods: name every pod", ix.account, ix.name, d.to);
+            };
+            if clients[dest].get_index_digest(iref.clone()).await?.state != "active" {
+                bail!("{}/{} moved to {} but is not served there yet: run --apply first", ix.account, ix.name, d.to);
+            }
+            clients[i].forget_moved(iref).await?;
+            forgotten.push(serde_json::json!({"account": ix.account, "index": ix.name, "from": urls[i], "movedTo": d.to}));
         }
-        cursor = page.next_cursor;
     }
-    let (src, dst) = (clients[m.from].describe_index(iref.clone()).await?, clients[m.to].describe_index(iref.clone()).await?);
-    if src.vector_count != dst.vector_count {
-        bail!("{account}/{name}: the copy counts {} vectors, the source {} (written to meanwhile?); source kept, run again", dst.vector_count, src.vector_count);
+    if json {
+        out_json(&serde_json::json!({ "forgotten": forgotten }))?;
+    } else {
+        out(&format!("Deleted the old copies of {} moved index(es)", forgotten.len()));
     }
-    clients[m.from].delete_index(iref).await?;
     Ok(())
 }

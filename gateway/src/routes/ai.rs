@@ -255,7 +255,7 @@ fn openai_error(e: ApiError, model: &str) -> OpenAiError {
         R::ModelNotFound => (StatusCode::NOT_FOUND, format!("The model `{model}` does not exist or you do not have access to it.")),
         R::ModelNotLoaded => (StatusCode::NOT_FOUND, format!("The model `{model}` is not available on this server: {message}")),
         R::Overloaded => (StatusCode::TOO_MANY_REQUESTS, format!("Capacity temporarily exceeded, please try again. ({message})")),
-        R::ServiceUnavailable | R::DeadlinePassed | R::StorageFailed => (StatusCode::SERVICE_UNAVAILABLE, format!("{message} (please retry)")),
+        R::ServiceUnavailable | R::DeadlinePassed | R::StorageFailed | R::IndexMoving | R::IndexMoved => (StatusCode::SERVICE_UNAVAILABLE, format!("{message} (please retry)")),
         _ => return OpenAiError::from(super::cf::ai_error(ApiError::Upstream { code: tonic::Code::Internal, reason, message, service: "embedder" }, model)),
     };
     OpenAiError { status, message, retry_after: None }

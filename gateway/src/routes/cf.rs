@@ -223,7 +223,10 @@ pub fn upstream_error(e: ApiError, model: Option<&str>) -> CfError {
             format!("Capacity temporarily exceeded, please try again. ({message})"),
         ),
         R::Overloaded => CfError::new(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_REQUESTS, format!("Too Many Requests: {message}")),
-        R::StorageFailed | R::ServiceUnavailable | R::DeadlinePassed => unavailable(if model.is_some() { "embedder" } else { "index" }, &message),
+        // A move the gateway could not wait out or follow (its clients follow both): retryable.
+        R::StorageFailed | R::ServiceUnavailable | R::DeadlinePassed | R::IndexMoving | R::IndexMoved => {
+            unavailable(if model.is_some() { "embedder" } else { "index" }, &message)
+        }
         // The gateway's own service token is wrong: the operator's problem, not the caller's.
         R::MissingServiceToken | R::WrongServiceToken => {
             tracing::error!("a service refused the gateway's service token (--service-token): {message}");

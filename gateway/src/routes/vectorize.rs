@@ -42,8 +42,8 @@ macro_rules! index_call {
     ($st:expr, $ctx:expr, $idempotent:expr, $method:ident, $req:expr) => {{
         let req = $req;
         $st.clients
-            .call("index", $ctx, $idempotent, |d| {
-                let mut c = $st.clients.index.owner(&req);
+            .index_call($ctx, $idempotent, &req, |pod, d| {
+                let mut c = pod.client.clone();
                 let r = $st.clients.request($ctx, req.clone(), d);
                 async move { c.$method(r).await }
             })
@@ -153,8 +153,9 @@ impl IndexPath {
 /// error is the first pod's.
 async fn list_indexes(State(st): State<AppState>, Path(p): Path<AccountPath>, headers: HeaderMap) -> Result<Response, CfError> {
     let ctx = TraceContext::from_headers(&headers);
-    let req = ipb::ListIndexesRequest { account: p.account_id, all_accounts: false };
-    let calls = st.clients.index.all().iter().map(|pod| {
+    let req = ipb::ListIndexesRequest { account: p.account_id, all_accounts: false, include_moved: false };
+    let pods = st.clients.index.all();
+    let calls = pods.iter().map(|pod| {
         let (st, ctx, req) = (&st, &ctx, &req);
         async move {
             let r = st
@@ -179,11 +180,13 @@ async fn list_indexes(State(st): State<AppState>, Path(p): Path<AccountPath>, he
         }
     }
     if let Some(e) = first_error
-        && messages.len() == st.clients.index.all().len()
+        && messages.len() == pods.len()
     {
         return Err(cf::index_error(e));
     }
     indexes.sort_by(|a, b| a.name.cmp(&b.name));
+    // Mid-move, the moving index is briefly on two pods.
+    indexes.dedup_by(|a, b| a.name == b.name);
     Ok(cf::ok_with_messages(indexes.into_iter().map(IndexJson::from).collect::<Vec<_>>(), messages))
 }
 

@@ -5,6 +5,7 @@
 mod backup;
 mod containers;
 mod partition;
+mod resize;
 
 use std::time::Duration;
 

@@ -26,7 +26,7 @@ fn start_pod(listen: &str, data: &std::path::Path) -> Service {
 
 async fn names_on(pod: &Service) -> BTreeSet<String> {
     let mut c = VectorIndexClient::connect(pod.url()).await.expect("connect");
-    c.list_indexes(ListIndexesRequest { account: ACCOUNT.into(), all_accounts: false }).await.expect("list").into_inner().indexes.into_iter().map(|i| i.name).collect()
+    c.list_indexes(ListIndexesRequest { account: ACCOUNT.into(), all_accounts: false, include_moved: false }).await.expect("list").into_inner().indexes.into_iter().map(|i| i.name).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -169,4 +169,7 @@ async fn indexes_spread_over_pods_survive_a_dead_pod_and_a_resize() {
         }
     }
     assert_eq!(seen.len(), live.len() + 1);
+    // The old copies stay (moved, naming their new pod) until `--forget` deletes them.
+    let forgot = cli(&["--forget"]);
+    assert!(forgot.starts_with(&format!("Deleted the old copies of {moving} moved index(es)")), "{forgot}");
 }

@@ -65,7 +65,7 @@ type Observed = Vec<(String, Result<Seen, String>)>;
 
 async fn observe_all(url: &str, names: &[String], rng: &mut Rng) -> Result<Observed, String> {
     let mut c = VectorIndexClient::connect(url.to_owned()).await.map_err(|e| format!("connect to {url}: {e}"))?;
-    let list = c.list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: false }).await.map_err(|s| format!("ListIndexes failed: {s:?}"))?.into_inner();
+    let list = c.list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: false, include_moved: false }).await.map_err(|s| format!("ListIndexes failed: {s:?}"))?.into_inner();
     let mut listed = BTreeMap::new();
     for info in list.indexes {
         if !names.contains(&info.name) || listed.insert(info.name.clone(), info.dimensions).is_some() {

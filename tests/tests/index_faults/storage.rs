@@ -190,7 +190,7 @@ async fn delete_racing_writes_stays_deleted_after_a_crash() {
         svc.kill();
         svc = start_index_on(&data, &[]).expect("restart");
         let mut c = client(&svc).await;
-        let listed = c.list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: false }).await.expect("list").into_inner().indexes;
+        let listed = c.list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: false, include_moved: false }).await.expect("list").into_inner().indexes;
         assert!(listed.is_empty(), "round {round}: a deleted index came back: {listed:?}");
         assert_eq!(c.get_index(iref("race")).await.expect_err("get").code(), Code::NotFound);
         create(&mut c, "race").await;

@@ -250,7 +250,7 @@ async fn create_index_rules() {
     assert!(looks_rfc3339(&info.created_on), "created_on {:?}", info.created_on);
     let got = c.get_index(iref(&base)).await.expect("get").into_inner();
     assert_eq!((got.name, got.dimensions, got.metric, got.description.len()), (base.clone(), 32, Cosine as i32, 1024));
-    let all = c.list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: false }).await.expect("list").into_inner();
+    let all = c.list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: false, include_moved: false }).await.expect("list").into_inner();
     assert!(all.indexes.iter().any(|i| i.name == base), "ListIndexes shows {base}");
 
     // Duplicates: same account → ALREADY_EXISTS (whatever the config); another account is another index.
@@ -260,7 +260,7 @@ async fn create_index_rules() {
     let mut other = create_request(&base, 48, Euclidean);
     other.account = account.clone();
     try_create(&mut c, other).await.expect("same name in another account");
-    let listed = c.list_indexes(pb::ListIndexesRequest { account: account.clone(), all_accounts: false }).await.expect("list").into_inner();
+    let listed = c.list_indexes(pb::ListIndexesRequest { account: account.clone(), all_accounts: false, include_moved: false }).await.expect("list").into_inner();
     assert_eq!(listed.indexes.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), vec![base.as_str()]);
     let theirs = c.describe_index(pb::IndexRef { account: account.clone(), name: base.clone() }).await.expect("describe").into_inner();
     assert_eq!(theirs.dimensions, 48);
