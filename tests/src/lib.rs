@@ -1,5 +1,6 @@
 //! Shared harness for the cross-service tests and benchmarks: where the provisioned files are,
 //! and real service processes started from the workspace's own binaries on free ports.
+pub mod backup_load;
 pub mod bench;
 pub mod embeddings;
 pub mod json;

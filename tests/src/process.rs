@@ -239,3 +239,20 @@ pub fn scratch_dir(bin: &str) -> PathBuf {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }
+
+/// Runs `cmd` to its end; its exit status and its peak resident memory in KiB (`wait4`'s
+/// `ru_maxrss`, for this child alone).
+#[allow(unsafe_code)]
+pub fn run_measured(cmd: &mut Command) -> anyhow::Result<(std::process::ExitStatus, u64)> {
+    use std::os::unix::process::ExitStatusExt;
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be overwritten; wait4 reaps our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for; the pointers are to live locals.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    anyhow::ensure!(r == pid, "wait4: {}", std::io::Error::last_os_error());
+    std::mem::forget(child); // reaped above
+    Ok((std::process::ExitStatus::from_raw(status), usage.ru_maxrss as u64))
+}

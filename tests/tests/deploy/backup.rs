@@ -161,103 +161,36 @@ async fn a_backup_holds_only_writes_whose_clients_were_told_they_succeeded() {
 
 /// A backup of a ~100 MB store read by a slow client: deletes (an index's and vectors'),
 /// writes and the settling they cause each finish in a small fraction of the copy's time, and
-/// index-svc's memory rises by no more than its store cache and the stream's buffers.
+/// index-svc's memory rises by no more than its store cache and the stream's buffers; restoring
+/// it takes memory that does not grow with the store.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_backup_costs_writers_and_memory_nothing() {
     let svc = start_index(&["--settle-ms", "500"]).expect("index-svc");
-    let mut c = VectorIndexClient::connect(svc.url()).await.expect("connect");
-    for name in ["big", "doomed"] {
-        c.create_index(pb::CreateIndexRequest { account: String::new(), name: name.into(), dimensions: DIMS as u32, metric: pb::Metric::Cosine as i32, description: String::new() })
-            .await
-            .expect("create");
-    }
-    // Records made large by their metadata (8 KiB each): a big store, cheap graphs.
-    let pad = "m".repeat(8 << 10);
-    let meta = strato_tests::json::to_struct(&serde_json::json!({ "pad": pad }));
-    for from in (0..12_000).step_by(500) {
-        let vectors = (from..from + 500).map(|i| pb::Vector { id: format!("b{i}"), values: values(1, i), namespace: String::new(), metadata: Some(meta.clone()) }).collect();
-        c.upsert(pb::WriteRequest { account: String::new(), index: "big".into(), vectors }).await.expect("ingest");
-    }
-    let vectors = (0..300).map(|i| pb::Vector { id: format!("d{i}"), values: values(2, i), namespace: String::new(), metadata: None }).collect();
-    c.upsert(pb::WriteRequest { account: String::new(), index: "doomed".into(), vectors }).await.expect("ingest");
-    for name in ["big", "doomed"] {
-        let at = pb::IndexRef { account: String::new(), name: name.into() };
-        strato_tests::bench::settle(&svc.url(), at, svc.pid()).await.expect("settled");
-    }
+    let c = VectorIndexClient::connect(svc.url()).await.expect("connect");
+    strato_tests::backup_load::fill(&c, &svc).await.expect("fill");
     // First alone, for memory: what the backup itself holds.
-    let alone = slow_backup(&c, svc.pid(), false).await;
+    let alone = strato_tests::backup_load::slow_backup(&c, svc.pid(), false).await.expect("backup");
+    println!("{alone}");
     // The store's own page cache (16 MiB, filled by any full read) plus the stream's few chunks;
     // a copy of the store (as backups used to make) is 100 MB.
-    assert!(alone.peak_kib.saturating_sub(alone.before_kib) < 28 << 10, "memory rose {} MiB during the backup", alone.peak_kib.saturating_sub(alone.before_kib) / 1024);
+    assert!(alone.bytes > 80_000_000, "the store is big enough to matter: {} bytes", alone.bytes);
+    assert!(alone.rise_kib() < 28 << 10, "memory rose {} MiB during the backup", alone.rise_kib() / 1024);
     // Then beside deletes and writes, for how long they wait.
-    let beside = slow_backup(&c, svc.pid(), true).await;
+    let beside = strato_tests::backup_load::slow_backup(&c, svc.pid(), true).await.expect("backup");
+    println!("{beside}");
     for (what, t) in &beside.took {
         assert!(*t < beside.copy / 10, "{what} took {t:?} during a backup that took {:?}", beside.copy);
     }
-}
 
-struct SlowBackup {
-    copy: Duration,
-    before_kib: u64,
-    peak_kib: u64,
-    took: Vec<(&'static str, Duration)>,
-}
-
-/// One backup read at ~100 chunks a second, index-svc's memory sampled all along; with `ops`,
-/// an index deleted and vectors written and deleted while it streams, each timed.
-async fn slow_backup(c: &VectorIndexClient<tonic::transport::Channel>, pid: u32, ops: bool) -> SlowBackup {
-    let rss = |pid: u32| strato_tests::process::status_kib(pid, "VmRSS:");
-    let before_kib = rss(pid);
-    let started = Instant::now();
-    let mut stream = c.clone().backup(pb::BackupRequest {}).await.expect("backup").into_inner();
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut peak = 0;
-            while !done.load(Ordering::SeqCst) {
-                peak = peak.max(rss(pid));
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            peak
-        })
-    };
-    let ops = {
-        let mut c = c.clone();
-        tokio::spawn(async move {
-            let mut took = Vec::new();
-            if !ops {
-                return took;
-            }
-            let t = Instant::now();
-            c.delete_index(pb::IndexRef { account: String::new(), name: "doomed".into() }).await.expect("delete index");
-            took.push(("delete an index", t.elapsed()));
-            for round in 0..10 {
-                let t = Instant::now();
-                let v = pb::Vector { id: format!("new{round}"), values: values(3, round), namespace: String::new(), metadata: None };
-                c.upsert(pb::WriteRequest { account: String::new(), index: "big".into(), vectors: vec![v] }).await.expect("write");
-                took.push(("write", t.elapsed()));
-                let t = Instant::now();
-                c.delete_by_ids(pb::IdsRequest { account: String::new(), index: "big".into(), ids: (0..100).map(|i| format!("b{}", round * 100 + i)).collect() }).await.expect("delete");
-                took.push(("delete vectors", t.elapsed()));
-            }
-            took
-        })
-    };
-    let (mut bytes, mut manifest) = (0usize, None);
-    while let Some(chunk) = stream.message().await.expect("stream") {
-        bytes += chunk.data.len();
-        if !chunk.manifest.is_empty() {
-            manifest = Some(chunk.manifest);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let copy = started.elapsed();
-    done.store(true, Ordering::SeqCst);
-    let peak_kib = sampler.join().expect("sampler");
-    let took = ops.await.expect("ops");
-    assert!(manifest.is_some(), "the backup ended without its manifest");
-    println!("backup: {:.0} MB in {:.1} s; RSS {} → peak {} MiB", bytes as f64 / 1e6, copy.as_secs_f64(), before_kib / 1024, peak_kib / 1024);
-    assert!(bytes > 80_000_000, "the store is big enough to matter: {bytes} bytes");
-    SlowBackup { copy, before_kib, peak_kib, took }
+    // Restore streams: its peak memory is a small fraction of the 100 MB store file.
+    let out = scratch_dir("backup-big").join("b");
+    let o = cli(&["--index-url", &svc.url(), "backup", "--out", out.to_str().expect("path")]);
+    assert!(o.status.success(), "backup: {}", String::from_utf8_lossy(&o.stderr));
+    let to = scratch_dir("backup-big").join("data");
+    let mut cmd = std::process::Command::new(strato_tests::bin_path("strato-vectorize"));
+    cmd.args(["restore", "--from", out.to_str().expect("path"), "--to", to.to_str().expect("path")]);
+    let (status, peak_kib) = strato_tests::process::run_measured(&mut cmd).expect("restore");
+    assert!(status.success(), "restore failed");
+    println!("restore of a {:.0} MB backup: peak RSS {} MiB", alone.bytes as f64 / 1e6, peak_kib / 1024);
+    assert!(peak_kib < 40 << 10, "restore held {} MiB for a {} byte backup", peak_kib / 1024, alone.bytes);
 }

@@ -6,10 +6,11 @@
 //!
 //! Run: ./strato bench index   [env BENCH_ROUNDS (default 3)]
 //! This build against another index-svc binary (e.g. one built from an earlier commit),
-//! alternating, medians of per-round ratios (`versus.rs`): writes only, or start-up at 100k and
-//! 1M vectors (`BENCH_STARTUP_SIZES`, a comma list):
+//! alternating, medians of per-round ratios (`versus.rs`): writes only, start-up at 100k and
+//! 1M vectors (`BENCH_STARTUP_SIZES`, a comma list), or a backup under load:
 //!      BENCH_WRITES_BASELINE=/path/to/index-svc ./strato bench index
 //!      BENCH_STARTUP_BASELINE=/path/to/index-svc ./strato bench index
+//!      BENCH_BACKUP_BASELINE=/path/to/index-svc ./strato bench index   (a backup under load)
 mod versus;
 
 use std::io::{BufRead, BufReader, Write};
@@ -42,6 +43,9 @@ struct Point {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(3);
+    if let Ok(baseline) = std::env::var("BENCH_BACKUP_BASELINE") {
+        return versus::backup(&baseline, rounds).await;
+    }
     if let Ok(baseline) = std::env::var("BENCH_STARTUP_BASELINE") {
         let sizes = std::env::var("BENCH_STARTUP_SIZES").unwrap_or_else(|_| "100000,1000000".into());
         let sizes: Vec<usize> = sizes.split(',').filter_map(|s| s.trim().parse().ok()).collect();

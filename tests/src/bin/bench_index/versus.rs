@@ -1,5 +1,6 @@
 //! This build against another index-svc binary (one built from an earlier commit), alternating
-//! which goes first, medians of per-round ratios: the write path, and start-up.
+//! which goes first, medians of per-round ratios: the write path, start-up, and a backup under
+//! load.
 use std::time::{Duration, Instant};
 
 use strato_proto::index::v1::{self as pb, vector_index_client::VectorIndexClient};
@@ -127,5 +128,40 @@ pub async fn startup(baseline: &str, sizes: &[usize], rounds: usize) -> anyhow::
             let _ = std::fs::remove_dir_all(d);
         }
     }
+    Ok(())
+}
+
+/// A slow backup of a ~100 MB store (`strato_tests::backup_load`): how much index-svc's memory
+/// rises, and how long the slowest delete or write beside it takes.
+pub async fn backup(baseline: &str, rounds: usize) -> anyhow::Result<()> {
+    println!("\n== backup of a ~100 MB store: this build vs {baseline} ==");
+    let (mut rise, mut worst) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut got = [(0u64, Duration::ZERO, Duration::ZERO); 2];
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let bin = if which == 0 { baseline } else { "index-svc" };
+            let svc = start(which, bin, &scratch_dir("bench-backup"), &["--settle-ms", "500"])?;
+            let c = VectorIndexClient::connect(svc.url()).await?;
+            strato_tests::backup_load::fill(&c, &svc).await?;
+            let alone = strato_tests::backup_load::slow_backup(&c, svc.pid(), false).await?;
+            let beside = strato_tests::backup_load::slow_backup(&c, svc.pid(), true).await?;
+            got[which] = (alone.rise_kib(), beside.worst(), beside.copy);
+        }
+        let [(b_rise, b_worst, b_copy), (t_rise, t_worst, t_copy)] = got;
+        println!(
+            "round {}: memory rise {} MiB vs baseline {} MiB; slowest delete/write beside it {:?} vs {:?} (copy {:.1} s vs {:.1} s)",
+            round + 1,
+            t_rise / 1024,
+            b_rise / 1024,
+            t_worst,
+            b_worst,
+            t_copy.as_secs_f64(),
+            b_copy.as_secs_f64()
+        );
+        rise.push(t_rise as f64 / b_rise.max(1) as f64);
+        worst.push(t_worst.as_secs_f64() / b_worst.as_secs_f64().max(1e-6));
+    }
+    println!("median of per-round ratios (this build / baseline): memory rise {:.2}×, slowest call beside the backup {:.2}×", median(rise), median(worst));
     Ok(())
 }
