@@ -179,6 +179,12 @@ impl Clients {
                         continue;
                     }
                 }
+                // A remembered move is stale (the index moved on, or was deleted): ask afresh.
+                (ErrorReason::IndexNotFound, _) if self.index.forget_move(req) && hops < 4 => {
+                    pod = self.index.route(req);
+                    hops += 1;
+                    continue;
+                }
                 (ErrorReason::IndexNotFound, _) if !tried_previous => {
                     tried_previous = true;
                     if let Some(prev) = self.index.previous_owner(req, &pod) {

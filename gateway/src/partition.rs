@@ -104,6 +104,12 @@ impl IndexPods {
         self.pods[owner(self.pods.iter().map(|p| p.name.as_str()), account, index)].clone()
     }
 
+    /// Forgets where `req`'s index moved (that pod no longer has it); true if it was known.
+    pub fn forget_move(&self, req: &impl Routed) -> bool {
+        let (account, index) = req.key();
+        self.moved.write().unwrap_or_else(|e| e.into_inner()).remove(&(account.to_owned(), index.to_owned())).is_some()
+    }
+
     /// The index's owner under the previous pod list, when that is another pod than `tried`.
     pub fn previous_owner(&self, req: &impl Routed, tried: &Pod) -> Option<Pod> {
         let (account, index) = req.key();

@@ -167,6 +167,14 @@ async fn a_resize_under_writes_and_kills_loses_nothing_and_changes_no_answer() {
     // Grow 2 → 3 under fire, forget the old copies, then shrink 3 → 2 (the third pod retiring)
     // under fire: the mover and the pods killed at random points until each resize completes.
     chaos(&mut rng, &mut pods, &new.join(","), "", "grow").await;
+    // A gateway not yet told of the resize (the old list only) finds every index by the moved
+    // pods' answers, and reads what it read before.
+    let stale = start_gateway(&unused, &old.join(","), &[]).expect("gateway on the old list");
+    let stale_base = format!("{}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes", stale.url());
+    for (n, name) in names[..STATIC].iter().enumerate() {
+        assert_eq!(answers(&stale_base, name, n).await, before[n], "{name} through a gateway on the old list");
+    }
+    drop(stale);
     let forgot = mover(&new.join(","), "", &["--forget"]).wait_with_output().expect("forget");
     assert!(forgot.status.success(), "{}", String::from_utf8_lossy(&forgot.stderr));
     drop(g);
