@@ -14,7 +14,7 @@ use std::path::Path;
 use redb::{Durability, ReadTransaction, ReadableTable};
 
 use crate::error::IndexError;
-use crate::store::{COUNTERS, INDEXES, SEGMENTS, VECTORS};
+use crate::tables::{COUNTERS, INDEXES, SEGMENTS, VECTORS};
 
 pub const FILE: &str = "strato-index.records";
 const MAGIC: &[u8; 8] = b"strrec01";

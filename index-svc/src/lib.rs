@@ -28,6 +28,7 @@ pub mod segment;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod tables;
 pub mod tail;
 pub mod topk;
 pub mod types;

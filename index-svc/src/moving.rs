@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{Engine, join};
 use crate::error::IndexError;
 use crate::handle::IndexHandle;
-use crate::store::VECTORS;
+use crate::tables::VECTORS;
 use crate::types::{IndexMeta, Moving, Record};
 use crate::validate;
 

@@ -7,21 +7,15 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use crate::error::IndexError;
 use crate::types::{IndexMeta, Metric, Record};
 
-/// "{account}/{name}" → JSON IndexMeta.
-pub(crate) const INDEXES: TableDefinition<&str, &[u8]> = TableDefinition::new("indexes");
-/// (index uid, vector id) → postcard Record.
-pub(crate) const VECTORS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("vectors");
-/// (index uid, segment uid) → postcard SegmentManifest.
-pub(crate) const SEGMENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("segments");
-/// Counters that must never go back: "next_index_uid" (a deleted index's uid is never reused,
-/// so rows it left behind can never be taken over by another index).
-pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+use crate::tables::{COUNTERS, INDEXES, SEGMENTS, VECTORS};
+
+/// The counter of index uids in `COUNTERS`.
 const NEXT_INDEX_UID: &str = "next_index_uid";
 const DB_FILE: &str = "strato-index.redb";
 
