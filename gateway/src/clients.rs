@@ -157,9 +157,15 @@ impl Clients {
                 let r = self.request(ctx, probe.clone(), d);
                 async move { c.get_index(r).await }
             });
-            if found.await.is_ok() {
-                let s = strato_proto::errors::status(Code::AlreadyExists, ErrorReason::IndexAlreadyExists, format!("vectorize.index.duplicate_name - Index name \"{name}\""));
-                return Err(self.error("index", ctx, s));
+            // Only a positive "not here" (or "moved on") lets the create go ahead: a previous
+            // owner that cannot answer may hold the name, and a create now would make a twin.
+            match found.await {
+                Ok(_) => {
+                    let s = strato_proto::errors::status(Code::AlreadyExists, ErrorReason::IndexAlreadyExists, format!("vectorize.index.duplicate_name - Index name \"{name}\""));
+                    return Err(self.error("index", ctx, s));
+                }
+                Err(s) if matches!(reason_of(&s), ErrorReason::IndexNotFound | ErrorReason::IndexMoved) => {}
+                Err(s) => return Err(self.error("index", ctx, unavailable_message("index", Status::unavailable(format!("the index's previous pod could not say whether {name:?} exists: {}", s.message()))))),
             }
         }
         let (mut hops, mut tried_previous, mut wait) = (0, false, Duration::from_millis(50));

@@ -22,14 +22,24 @@ const CHUNK: usize = 256 << 10;
 /// Backups written by this version (1 was a copied redb file).
 const FORMAT: u32 = 2;
 
-type Tx = mpsc::Sender<Result<pb::BackupChunk, IndexError>>;
+
+/// Where chunks go, the runtime that waits for room, and how long it waits: a client that
+/// reads nothing for `stall` loses its backup (the snapshot it holds keeps every page written
+/// since from being reused, so a reader that never reads would grow the store without bound).
+struct Tx {
+    chunks: mpsc::Sender<Result<pb::BackupChunk, IndexError>>,
+    runtime: tokio::runtime::Handle,
+    stall: std::time::Duration,
+}
 
 /// Starts a backup; its chunks arrive on the receiver (an error ends the stream).
-pub fn start(store: Arc<Store>) -> mpsc::Receiver<Result<pb::BackupChunk, IndexError>> {
-    let (tx, rx) = mpsc::channel(4);
+/// Call on the runtime (it waits for the client there).
+pub fn start(store: Arc<Store>, stall: std::time::Duration) -> mpsc::Receiver<Result<pb::BackupChunk, IndexError>> {
+    let (chunks, rx) = mpsc::channel(4);
+    let tx = Tx { chunks, runtime: tokio::runtime::Handle::current(), stall };
     std::thread::spawn(move || {
         if let Err(e) = run(&store, &tx) {
-            let _ = tx.blocking_send(Err(e));
+            send_or_give_up(&tx, Err(e));
         }
     });
     rx
@@ -48,11 +58,11 @@ impl<'a> Outgoing<'a> {
         Self { path, hash: Sha256::new(), bytes: 0, tx }
     }
 
-    /// False when the caller went away.
+    /// False when the caller went away, or stalled.
     fn send(&mut self, data: Vec<u8>) -> bool {
         self.hash.update(&data);
         self.bytes += data.len() as u64;
-        self.tx.blocking_send(Ok(pb::BackupChunk { path: self.path.clone(), data, manifest: String::new() })).is_ok()
+        send_or_give_up(self.tx, Ok(pb::BackupChunk { path: self.path.clone(), data, manifest: String::new() }))
     }
 
     /// The manifest's entry; an empty file still gets one (empty) chunk.
@@ -62,6 +72,19 @@ impl<'a> Outgoing<'a> {
         }
         let sha: String = self.hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
         Some(serde_json::json!({"path": self.path, "bytes": self.bytes, "sha256": sha}))
+    }
+}
+
+/// Sends, waiting at most `tx.stall` for room in the channel (on the runtime that started the
+/// backup; this thread is not one of its workers).
+fn send_or_give_up(tx: &Tx, msg: Result<pb::BackupChunk, IndexError>) -> bool {
+    // The timer is made inside the runtime's context (an async block), not on this thread.
+    match tx.runtime.block_on(async { tokio::time::timeout(tx.stall, tx.chunks.send(msg)).await }) {
+        Ok(sent) => sent.is_ok(),
+        Err(_) => {
+            tracing::warn!(stalled_s = tx.stall.as_secs(), "backup abandoned: the client read nothing");
+            false
+        }
     }
 }
 
@@ -104,6 +127,6 @@ fn run(store: &Store, tx: &Tx) -> Result<(), IndexError> {
         "files": listed,
     });
     tracing::info!(indexes = counts.indexes, vectors = counts.vectors, segments = counts.segments, ms = started.elapsed().as_millis() as u64, "backup streamed");
-    let _ = tx.blocking_send(Ok(pb::BackupChunk { path: String::new(), data: Vec::new(), manifest: manifest.to_string() }));
+    send_or_give_up(tx, Ok(pb::BackupChunk { path: String::new(), data: Vec::new(), manifest: manifest.to_string() }));
     Ok(())
 }

@@ -116,11 +116,16 @@ pub struct EngineConfig {
     /// the kernel's page cache sits under it), and at 100k vectors 48 MiB is 500 B a vector.
     #[arg(long, env = "STRATO_STORAGE_CACHE_MB", default_value_t = 16)]
     pub storage_cache_mb: usize,
+
+    /// A backup whose client reads nothing for this long is abandoned: the snapshot it holds
+    /// keeps every page written since from being reused (see backup.rs).
+    #[arg(long, env = "STRATO_BACKUP_STALL_SECS", default_value_t = 60)]
+    pub backup_stall_secs: u64,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { seal_threshold: 8192, ef_tiers: vec![64, 200], ef_construction: 400, max_segments: 8, settle_ms: 2000, merge_target: 250_000, filter_exact_threshold: 20000, storage_cache_mb: 16 }
+        Self { seal_threshold: 8192, ef_tiers: vec![64, 200], ef_construction: 400, max_segments: 8, settle_ms: 2000, merge_target: 250_000, filter_exact_threshold: 20000, storage_cache_mb: 16, backup_stall_secs: 60 }
     }
 }
 

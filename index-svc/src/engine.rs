@@ -42,6 +42,8 @@ pub struct Engine {
     group: Arc<GroupCommit>,
     /// Held shared by every mutation task; `quiesce` takes it exclusively.
     inflight: Arc<tokio::sync::RwLock<()>>,
+    /// One import or activation of a moving index at a time, per name (`moving.rs`).
+    moves: moving::MoveLocks,
 }
 
 /// What a mutation stages, and how memory changes once it is durable.
@@ -116,7 +118,7 @@ impl Engine {
             optimizer.submit(Job::Compact(h.clone()));
             optimizer.touch(h);
         }
-        Ok(Arc::new(Self { store, cfg, indexes: RwLock::new(loaded), creating: Default::default(), optimizer, group, inflight: Default::default() }))
+        Ok(Arc::new(Self { store, cfg, indexes: RwLock::new(loaded), creating: Default::default(), optimizer, group, inflight: Default::default(), moves: Default::default() }))
     }
 
     /// Resolves once storage has failed: the server then goes NOT_SERVING and exits.
@@ -148,7 +150,7 @@ impl Engine {
 
     /// A consistent copy of every index, streamed (see `backup.rs`).
     pub fn backup(&self) -> tokio::sync::mpsc::Receiver<Result<strato_proto::index::v1::BackupChunk, IndexError>> {
-        crate::backup::start(self.store.clone())
+        crate::backup::start(self.store.clone(), std::time::Duration::from_secs(self.cfg.backup_stall_secs))
     }
 
     /// Background work finishes the job in hand and stops.

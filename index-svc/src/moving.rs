@@ -28,6 +28,25 @@ pub struct MoveDigest {
     pub last_mutation: String,
 }
 
+/// Per-name locks: an import runs alone from its first record to its last, and an activation
+/// never sees half of one (two movers at once would otherwise interleave: one writing under
+/// the uid of an incoming copy the other has replaced).
+#[derive(Default)]
+pub struct MoveLocks(std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl MoveLocks {
+    async fn lock(&self, account: &str, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(crate::store::catalog_key(account, name)).or_default().clone();
+        m.lock_owned().await
+    }
+}
+
+/// An import under way: its row here, and the name's lock until it ends.
+pub struct Import {
+    pub meta: IndexMeta,
+    _lock: tokio::sync::OwnedMutexGuard<()>,
+}
+
 /// Records per staged batch of an import (one durable commit each).
 const IMPORT_BATCH: usize = 2000;
 
@@ -41,6 +60,11 @@ fn state_of(m: &Moving) -> (&'static str, String) {
 }
 
 impl Engine {
+    /// Incoming copies (in the store, not served): `ListIndexes` with `include_moved`.
+    pub fn incoming(&self) -> Result<Vec<IndexMeta>, IndexError> {
+        Ok(self.store.catalogue()?.into_iter().map(|(m, _)| m).filter(|m| m.moving == Moving::Incoming).collect())
+    }
+
     /// The state and digest of `account/name`, from the durable snapshot: the row's contract
     /// and every record, in id order.
     pub fn move_digest(&self, account: &str, name: &str) -> Result<MoveDigest, IndexError> {
@@ -127,15 +151,16 @@ impl Engine {
     }
 
     /// Starts an incoming copy from the source's row (replacing an earlier incoming copy);
-    /// returns its row here (its uid is this pod's).
-    pub async fn import_begin(self: &Arc<Self>, row: &[u8]) -> Result<IndexMeta, IndexError> {
+    /// holds the name's lock until the import is dropped.
+    pub async fn import_begin(self: &Arc<Self>, row: &[u8]) -> Result<Import, IndexError> {
         let mut meta: IndexMeta = serde_json::from_slice(row).map_err(|e| IndexError::invalid(format!("not an index row: {e}")))?;
         validate::index_name(&meta.name)?;
         validate::dimensions(meta.dimensions)?;
         meta.moving = Moving::Incoming;
         meta.uid = 0;
+        let lock = self.moves.lock(&meta.account, &meta.name).await;
         let engine = self.clone();
-        self.spawn(async move {
+        let meta = self.spawn(async move {
             let _creating = engine.creating.lock().await;
             if engine.registry().contains_key(&crate::store::catalog_key(&meta.account, &meta.name)) {
                 return Err(IndexError::DuplicateIndex(meta.name));
@@ -152,12 +177,14 @@ impl Engine {
             Ok(meta)
         })
         .await
-        .map_err(join)?
+        .map_err(join)??;
+        Ok(Import { meta, _lock: lock })
     }
 
     /// Adds records (stored encoding) to the incoming copy `meta`, durably. Each is checked:
     /// its dimensions, and a sequence number below the row's counter.
-    pub async fn import_records(&self, meta: &IndexMeta, records: Vec<Vec<u8>>) -> Result<(), IndexError> {
+    pub async fn import_records(&self, import: &Import, records: Vec<Vec<u8>>) -> Result<(), IndexError> {
+        let meta = &import.meta;
         let mut puts = Vec::with_capacity(records.len());
         for b in &records {
             let r: Record = postcard::from_bytes(b).map_err(|e| IndexError::invalid(format!("not a record: {e}")))?;
@@ -177,6 +204,7 @@ impl Engine {
     /// start-up loads one, its graphs built in the background. Activating an active index is a
     /// no-op.
     pub async fn activate(self: &Arc<Self>, account: &str, name: &str) -> Result<MoveDigest, IndexError> {
+        let _no_import = self.moves.lock(account, name).await;
         let engine = self.clone();
         let (account, name) = (account.to_owned(), name.to_owned());
         self.spawn(async move {
@@ -206,8 +234,22 @@ impl Engine {
         .map_err(join)?
     }
 
-    /// Deletes this pod's copy of a moved index.
+    /// Deletes this pod's copy of a moved index, or an incoming copy (a move abandoned).
     pub async fn forget_moved(self: &Arc<Self>, account: &str, name: &str) -> Result<(), IndexError> {
+        let _no_import = self.moves.lock(account, name).await;
+        if !self.registry().contains_key(&crate::store::catalog_key(account, name)) {
+            let row = self.store.index_row(account, name)?.filter(|m| m.moving == Moving::Incoming);
+            let row = row.ok_or_else(|| IndexError::IndexNotFound(name.to_owned()))?;
+            let engine = self.clone();
+            return self
+                .spawn(async move {
+                    let _creating = engine.creating.lock().await;
+                    let (ticket, ()) = engine.stage(move |s| s.stage_delete_index(&row)).await?;
+                    engine.group.durable(ticket).await.map(|_| ())
+                })
+                .await
+                .map_err(join)?;
+        }
         self.delete_when(account, name, |m| match m.moving {
             Moving::Moved { .. } => Ok(()),
             _ => Err(IndexError::invalid(format!("index {:?} has not moved: it is not forgotten", m.name))),

@@ -63,7 +63,10 @@ impl pb::vector_index_server::VectorIndex for IndexService {
 
     async fn list_indexes(&self, r: Request<pb::ListIndexesRequest>) -> Result<Response<pb::ListIndexesResponse>, Status> {
         let r = r.into_inner();
-        let listed = if r.all_accounts { self.engine.list_all(r.include_moved) } else { self.engine.list(&r.account) };
+        let mut listed = if r.all_accounts { self.engine.list_all(r.include_moved) } else { self.engine.list(&r.account) };
+        if r.all_accounts && r.include_moved {
+            listed.extend(self.engine.incoming()?);
+        }
         let indexes = listed.into_iter().map(info).collect();
         Ok(Response::new(pb::ListIndexesResponse { indexes }))
     }
@@ -220,12 +223,12 @@ impl pb::vector_index_server::VectorIndex for IndexService {
     async fn import_index(&self, r: Request<Streaming<pb::IndexRecords>>) -> Result<Response<pb::IndexDigest>, Status> {
         let mut stream = r.into_inner();
         let first = stream.next().await.ok_or_else(|| Status::invalid_argument("an import needs the index row first"))??;
-        let meta = self.engine.import_begin(&first.meta).await?;
-        self.engine.import_records(&meta, first.records).await?;
+        let import = self.engine.import_begin(&first.meta).await?;
+        self.engine.import_records(&import, first.records).await?;
         while let Some(msg) = stream.next().await {
-            self.engine.import_records(&meta, msg?.records).await?;
+            self.engine.import_records(&import, msg?.records).await?;
         }
-        Ok(Response::new(digest(self.engine.move_digest(&meta.account, &meta.name)?)))
+        Ok(Response::new(digest(self.engine.move_digest(&import.meta.account, &import.meta.name)?)))
     }
 
     async fn activate_index(&self, r: Request<pb::IndexRef>) -> Result<Response<pb::IndexDigest>, Status> {

@@ -128,6 +128,9 @@ pub struct RebalanceArgs {
     /// Delete the old copies of moved indexes (after every gateway routes by the new list).
     #[arg(long, conflicts_with = "apply")]
     pub forget: bool,
+    /// Abandon unfinished moves: thaw frozen indexes, delete incoming copies.
+    #[arg(long, conflicts_with_all = ["apply", "forget"])]
+    pub abort: bool,
 }
 
 #[derive(Debug, Args)]

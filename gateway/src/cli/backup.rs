@@ -114,6 +114,8 @@ fn files(manifest: &Value) -> Result<Vec<(String, u64, String)>> {
 /// Size and SHA-256 of a file, read in 1 MiB pieces; with `copy_to`, written there as it is read.
 fn hash_file(path: &Path, mut copy_to: Option<&mut std::fs::File>) -> Result<(u64, String)> {
     use std::io::Read;
+    // A backup holds plain files only: a symlink could pull in any file of this machine.
+    ensure!(std::fs::symlink_metadata(path)?.file_type().is_file(), "{} is not a regular file: not a backup's", path.display());
     let mut f = std::fs::File::open(path)?;
     let (mut hash, mut bytes, mut buf) = (Sha256::new(), 0u64, vec![0u8; 1 << 20]);
     loop {
@@ -131,12 +133,14 @@ fn hash_file(path: &Path, mut copy_to: Option<&mut std::fs::File>) -> Result<(u6
 
 /// Where a restore into `to` is staged: `<to>/.restore-partial` (`to` may be a volume's mount
 /// point, so it is filled, not replaced). `to` must be empty, or hold only what an interrupted
-/// restore left (no store file yet: that restore never finished), which is cleared.
+/// restore left — `.restore-partial`, and `segments` beside it (moved in before the store file,
+/// which is not there: that restore never finished) — which is cleared.
 fn ready_for_restore(to: &Path) -> Result<PathBuf> {
     const PARTIAL: &str = ".restore-partial";
     if to.exists() {
         let names: Vec<String> = to.read_dir()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-        let leftover = |n: &String| n == PARTIAL || n == "segments";
+        let interrupted = names.iter().any(|n| n == PARTIAL);
+        let leftover = |n: &String| n == PARTIAL || (interrupted && n == "segments");
         ensure!(names.iter().all(leftover), "{} is not empty", to.display());
         for n in names {
             std::fs::remove_dir_all(to.join(n))?;

@@ -65,9 +65,19 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::DeleteMetadataIndex(a) => delete_metadata_index(&ctx, a).await,
         Command::Backup(a) => super::backup::backup(&mut ctx.index().await?, &a.out, ctx.json).await,
         Command::Restore(a) => super::backup::restore(&a.from, &a.to, ctx.json),
-        Command::Rebalance(a) => super::rebalance::rebalance(&a.pods, &a.retiring, a.apply, a.forget, ctx.json, ctx.timeout).await,
+        Command::Rebalance(a) => super::rebalance::rebalance(&a.pods, &a.retiring, rebalance_mode(&a), ctx.json, ctx.timeout).await,
         Command::Import(a) => super::import::import(&mut ctx.index().await?, a, ctx.json, ctx.timeout).await,
         Command::Export(a) => super::import::export(&mut ctx.index().await?, a, ctx.json).await,
+    }
+}
+
+fn rebalance_mode(a: &super::args::RebalanceArgs) -> super::rebalance::Mode {
+    use super::rebalance::Mode;
+    match (a.apply, a.forget, a.abort) {
+        (true, ..) => Mode::Apply,
+        (_, true, _) => Mode::Forget,
+        (.., true) => Mode::Abort,
+        _ => Mode::Plan,
     }
 }
 

@@ -93,6 +93,7 @@ pub async fn import(target: &mut IndexClient, a: ImportArgs, json: bool, timeout
     // Copy, page by page.
     let mut progress: Option<Progress> = None;
     let copied_before = cp.copied;
+    let mut cursors = Cursors::default();
     loop {
         let page = match source.list(cp.cursor.as_deref(), PAGE).await {
             Ok(p) => p,
@@ -113,6 +114,7 @@ pub async fn import(target: &mut IndexClient, a: ImportArgs, json: bool, timeout
             bar.set(cp.copied as usize);
         }
         cp.cursor = page.next_cursor;
+        cursors.check(cp.cursor.as_deref())?;
         cp.save(&checkpoint_path)?;
         if cp.cursor.is_none() {
             break;
@@ -188,6 +190,19 @@ async fn prepare_target(target: &mut IndexClient, name: &str, config: &super::so
     Ok(())
 }
 
+/// The cursors a listing has been given: one seen twice would list forever.
+#[derive(Default)]
+struct Cursors(std::collections::HashSet<String>);
+
+impl Cursors {
+    fn check(&mut self, next: Option<&str>) -> Result<()> {
+        if let Some(c) = next {
+            ensure!(self.0.insert(c.to_owned()), "the source gave the cursor {c:?} twice: its listing would never end");
+        }
+        Ok(())
+    }
+}
+
 struct Verified {
     ids: usize,
     missing: usize,
@@ -205,11 +220,12 @@ impl Verified {
 /// Both id sets, listed again, and a spread sample of vectors compared whole.
 async fn verify(source: &Source, target: &mut IndexClient, name: &str) -> Result<Verified> {
     let mut theirs = Vec::new();
-    let mut cursor = None;
+    let (mut cursor, mut cursors) = (None, Cursors::default());
     loop {
         let page = source.list(cursor.as_deref(), PAGE).await?;
         theirs.extend(page.ids);
         cursor = page.next_cursor;
+        cursors.check(cursor.as_deref())?;
         if cursor.is_none() {
             break;
         }
@@ -254,6 +270,15 @@ async fn all_ids(c: &mut IndexClient, name: &str) -> Result<Vec<String>> {
 /// Every vector of an index as NDJSON lines (`{"id","values","namespace","metadata"}`, values
 /// as Vectorize prints them), to a file (written beside and renamed: whole or absent) or stdout.
 pub async fn export(c: &mut IndexClient, a: ExportArgs, json: bool) -> Result<()> {
+    let partial = a.out.with_extension("ndjson.partial");
+    let result = export_to(c, a, json).await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+async fn export_to(c: &mut IndexClient, a: ExportArgs, json: bool) -> Result<()> {
     let iref = c.index_ref(&a.name);
     let info = c.get_index(iref.clone()).await?;
     let metadata = c.list_metadata_indexes(iref).await?.metadata_indexes;

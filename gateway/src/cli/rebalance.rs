@@ -17,8 +17,17 @@ use futures::StreamExt;
 use strato_proto::index::v1 as pb;
 
 use super::client::{IndexClient, normalise_url};
-use super::render::{out, out_json};
+use super::render::{out, out_json, warn};
 use crate::partition::{owner, pod_name};
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Plan,
+    Apply,
+    Forget,
+    Abort,
+}
 
 struct Move {
     account: String,
@@ -30,7 +39,8 @@ struct Move {
 
 /// `pods`: every pod after the resize (the gateway's new `--index` list); `retiring`: pods being
 /// removed (everything on them moves).
-pub async fn rebalance(pods: &[String], retiring: &[String], apply: bool, forget: bool, json: bool, timeout: Duration) -> Result<()> {
+pub async fn rebalance(pods: &[String], retiring: &[String], mode: Mode, json: bool, timeout: Duration) -> Result<()> {
+    let (apply, forget) = (mode == Mode::Apply, mode == Mode::Forget);
     ensure!(!pods.is_empty(), "--pods names no index-svc");
     let urls: Vec<String> = pods.iter().chain(retiring).map(|u| normalise_url(u)).collect();
     let names: Vec<String> = urls[..pods.len()].iter().map(|u| pod_name(u)).collect();
@@ -40,6 +50,9 @@ pub async fn rebalance(pods: &[String], retiring: &[String], apply: bool, forget
     }
     if forget {
         return forget_moved(&mut clients, &urls, json).await;
+    }
+    if mode == Mode::Abort {
+        return abort(&mut clients, &urls, json).await;
     }
     // Every index not on its owner; a moved one too while its destination has not activated it
     // (a run stopped between the two steps).
@@ -52,7 +65,11 @@ pub async fn rebalance(pods: &[String], retiring: &[String], apply: bool, forget
             }
             let iref = pb::IndexRef { account: ix.account.clone(), name: ix.name.clone() };
             let d = clients[i].get_index_digest(iref.clone()).await?;
-            if d.state == "moved" && clients[to].get_index_digest(iref).await?.state == "active" {
+            if d.state == "incoming" {
+                continue; // arriving here (its source plans it), or abandoned (`--abort`)
+            }
+            // Moved and served there — or deleted there since: never copied back.
+            if d.state == "moved" && matches!(clients[to].get_index_digest(iref).await?.state.as_str(), "active" | "absent") {
                 continue;
             }
             moves.push(Move { account: ix.account, name: ix.name, from: i, to, vectors: d.vectors });
@@ -103,8 +120,9 @@ async fn move_index(clients: &mut [IndexClient], urls: &[String], m: &Move) -> R
     }
     let there = clients[m.to].get_index_digest(iref.clone()).await?;
     match there.state.as_str() {
-        // Activated by a run that stopped right after: done.
-        "active" if src.state == "moved" => return Ok(src.vectors),
+        // Activated by a run that stopped right after: done. Absent after its source was marked
+        // moved (which needs a complete copy there): deleted there since; never copied back.
+        "active" | "absent" if src.state == "moved" => return Ok(src.vectors),
         "active" => bail!("{}/{} exists on both {} and {dest}: a twin made outside this move; delete one", m.account, m.name, urls[m.from]),
         "incoming" if (there.vectors, &there.digest, &there.last_mutation) == (src.vectors, &src.digest, &src.last_mutation) => {}
         _ => {
@@ -162,8 +180,10 @@ async fn forget_moved(clients: &mut [IndexClient], urls: &[String], json: bool) 
             let Some(dest) = urls.iter().position(|u| *u == d.to) else {
                 bail!("{}/{} moved to {}, which is not in --pods: name every pod", ix.account, ix.name, d.to);
             };
-            if clients[dest].get_index_digest(iref.clone()).await?.state != "active" {
-                bail!("{}/{} moved to {} but is not served there yet: run --apply first", ix.account, ix.name, d.to);
+            // Served there, or deleted there since; an incoming copy is not served yet.
+            if clients[dest].get_index_digest(iref.clone()).await?.state == "incoming" {
+                warn(&format!("{}/{} moved to {} but is not served there yet: run --apply, then --forget again", ix.account, ix.name, d.to));
+                continue;
             }
             clients[i].forget_moved(iref).await?;
             forgotten.push(serde_json::json!({"account": ix.account, "index": ix.name, "from": urls[i], "movedTo": d.to}));
@@ -173,6 +193,44 @@ async fn forget_moved(clients: &mut [IndexClient], urls: &[String], json: bool) 
         out_json(&serde_json::json!({ "forgotten": forgotten }))?;
     } else {
         out(&format!("Deleted the old copies of {} moved index(es)", forgotten.len()));
+    }
+    Ok(())
+}
+
+/// Abandons unfinished moves: frozen indexes thawed where they are, incoming copies deleted. A
+/// source already marked moved is past the point of return (its destination holds the copy that
+/// counts): finish that one with `--apply`.
+async fn abort(clients: &mut [IndexClient], urls: &[String], json: bool) -> Result<()> {
+    let mut undone = Vec::new();
+    for i in 0..clients.len() {
+        for ix in clients[i].list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: true, include_moved: true }).await?.indexes {
+            let iref = pb::IndexRef { account: ix.account.clone(), name: ix.name.clone() };
+            let d = clients[i].get_index_digest(iref.clone()).await?;
+            let what = match d.state.as_str() {
+                "frozen" => {
+                    clients[i].set_move_state(pb::MoveRequest { account: ix.account.clone(), name: ix.name.clone(), state: "active".into(), to: String::new() }).await?;
+                    "thawed"
+                }
+                "incoming" => {
+                    clients[i].forget_moved(iref).await?;
+                    "incoming copy deleted"
+                }
+                "moved" => {
+                    warn(&format!("{}/{} on {} has moved to {} already: finish it with --apply", ix.account, ix.name, urls[i], d.to));
+                    continue;
+                }
+                _ => continue,
+            };
+            undone.push(serde_json::json!({"account": ix.account, "index": ix.name, "pod": urls[i], "done": what}));
+        }
+    }
+    if json {
+        out_json(&serde_json::json!({ "aborted": undone }))?;
+    } else {
+        out(&format!("Abandoned {} unfinished move step(s)", undone.len()));
+        for u in &undone {
+            out(&format!("  {}/{} on {}: {}", u["account"].as_str().unwrap_or(""), u["index"].as_str().unwrap_or(""), u["pod"].as_str().unwrap_or(""), u["done"].as_str().unwrap_or("")));
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! error, shown as it came (its code and message from the envelope).
 use std::time::Duration;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail, ensure};
 use serde_json::Value;
 use strato_proto::index::v1 as pb;
 
@@ -95,9 +95,14 @@ impl Source {
     pub async fn get(&self, ids: &[String]) -> Result<Vec<pb::Vector>> {
         let r = self.call(reqwest::Method::POST, "/get_by_ids", Some(serde_json::json!({ "ids": ids }))).await?;
         let items = r.as_array().ok_or_else(|| anyhow!("get_by_ids did not answer an array: {r}"))?;
+        let asked: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
         items
             .iter()
-            .map(|v| crate::ndjson::parse_line(v.to_string().as_bytes()).map_err(|e| anyhow!("the source returned a vector this side cannot read ({e}): {v}")))
+            .map(|v| {
+                let vector = crate::ndjson::parse_line(v.to_string().as_bytes()).map_err(|e| anyhow!("the source returned a vector this side cannot read ({e}): {v}"))?;
+                ensure!(asked.contains(vector.id.as_str()), "the source returned id {:?}, which was not asked for", vector.id);
+                Ok(vector)
+            })
             .collect()
     }
 
@@ -117,9 +122,11 @@ impl Source {
                 Ok(resp) => {
                     let status = resp.status();
                     let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-                    let text = resp.text().await.unwrap_or_default();
+                    let body = resp.bytes().await.unwrap_or_default();
+                    let text = String::from_utf8_lossy(&body);
                     if status.is_success() {
-                        let v: Value = serde_json::from_str(&text).map_err(|e| anyhow!("{url}: not JSON ({e}): {}", head(&text)))?;
+                        // Strict UTF-8: an id or metadata string is never silently altered.
+                        let v: Value = serde_json::from_slice(&body).map_err(|e| anyhow!("{url}: not JSON in UTF-8 ({e}): {}", head(&text)))?;
                         if v["success"] == false {
                             bail!("{url}: {}", envelope_errors(&v));
                         }

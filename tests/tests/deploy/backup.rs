@@ -93,6 +93,20 @@ async fn backup_under_writes_restores_every_acknowledged_write() {
     std::fs::write(&records, &std::fs::read(out.join("strato-index.records")).expect("read")[..mid]).expect("cut");
     let o = cli(&["restore", "--from", copy.to_str().expect("path"), "--to", refused.to_str().expect("path")]);
     assert!(!o.status.success() && !refused.exists(), "a cut backup restored");
+    // A file swapped for a symlink (to anything on this machine) is refused, not followed.
+    std::fs::copy(out.join("strato-index.records"), &records).expect("restore the records");
+    let segment = walk(&copy).into_iter().find(|p| p.to_string_lossy().contains("segments/")).expect("a segment file");
+    let target = damaged.join("elsewhere");
+    std::fs::rename(&segment, &target).expect("move");
+    std::os::unix::fs::symlink(&target, &segment).expect("symlink");
+    let o = cli(&["restore", "--from", copy.to_str().expect("path"), "--to", refused.to_str().expect("path")]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not a regular file"), "{}", String::from_utf8_lossy(&o.stderr));
+    // A target holding anything but an interrupted restore's leftovers is left alone.
+    let occupied = damaged.join("occupied");
+    std::fs::create_dir_all(occupied.join("segments")).expect("dir");
+    std::fs::write(occupied.join("segments/keep.graph"), b"mine").expect("write");
+    let o = cli(&["restore", "--from", out.to_str().expect("path"), "--to", occupied.to_str().expect("path")]);
+    assert!(!o.status.success() && occupied.join("segments/keep.graph").exists(), "a restore cleared a directory it did not make");
 
     // Restore into a fresh data directory and serve it.
     let data = scratch_dir("restored").join("data");
@@ -193,4 +207,38 @@ async fn a_slow_backup_costs_writers_and_memory_nothing() {
     assert!(status.success(), "restore failed");
     println!("restore of a {:.0} MB backup: peak RSS {} MiB", alone.bytes as f64 / 1e6, peak_kib / 1024);
     assert!(peak_kib < 40 << 10, "restore held {} MiB for a {} byte backup", peak_kib / 1024, alone.bytes);
+}
+
+/// A client that stops reading loses its backup after `--backup-stall-secs` (the snapshot it
+/// held no longer pins the store's pages), and index-svc says so in its log.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_nobody_reads_is_abandoned() {
+    let svc = start_index(&["--backup-stall-secs", "1"]).expect("index-svc");
+    let mut c = VectorIndexClient::connect(svc.url()).await.expect("connect");
+    c.create_index(pb::CreateIndexRequest { account: String::new(), name: INDEX.into(), dimensions: DIMS as u32, metric: pb::Metric::Cosine as i32, description: String::new() })
+        .await
+        .expect("create");
+    // Enough to overflow the stream's buffers: 2,000 vectors with 8 KiB of metadata.
+    let meta = strato_tests::json::to_struct(&serde_json::json!({ "pad": "m".repeat(8 << 10) }));
+    for from in (0..2000).step_by(500) {
+        let vectors = (from..from + 500).map(|i| pb::Vector { id: format!("v{i}"), values: values(0, i), namespace: String::new(), metadata: Some(meta.clone()) }).collect();
+        c.upsert(pb::WriteRequest { account: String::new(), index: INDEX.into(), vectors }).await.expect("ingest");
+    }
+    let mut stream = c.backup(pb::BackupRequest {}).await.expect("backup").into_inner();
+    let first = stream.message().await.expect("first chunk");
+    assert!(first.is_some());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut manifest = false;
+    loop {
+        match stream.message().await {
+            Ok(Some(chunk)) => manifest |= !chunk.manifest.is_empty(),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    assert!(!manifest, "a backup nobody read for 4 s still completed");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !svc.logs().contains("backup abandoned") {
+        assert!(Instant::now() < deadline, "no log line: {}", svc.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -306,3 +306,77 @@ async fn try_call(method: Method, url: &str, body: Value) -> Option<u16> {
     let r = http().request(method, url).header("authorization", "Bearer local").json(&body).send().await.ok()?;
     Some(r.status().as_u16())
 }
+
+/// The edges of a move, one at a time: a create while the previous owner cannot answer makes no
+/// twin; an index deleted at its destination after a move is not copied back, and its old copy
+/// can still be forgotten; `--abort` thaws a frozen index and deletes an incoming copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_move_makes_no_twin_resurrects_nothing_and_can_be_abandoned() {
+    use strato_proto::index::v1::{self as pb, IndexRef, MoveRequest};
+    let mut pods: Vec<Pod> = (0..2).map(|_| Pod { listen: format!("127.0.0.1:{}", free_port()), data: scratch_dir("edge-pod"), svc: None }).collect();
+    pods[0].start();
+    pods[1].start();
+    let (a, both) = (pods[0].url(), format!("{},{}", pods[0].url(), pods[1].url()));
+    let unused = format!("http://127.0.0.1:{}", free_port());
+    let listens: Vec<String> = pods.iter().map(|p| p.listen.clone()).collect();
+    let owner = |name: &str| gateway::partition::owner(listens.iter().map(String::as_str), ACCOUNT, name);
+    // Names the new list gives to pod 1.
+    let moving: Vec<String> = (0..200).map(|i| format!("e{i}")).filter(|n| owner(n) == 1).take(3).collect();
+    let old = start_gateway(&unused, &a, &[]).expect("gateway on the old list");
+    let old_base = format!("{}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes", old.url());
+    for name in &moving {
+        let (s, b) = call(Method::POST, &old_base, Some(json!({"name": name, "config": {"dimensions": DIMS, "metric": "cosine"}}))).await;
+        assert_eq!(s, 200, "{b}");
+        assert!(upsert(&old_base, name, &[json!({"id": "a", "values": values(1, 0)})]).await);
+    }
+    let g = start_gateway(&unused, &both, &["--index-previous", &a]).expect("gateway on both lists");
+    let base = format!("{}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes", g.url());
+
+    // 1. The previous owner down: a create of a name it holds fails, and makes nothing.
+    pods[0].svc.take().expect("pod 0").kill();
+    let (s, b) = call(Method::POST, &base, Some(json!({"name": moving[0], "config": {"dimensions": DIMS, "metric": "cosine"}}))).await;
+    assert_eq!(s, 503, "a create that cannot be checked must not go ahead: {b}");
+    pods[0].start();
+    let (s, b) = call(Method::GET, &format!("{base}/{}/info", moving[0]), None).await;
+    assert_eq!((s, b["result"]["vectorCount"].clone()), (200, json!(1)), "no twin: {b}");
+
+    // 2. Moved, then deleted at its destination: not copied back; the old copy forgotten.
+    let run = |args: &[&str]| {
+        let out = mover(&both, "", args).wait_with_output().expect("mover");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["--apply"]);
+    let (s, _) = call(Method::DELETE, &format!("{base}/{}", moving[0]), None).await;
+    assert_eq!(s, 200);
+    assert!(run(&[]).starts_with("0 index(es) to move"), "a deleted index is not a move to redo");
+    run(&["--apply"]);
+    let (s, _) = call(Method::GET, &format!("{base}/{}/info", moving[0]), None).await;
+    assert_eq!(s, 404, "the deleted index came back");
+    assert!(run(&["--forget"]).starts_with(&format!("Deleted the old copies of {} moved index(es)", moving.len())));
+
+    // 3. Abandoned: a frozen source thawed, an incoming copy deleted.
+    let name = "abandoned";
+    let (s, b) = call(Method::POST, &base, Some(json!({"name": name, "config": {"dimensions": DIMS, "metric": "cosine"}}))).await;
+    assert_eq!(s, 200, "{b}");
+    let home = owner(name);
+    let (mut src, mut dst) = (VectorIndexClient::connect(pods[home].url()).await.expect("src"), VectorIndexClient::connect(pods[1 - home].url()).await.expect("dst"));
+    let iref = IndexRef { account: ACCOUNT.into(), name: name.into() };
+    src.set_move_state(MoveRequest { account: ACCOUNT.into(), name: name.into(), state: "frozen".into(), to: pods[1 - home].url() }).await.expect("freeze");
+    let export: Vec<pb::IndexRecords> = {
+        let mut s = src.export_index(iref.clone()).await.expect("export").into_inner();
+        let mut all = Vec::new();
+        while let Some(m) = s.message().await.expect("records") {
+            all.push(m);
+        }
+        all
+    };
+    let d = dst.import_index(futures::stream::iter(export)).await.expect("import").into_inner();
+    assert_eq!(d.state, "incoming");
+    assert!(!upsert(&base, name, &[json!({"id": "x", "values": values(2, 0)})]).await, "a frozen index takes no write");
+    let out = run(&["--abort"]);
+    assert!(out.starts_with("Abandoned 2 unfinished move step(s)"), "{out}");
+    assert_eq!(dst.get_index_digest(iref.clone()).await.expect("digest").into_inner().state, "absent");
+    assert_eq!(src.get_index_digest(iref).await.expect("digest").into_inner().state, "active");
+    assert!(upsert(&base, name, &[json!({"id": "x", "values": values(2, 0)})]).await, "thawed: writes work again");
+}
