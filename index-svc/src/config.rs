@@ -57,6 +57,13 @@ pub struct Config {
     #[arg(long, env = "STRATO_INDEX_FAIL_STOP_GRACE_MS", default_value_t = 2000)]
     pub fail_stop_grace_ms: u64,
 
+    /// On a stop, how long to wait for the graph build in hand (a merge can take minutes):
+    /// past it the build is left unfinished (redone at the next start, the store reopened after
+    /// a repair), so the process exits inside Kubernetes' grace period (35 s in deploy/:
+    /// preStop 5 s + drain ≤ 20 s + this).
+    #[arg(long, env = "STRATO_BACKGROUND_STOP_MS", default_value_t = 5000)]
+    pub background_stop_ms: u64,
+
     /// Test-only fault injection: while `<dir>/fsync` exists every durable commit fails; while
     /// `<dir>/segment` exists writing a segment file fails (as on a full disk).
     #[arg(long, hide = true)]

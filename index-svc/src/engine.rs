@@ -153,9 +153,10 @@ impl Engine {
         crate::backup::start(self.store.clone(), std::time::Duration::from_secs(self.cfg.backup_stall_secs))
     }
 
-    /// Background work finishes the job in hand and stops.
-    pub fn shutdown(&self) {
-        self.optimizer.shutdown();
+    /// Background work finishes the job in hand (if it can within `within`) and stops. False
+    /// when a build was left running: the store is then still in use at exit.
+    pub fn shutdown(&self, within: std::time::Duration) -> bool {
+        self.optimizer.shutdown(within)
     }
 
     /// After a storage failure: background work stops without waiting for the job in hand.

@@ -109,8 +109,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     if why.is_some() {
         engine.abandon_background();
     } else {
-        let e = engine.clone();
-        tokio::task::spawn_blocking(move || e.shutdown()).await?;
+        let (e, within) = (engine.clone(), std::time::Duration::from_millis(config.background_stop_ms));
+        if !tokio::task::spawn_blocking(move || e.shutdown(within)).await? {
+            tracing::warn!(waited_ms = config.background_stop_ms, "left the graph build in hand unfinished; the next start redoes it");
+        }
     }
     // redb records a clean close when the last handle drops. A gRPC stream's task can still be
     // dropping its finished handler (and its engine handle) a moment after the drain: wait.

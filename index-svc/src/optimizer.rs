@@ -139,12 +139,16 @@ impl Optimizer {
         }
     }
 
-    /// The job in progress finishes; queued and retrying ones are dropped (start-up finds and
-    /// redoes them). Joins the thread.
-    pub fn shutdown(&self) {
-        if let Some(t) = self.stop() {
+    /// The job in progress finishes if it can within `within`; queued and retrying ones are
+    /// dropped (start-up finds and redoes them). False when the job in hand was left running.
+    pub fn shutdown(&self, within: Duration) -> bool {
+        let Some(t) = self.stop() else { return true };
+        let (done, joined) = mpsc::channel();
+        std::thread::spawn(move || {
             let _ = t.join();
-        }
+            let _ = done.send(());
+        });
+        joined.recv_timeout(within).is_ok()
     }
 
     /// After a storage failure: nothing new starts, and the job in progress is left to die with

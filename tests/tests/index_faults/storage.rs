@@ -121,6 +121,33 @@ async fn fail_stop_does_not_wait_for_a_graph_build() {
     assert_eq!(got, want);
 }
 
+/// A stop does not wait for a long graph build past `--background-stop-ms`: SIGTERM during a
+/// build made a minute long exits cleanly in seconds, and the build is redone at the next start.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_does_not_wait_for_a_long_graph_build() {
+    let (data, faults) = (scratch_dir("stop-build-data"), scratch_dir("stop-build-faults"));
+    std::fs::write(faults.join("build-delay-ms"), b"60000").expect("slow builds");
+    let args = ["--fault-dir", faults.to_str().expect("utf-8"), "--seal-threshold", "16", "--background-stop-ms", "1000"];
+    let mut svc = start_index_on(&data, &args).expect("start");
+    let mut c = client(&svc).await;
+    create(&mut c, "sb").await;
+    c.upsert(upsert("sb", (0..20).map(|i| vector(&format!("v{i}"), i as f32)).collect())).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped_at = std::time::Instant::now();
+    svc.terminate();
+    let status = svc.wait_exit(Duration::from_secs(30)).expect("index-svc exits well before the build ends");
+    assert!(status.success(), "a stop is not a failure: {status}");
+    assert!(stopped_at.elapsed() < Duration::from_secs(10), "stop took {:?}", stopped_at.elapsed());
+    assert!(svc.logs().contains("left the graph build in hand unfinished"), "{}", svc.logs());
+
+    std::fs::remove_file(faults.join("build-delay-ms")).expect("fast builds");
+    let svc = start_index_on(&data, &args).expect("restart");
+    let mut c = client(&svc).await;
+    let want: Vec<String> = (0..20).map(|i| format!("v{i}")).collect();
+    let got = ids(&mut c, "sb", &want.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(got.len(), 20, "{got:?}");
+}
+
 /// A seal that fails (the segment file can't be written, as on a full disk) keeps the vectors
 /// searchable exactly, says so in describe, and is retried until it succeeds.
 #[tokio::test(flavor = "multi_thread")]
