@@ -17,16 +17,21 @@ fn values(seed: usize, n: usize) -> Vec<f32> {
     (0..DIMS).map(|d| ((seed * 7919 + n * 31 + d * 17) % 1000) as f32 / 1000.0 - 0.5).collect()
 }
 
-/// Index "big" (12,000 vectors with 8 KiB of metadata each) and "doomed" (300 small ones), both
-/// settled into segments.
+/// Index "big" (12,000 vectors with 8 KiB of metadata each, ~100 MB) and "doomed" (300 small
+/// ones), both settled into segments.
 pub async fn fill(c: &VectorIndexClient<Channel>, svc: &Service) -> anyhow::Result<()> {
+    fill_n(c, svc, 12_000).await
+}
+
+/// As `fill`, with `n` vectors in "big" (a multiple of 500; ~8.6 KB each in the store).
+pub async fn fill_n(c: &VectorIndexClient<Channel>, svc: &Service, n: usize) -> anyhow::Result<()> {
     let mut c = c.clone();
     for name in ["big", "doomed"] {
         let req = pb::CreateIndexRequest { account: String::new(), name: name.into(), dimensions: DIMS as u32, metric: pb::Metric::Cosine as i32, description: String::new() };
         c.create_index(req).await?;
     }
     let meta = crate::json::to_struct(&serde_json::json!({ "pad": "m".repeat(8 << 10) }));
-    for from in (0..12_000).step_by(500) {
+    for from in (0..n).step_by(500) {
         let vectors = (from..from + 500).map(|i| pb::Vector { id: format!("b{i}"), values: values(1, i), namespace: String::new(), metadata: Some(meta.clone()) }).collect();
         c.upsert(pb::WriteRequest { account: String::new(), index: "big".into(), vectors }).await?;
     }

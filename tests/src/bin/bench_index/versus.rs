@@ -131,10 +131,12 @@ pub async fn startup(baseline: &str, sizes: &[usize], rounds: usize) -> anyhow::
     Ok(())
 }
 
-/// A slow backup of a ~100 MB store (`strato_tests::backup_load`): how much index-svc's memory
-/// rises, and how long the slowest delete or write beside it takes.
+/// A slow backup of a ~100 MB store (`strato_tests::backup_load`; `BENCH_BACKUP_VECTORS`, default
+/// 12,000, sets its size): how much index-svc's memory rises, and how long the slowest delete or
+/// write beside it takes.
 pub async fn backup(baseline: &str, rounds: usize) -> anyhow::Result<()> {
-    println!("\n== backup of a ~100 MB store: this build vs {baseline} ==");
+    let n: usize = std::env::var("BENCH_BACKUP_VECTORS").ok().and_then(|v| v.parse().ok()).unwrap_or(12_000);
+    println!("\n== backup of a store of {n} vectors with 8 KiB of metadata (~{} MB): this build vs {baseline} ==", n * 86 / 10_000);
     let (mut rise, mut worst) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let mut got = [(0u64, Duration::ZERO, Duration::ZERO); 2];
@@ -143,7 +145,7 @@ pub async fn backup(baseline: &str, rounds: usize) -> anyhow::Result<()> {
             let bin = if which == 0 { baseline } else { "index-svc" };
             let svc = start(which, bin, &scratch_dir("bench-backup"), &["--settle-ms", "500"])?;
             let c = VectorIndexClient::connect(svc.url()).await?;
-            strato_tests::backup_load::fill(&c, &svc).await?;
+            strato_tests::backup_load::fill_n(&c, &svc, n).await?;
             let alone = strato_tests::backup_load::slow_backup(&c, svc.pid(), false).await?;
             let beside = strato_tests::backup_load::slow_backup(&c, svc.pid(), true).await?;
             got[which] = (alone.rise_kib(), beside.worst(), beside.copy);
