@@ -57,23 +57,16 @@ pub async fn rebalance(pods: &[String], retiring: &[String], mode: Mode, json: b
     // Every index not on its owner; a moved one too while its destination has not activated it
     // (a run stopped between the two steps).
     let mut moves = Vec::new();
-    for i in 0..clients.len() {
-        for ix in clients[i].list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: true, include_moved: true }).await?.indexes {
-            let to = owner(names.iter().map(String::as_str), &ix.account, &ix.name);
-            if to == i {
-                continue;
-            }
-            let iref = pb::IndexRef { account: ix.account.clone(), name: ix.name.clone() };
-            let d = clients[i].get_index_digest(iref.clone()).await?;
-            if d.state == "incoming" {
-                continue; // arriving here (its source plans it), or abandoned (`--abort`)
-            }
-            // Moved and served there — or deleted there since: never copied back.
-            if d.state == "moved" && matches!(clients[to].get_index_digest(iref).await?.state.as_str(), "active" | "absent") {
-                continue;
-            }
-            moves.push(Move { account: ix.account, name: ix.name, from: i, to, vectors: d.vectors });
+    for (i, iref, d) in every_index(&mut clients).await? {
+        let to = owner(names.iter().map(String::as_str), &iref.account, &iref.name);
+        if to == i || d.state == "incoming" {
+            continue; // in place; or arriving here (its source plans it), or abandoned (`--abort`)
         }
+        // Moved and served there — or deleted there since: never copied back.
+        if d.state == "moved" && matches!(clients[to].get_index_digest(iref.clone()).await?.state.as_str(), "active" | "absent") {
+            continue;
+        }
+        moves.push(Move { account: iref.account, name: iref.name, from: i, to, vectors: d.vectors });
     }
     let plan: Vec<_> = moves
         .iter()
@@ -167,27 +160,37 @@ async fn copy(clients: &mut [IndexClient], m: &Move, iref: &pb::IndexRef) -> Res
     result
 }
 
+/// Every index on every pod, moved ones and incoming copies included, with its move state:
+/// (pod, its ref, its digest).
+async fn every_index(clients: &mut [IndexClient]) -> Result<Vec<(usize, pb::IndexRef, pb::IndexDigest)>> {
+    let mut all = Vec::new();
+    for i in 0..clients.len() {
+        for ix in clients[i].list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: true, include_moved: true }).await?.indexes {
+            let iref = pb::IndexRef { account: ix.account, name: ix.name };
+            let d = clients[i].get_index_digest(iref.clone()).await?;
+            all.push((i, iref, d));
+        }
+    }
+    Ok(all)
+}
+
 /// Deletes the old copy of every moved index whose destination serves it.
 async fn forget_moved(clients: &mut [IndexClient], urls: &[String], json: bool) -> Result<()> {
     let mut forgotten = Vec::new();
-    for i in 0..clients.len() {
-        for ix in clients[i].list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: true, include_moved: true }).await?.indexes {
-            let iref = pb::IndexRef { account: ix.account.clone(), name: ix.name.clone() };
-            let d = clients[i].get_index_digest(iref.clone()).await?;
-            if d.state != "moved" {
-                continue;
-            }
-            let Some(dest) = urls.iter().position(|u| *u == d.to) else {
-                bail!("{}/{} moved to {}, which is not in --pods: name every pod", ix.account, ix.name, d.to);
-            };
-            // Served there, or deleted there since; an incoming copy is not served yet.
-            if clients[dest].get_index_digest(iref.clone()).await?.state == "incoming" {
-                warn(&format!("{}/{} moved to {} but is not served there yet: run --apply, then --forget again", ix.account, ix.name, d.to));
-                continue;
-            }
-            clients[i].forget_moved(iref).await?;
-            forgotten.push(serde_json::json!({"account": ix.account, "index": ix.name, "from": urls[i], "movedTo": d.to}));
+    for (i, iref, d) in every_index(clients).await? {
+        if d.state != "moved" {
+            continue;
         }
+        let Some(dest) = urls.iter().position(|u| *u == d.to) else {
+            bail!("{}/{} moved to {}, which is not in --pods: name every pod", iref.account, iref.name, d.to);
+        };
+        // Served there, or deleted there since; an incoming copy is not served yet.
+        if clients[dest].get_index_digest(iref.clone()).await?.state == "incoming" {
+            warn(&format!("{}/{} moved to {} but is not served there yet: run --apply, then --forget again", iref.account, iref.name, d.to));
+            continue;
+        }
+        clients[i].forget_moved(iref.clone()).await?;
+        forgotten.push(serde_json::json!({"account": iref.account, "index": iref.name, "from": urls[i], "movedTo": d.to}));
     }
     if json {
         out_json(&serde_json::json!({ "forgotten": forgotten }))?;
@@ -202,27 +205,23 @@ async fn forget_moved(clients: &mut [IndexClient], urls: &[String], json: bool) 
 /// counts): finish that one with `--apply`.
 async fn abort(clients: &mut [IndexClient], urls: &[String], json: bool) -> Result<()> {
     let mut undone = Vec::new();
-    for i in 0..clients.len() {
-        for ix in clients[i].list_indexes(pb::ListIndexesRequest { account: String::new(), all_accounts: true, include_moved: true }).await?.indexes {
-            let iref = pb::IndexRef { account: ix.account.clone(), name: ix.name.clone() };
-            let d = clients[i].get_index_digest(iref.clone()).await?;
-            let what = match d.state.as_str() {
-                "frozen" => {
-                    clients[i].set_move_state(pb::MoveRequest { account: ix.account.clone(), name: ix.name.clone(), state: "active".into(), to: String::new() }).await?;
-                    "thawed"
-                }
-                "incoming" => {
-                    clients[i].forget_moved(iref).await?;
-                    "incoming copy deleted"
-                }
-                "moved" => {
-                    warn(&format!("{}/{} on {} has moved to {} already: finish it with --apply", ix.account, ix.name, urls[i], d.to));
-                    continue;
-                }
-                _ => continue,
-            };
-            undone.push(serde_json::json!({"account": ix.account, "index": ix.name, "pod": urls[i], "done": what}));
-        }
+    for (i, iref, d) in every_index(clients).await? {
+        let what = match d.state.as_str() {
+            "frozen" => {
+                clients[i].set_move_state(pb::MoveRequest { account: iref.account.clone(), name: iref.name.clone(), state: "active".into(), to: String::new() }).await?;
+                "thawed"
+            }
+            "incoming" => {
+                clients[i].forget_moved(iref.clone()).await?;
+                "incoming copy deleted"
+            }
+            "moved" => {
+                warn(&format!("{}/{} on {} has moved to {} already: finish it with --apply", iref.account, iref.name, urls[i], d.to));
+                continue;
+            }
+            _ => continue,
+        };
+        undone.push(serde_json::json!({"account": iref.account, "index": iref.name, "pod": urls[i], "done": what}));
     }
     if json {
         out_json(&serde_json::json!({ "aborted": undone }))?;
