@@ -57,10 +57,10 @@ pub fn load(store: &Arc<Store>, cfg: &EngineConfig) -> Result<(HashMap<String, A
     Ok((map, jobs))
 }
 
-/// One index from its records (a moved index being activated: it has no segments yet).
+/// One index from its records alone: a moved index being activated (an import writes records,
+/// never segments, so there is no manifest to look up).
 pub fn load_one(store: &Store, meta: IndexMeta, cfg: &EngineConfig) -> Result<(Arc<IndexHandle>, Vec<Job>), IndexError> {
-    let segments = store.catalogue()?.into_iter().find(|(m, _)| m.uid == meta.uid).map(|(_, s)| s).unwrap_or_default();
-    let (state, seal, _) = rebuild(store, meta, segments, cfg)?;
+    let (state, seal, _) = rebuild(store, meta, Vec::new(), cfg)?;
     let handle = IndexHandle::new(state);
     let jobs = seal.into_iter().map(|c| Job::Seal(handle.clone(), c)).collect();
     Ok((handle, jobs))

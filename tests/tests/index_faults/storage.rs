@@ -86,19 +86,41 @@ async fn failed_fsync_is_fail_stop() {
     c.upsert(upsert("fs", vec![vector("f", 0.6)])).await.expect("writes work again after the restart");
 }
 
+/// index-svc with index `name` whose first seal sits in a graph build made a minute long (the
+/// `build-delay-ms` fault point): (service, data dir, fault dir, its arguments).
+async fn in_a_slow_build(name: &str, extra: &[&str]) -> (Service, std::path::PathBuf, std::path::PathBuf, Vec<String>) {
+    let (data, faults) = (scratch_dir("slow-build-data"), scratch_dir("slow-build-faults"));
+    std::fs::write(faults.join("build-delay-ms"), b"60000").expect("slow builds");
+    let mut args = vec!["--fault-dir".to_owned(), faults.to_string_lossy().into_owned(), "--seal-threshold".into(), "16".into()];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let svc = start_index_on(&data, &args.iter().map(String::as_str).collect::<Vec<_>>()).expect("start");
+    let mut c = client(&svc).await;
+    create(&mut c, name).await;
+    // A full chunk: its seal starts and sits in the build.
+    c.upsert(upsert(name, (0..20).map(|i| vector(&format!("v{i}"), i as f32)).collect())).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    (svc, data, faults, args)
+}
+
+/// After `in_a_slow_build`'s process is gone: with builds fast again, a restart holds the 20
+/// acknowledged vectors (the abandoned build is redone).
+async fn all_twenty_after_a_restart(name: &str, data: &std::path::Path, faults: &std::path::Path, args: &[String]) {
+    std::fs::remove_file(faults.join("build-delay-ms")).expect("fast builds");
+    let svc = start_index_on(data, &args.iter().map(String::as_str).collect::<Vec<_>>()).expect("restart");
+    let mut c = client(&svc).await;
+    let mut want: Vec<String> = (0..20).map(|i| format!("v{i}")).collect();
+    let mut got = ids(&mut c, name, &want.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+}
+
 /// Fail-stop does not wait for background work: a failed fsync while a graph build is under way
-/// (made a minute long by the `build-delay-ms` fault point) exits within the grace period.
+/// exits within the grace period.
 #[tokio::test(flavor = "multi_thread")]
 async fn fail_stop_does_not_wait_for_a_graph_build() {
-    let (data, faults) = (scratch_dir("failstop-build-data"), scratch_dir("failstop-build-faults"));
-    std::fs::write(faults.join("build-delay-ms"), b"60000").expect("slow builds");
-    let args = ["--fault-dir", faults.to_str().expect("utf-8"), "--fail-stop-grace-ms", "500", "--seal-threshold", "16"];
-    let mut svc = start_index_on(&data, &args).expect("start");
+    let (mut svc, data, faults, args) = in_a_slow_build("fb", &["--fail-stop-grace-ms", "500"]).await;
     let mut c = client(&svc).await;
-    create(&mut c, "fb").await;
-    // A full chunk: its seal starts and sits in the build.
-    c.upsert(upsert("fb", (0..20).map(|i| vector(&format!("v{i}"), i as f32)).collect())).await.expect("write");
-    tokio::time::sleep(Duration::from_millis(500)).await;
     std::fs::write(faults.join("fsync"), b"").expect("arm fault");
     let failed_at = std::time::Instant::now();
     let err = c.upsert(upsert("fb", vec![vector("late", 0.5)])).await.expect_err("write during a failed fsync");
@@ -107,45 +129,22 @@ async fn fail_stop_does_not_wait_for_a_graph_build() {
     assert!(!status.success(), "exit status {status}");
     let took = failed_at.elapsed();
     assert!(took < Duration::from_secs(10), "fail-stop took {took:?} (grace 0.5 s)");
-
-    // What was acknowledged is there after the restart (the abandoned build is redone).
     std::fs::remove_file(faults.join("fsync")).expect("disarm");
-    std::fs::remove_file(faults.join("build-delay-ms")).expect("fast builds");
-    let svc = start_index_on(&data, &args).expect("restart");
-    let mut c = client(&svc).await;
-    let want: Vec<String> = (0..20).map(|i| format!("v{i}")).collect();
-    let mut got = ids(&mut c, "fb", &want.iter().map(String::as_str).collect::<Vec<_>>()).await;
-    got.sort();
-    let mut want = want;
-    want.sort();
-    assert_eq!(got, want);
+    all_twenty_after_a_restart("fb", &data, &faults, &args).await;
 }
 
 /// A stop does not wait for a long graph build past `--background-stop-ms`: SIGTERM during a
 /// build made a minute long exits cleanly in seconds, and the build is redone at the next start.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_does_not_wait_for_a_long_graph_build() {
-    let (data, faults) = (scratch_dir("stop-build-data"), scratch_dir("stop-build-faults"));
-    std::fs::write(faults.join("build-delay-ms"), b"60000").expect("slow builds");
-    let args = ["--fault-dir", faults.to_str().expect("utf-8"), "--seal-threshold", "16", "--background-stop-ms", "1000"];
-    let mut svc = start_index_on(&data, &args).expect("start");
-    let mut c = client(&svc).await;
-    create(&mut c, "sb").await;
-    c.upsert(upsert("sb", (0..20).map(|i| vector(&format!("v{i}"), i as f32)).collect())).await.expect("write");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut svc, data, faults, args) = in_a_slow_build("sb", &["--background-stop-ms", "1000"]).await;
     let stopped_at = std::time::Instant::now();
     svc.terminate();
     let status = svc.wait_exit(Duration::from_secs(30)).expect("index-svc exits well before the build ends");
     assert!(status.success(), "a stop is not a failure: {status}");
     assert!(stopped_at.elapsed() < Duration::from_secs(10), "stop took {:?}", stopped_at.elapsed());
     assert!(svc.logs().contains("left the graph build in hand unfinished"), "{}", svc.logs());
-
-    std::fs::remove_file(faults.join("build-delay-ms")).expect("fast builds");
-    let svc = start_index_on(&data, &args).expect("restart");
-    let mut c = client(&svc).await;
-    let want: Vec<String> = (0..20).map(|i| format!("v{i}")).collect();
-    let got = ids(&mut c, "sb", &want.iter().map(String::as_str).collect::<Vec<_>>()).await;
-    assert_eq!(got.len(), 20, "{got:?}");
+    all_twenty_after_a_restart("sb", &data, &faults, &args).await;
 }
 
 /// A seal that fails (the segment file can't be written, as on a full disk) keeps the vectors
