@@ -231,21 +231,8 @@ impl Clients {
         drop(req);
         // Insert is not retried: an attempt that landed before UNAVAILABLE would make the retry
         // a no-op insert under a new mutation id. Upsert is idempotent.
-        let path = PathAndQuery::from_static(match kind {
-            Write::Insert => "/strato.index.v1.VectorIndex/Insert",
-            Write::Upsert => "/strato.index.v1.VectorIndex/Upsert",
-        });
-        self.index_call(ctx, matches!(kind, Write::Upsert), &key, |pod, d| {
-            let mut grpc = tonic::client::Grpc::new(pod.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES);
-            let mut r = self.request(ctx, encoded.clone(), d);
-            r.extensions_mut().insert(tonic::GrpcMethod::new("strato.index.v1.VectorIndex", method));
-            let path = path.clone();
-            async move {
-                grpc.ready().await.map_err(|e| Status::unavailable(format!("index not ready: {e}")))?;
-                grpc.unary(r, path, tonic_prost::ProstCodec::<Encoded, ipb::MutationResponse>::default()).await
-            }
-        })
-        .await
+        let method = ("strato.index.v1.VectorIndex", method);
+        self.index_call(ctx, matches!(kind, Write::Upsert), &key, |pod, d| self.attempt("index", ctx, &pod.channel, method, &encoded, d)).await
     }
 
     /// embedder-svc `Embed`, idempotent (retried on UNAVAILABLE).
@@ -261,21 +248,31 @@ impl Clients {
         ctx: &TraceContext,
         idempotent: bool,
         channel: Traced,
-        (grpc_service, method): (&'static str, &'static str),
+        method: (&'static str, &'static str),
         encoded: Encoded,
     ) -> Result<R, ApiError> {
-        let path = PathAndQuery::try_from(format!("/{grpc_service}/{method}")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        self.call(service, ctx, idempotent, |d| {
-            let mut grpc = tonic::client::Grpc::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES);
-            let mut r = self.request(ctx, encoded.clone(), d);
-            r.extensions_mut().insert(tonic::GrpcMethod::new(grpc_service, method));
-            let path = path.clone();
-            async move {
-                grpc.ready().await.map_err(|e| Status::unavailable(format!("{service} not ready: {e}")))?;
-                grpc.unary(r, path, tonic_prost::ProstCodec::<Encoded, R>::default()).await
-            }
-        })
-        .await
+        self.call(service, ctx, idempotent, |d| self.attempt(service, ctx, &channel, method, &encoded, d)).await
+    }
+
+    /// One attempt of an encoded call on `channel`, its request built with `request`.
+    fn attempt<R: prost::Message + Default + Send + Sync + 'static>(
+        &self,
+        service: &'static str,
+        ctx: &TraceContext,
+        channel: &Traced,
+        (grpc_service, method): (&'static str, &'static str),
+        encoded: &Encoded,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Response<R>, Status>> + use<R> {
+        let mut grpc = tonic::client::Grpc::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let mut r = self.request(ctx, encoded.clone(), deadline);
+        r.extensions_mut().insert(tonic::GrpcMethod::new(grpc_service, method));
+        let path = PathAndQuery::try_from(format!("/{grpc_service}/{method}"));
+        async move {
+            let path = path.map_err(|e| Status::internal(e.to_string()))?;
+            grpc.ready().await.map_err(|e| Status::unavailable(format!("{service} not ready: {e}")))?;
+            grpc.unary(r, path, tonic_prost::ProstCodec::<Encoded, R>::default()).await
+        }
     }
 }
 
