@@ -2,6 +2,8 @@
 # Builds and starts the whole stack on this machine with embedded defaults, creates the tutorial's
 # index if missing (the serving model's dimensions), waits for health, prints the URL; Ctrl-C stops
 # all three. Ports: embedder 50051, index 50052, gateway 8787; override with the env vars below.
+# The tutorial's index lives in account `local` (STRATO_BINDING_ACCOUNT), so the console and the
+# REST API reach it at /client/v4/accounts/local/… (the gateway's default account, "", has no path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/provision.sh
@@ -25,7 +27,7 @@ trap stop INT TERM EXIT
 "$BIN/embedder-svc" --listen "$EMBEDDER_LISTEN" & pids+=($!)
 "$BIN/index-svc" --listen "$INDEX_LISTEN" & pids+=($!)
 "$BIN/gateway" --listen "$GATEWAY_LISTEN" --embedder "http://$EMBEDDER_LISTEN" --index "http://$INDEX_LISTEN" \
-  --create-index --addr-file "$RUN/gateway.addr" & pids+=($!)
+  --binding-account "${STRATO_BINDING_ACCOUNT:-local}" --create-index --addr-file "$RUN/gateway.addr" & pids+=($!)
 
 # The gateway writes its address once the index exists and it serves.
 for _ in $(seq 1 600); do
@@ -37,6 +39,7 @@ done
 echo
 echo "strato: serving the Vectorize embeddings tutorial at http://$GATEWAY_LISTEN"
 echo "  open http://$GATEWAY_LISTEN/insert, then http://$GATEWAY_LISTEN/   (model: see http://$GATEWAY_LISTEN/__strato/status)"
+echo "  console: http://$GATEWAY_LISTEN/console"
 echo "  metrics: http://127.0.0.1:9450/metrics (gateway), :9451 (embedder), :9452 (index); traces: set OTEL_EXPORTER_OTLP_ENDPOINT"
 echo "  Ctrl-C stops all three services."
 wait -n "${pids[@]}"

@@ -31,6 +31,8 @@ pub struct Clients {
     pub embedder: EmbedderClient<Traced>,
     /// The same channel, for `Embed` sent encoded once (`Clients::embed`).
     embedder_channel: Traced,
+    /// Its URLs, as configured (one, or a `dns://` name balanced over its addresses).
+    embedder_target: String,
     /// index-svc, one client per pod; `index.owner(&req)` is the one to call.
     pub index: IndexPods,
     timeout: Duration,
@@ -73,6 +75,7 @@ impl Clients {
         Ok(Self {
             embedder: EmbedderClient::new(strato_proto::telemetry::Traced(embedder.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
             embedder_channel: strato_proto::telemetry::Traced(embedder),
+            embedder_target: cfg.embedder_urls.iter().map(|u| crate::partition::pod_name(u)).collect::<Vec<_>>().join(", "),
             index: IndexPods::new(pods, previous, connect),
             timeout: t,
             attempts: cfg.rpc_attempts.max(1),
@@ -123,6 +126,28 @@ impl Clients {
                 Err(s) => return Err(s),
             }
         }
+    }
+
+    /// Each service's gRPC health (the embedder, then every index pod), asked at once with a
+    /// one-second deadline: what `/__strato/status` shows an operator.
+    pub async fn health(&self, ctx: &TraceContext) -> Vec<ServiceHealth> {
+        use tonic_health::pb::health_client::HealthClient;
+        let ask = |service: &'static str, target: String, channel: Traced| {
+            let req = self.request(ctx, tonic_health::pb::HealthCheckRequest { service: String::new() }, Instant::now() + Duration::from_secs(1));
+            async move {
+                let state = match HealthClient::new(channel).check(req).await {
+                    Ok(r) => match r.into_inner().status() {
+                        tonic_health::pb::health_check_response::ServingStatus::Serving => "serving".to_owned(),
+                        other => format!("not serving ({})", other.as_str_name()),
+                    },
+                    Err(s) => format!("unreachable ({:?}): {}", s.code(), s.message()),
+                };
+                ServiceHealth { service, target, serving: state == "serving", state }
+            }
+        };
+        let mut asks = vec![ask("embedder", self.embedder_target.clone(), self.embedder_channel.clone())];
+        asks.extend(self.index.all().into_iter().map(|p| ask("index", p.name, p.channel)));
+        futures::future::join_all(asks).await
     }
 
     /// A service's error as the gateway passes it on; an internal one's message only logged.
@@ -372,4 +397,14 @@ mod tests {
         assert!(matches!(e, ApiError::Upstream { reason: strato_proto::errors::ErrorReason::IndexNotFound, .. }), "{e:?}");
         assert_eq!(crate::routes::cf::index_error(e).code, crate::routes::cf::INDEX_NOT_FOUND);
     }
+}
+
+/// One service's answer to a health check.
+#[derive(serde::Serialize, Debug)]
+pub struct ServiceHealth {
+    pub service: &'static str,
+    /// The pod's host:port (index pods); the embedder's configured URLs.
+    pub target: String,
+    pub serving: bool,
+    pub state: String,
 }

@@ -19,6 +19,7 @@ pub mod partition;
 pub mod routes;
 pub mod shapes;
 pub mod state;
+pub mod summary;
 pub mod trace;
 
 use std::future::Future;
@@ -73,6 +74,7 @@ pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
         .merge(auth::protect(api, tokens.clone()))
         .route("/openapi.json", get(routes::openapi::openapi))
         .merge(status)
+        .merge(routes::console::routes(tokens.clone()))
         .merge(worker)
         .merge(tutorial)
         .with_state(st)
@@ -105,6 +107,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         .with_context(|| format!("bind admin {}", cfg.admin_listen))?;
     let st = AppState::new(cfg.clone())?;
     st.model.resolve_in_background(st.clients.clone());
+    summary::start();
     if cfg.create_index {
         ensure_index(&st).await?;
     }

@@ -82,8 +82,20 @@ pub async fn request(req: Request, next: Next) -> Response {
     let status = status.to_string();
     let labels = [route.as_str(), method, status.as_str()];
     f.requests.with_label_values(&labels).inc();
-    f.latency.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
+    let took = started.elapsed();
+    f.latency.with_label_values(&labels).observe(took.as_secs_f64());
+    // The time the gateway spent until the response head: what the console shows per step
+    // (embed, query), readable by any client without a tracing backend.
+    let mut res = res;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("gateway;dur={:.1}", took.as_secs_f64() * 1e3)) {
+        res.headers_mut().insert("server-timing", v);
+    }
     res
+}
+
+/// The request latency family, for the console's summary (`summary.rs`).
+pub(crate) fn latency_family() -> &'static HistogramVec {
+    &FAMILIES.latency
 }
 
 /// The method as a label: one of HTTP's standard methods, or `other`.

@@ -31,6 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/client/v4/accounts/{account_id}/ai/v1/embeddings", post(openai_embeddings))
         .route("/accounts/{account_id}/ai/v1/embeddings", post(openai_embeddings))
         .route("/v1/embeddings", post(openai_embeddings))
+        .route("/client/v4/accounts/{account_id}/ai/models/search", axum::routing::get(models))
+        .route("/accounts/{account_id}/ai/models/search", axum::routing::get(models))
         // 2048 inputs (OpenAI's array limit) of long texts outgrow axum's 2 MiB default.
         .layer(axum::extract::DefaultBodyLimit::max(AI_BODY_LIMIT))
 }
@@ -112,6 +114,41 @@ async fn run(State(st): State<AppState>, Path(p): Path<RunPath>, headers: Header
         _ => "mean",
     };
     Ok(cf::ok(RunResult { shape, data, pooling }))
+}
+
+/// `GET …/ai/models/search` (Cloudflare's catalogue listing): the embedder's catalogue, each
+/// entry in Cloudflare's shape (`name`, `task`, `properties`) plus what Cloudflare has no need
+/// to say: `loaded` (answering now), `dimensions`, and `source` (where its files are, or why it
+/// is only known). Query parameters (`search`, `task`, paging) are not applied: the catalogue is
+/// a handful of embedding models.
+async fn models(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, CfError> {
+    let ctx = TraceContext::from_headers(&headers);
+    let list = st
+        .clients
+        .call("embedder", &ctx, true, |d| {
+            let mut c = st.clients.embedder.clone();
+            let r = st.clients.request(&ctx, epb::ListModelsRequest {}, d);
+            async move { c.list_models(r).await }
+        })
+        .await
+        .map_err(cf::index_error)?
+        .models;
+    let result: Vec<_> = list
+        .into_iter()
+        .map(|m| {
+            serde_json::json!({
+                "id": m.name, "name": m.name, "source": 1,
+                "description": format!("Text embeddings, {} dimensions, up to {} tokens", m.dimensions, m.max_input_tokens),
+                "task": { "name": "Text Embeddings" },
+                "properties": [
+                    { "property_id": "max_input_tokens", "value": m.max_input_tokens.to_string() },
+                    { "property_id": "dimensions", "value": m.dimensions.to_string() },
+                ],
+                "loaded": m.loaded, "dimensions": m.dimensions, "max_input_tokens": m.max_input_tokens, "source_detail": m.source,
+            })
+        })
+        .collect();
+    Ok(cf::ok(result))
 }
 
 /// The AI binding's `run` (`routes/worker.rs`): this handler on the binding's `inputs`.

@@ -242,6 +242,23 @@ pub fn presents_credentials(headers: &HeaderMap) -> bool {
     headers.contains_key(header::AUTHORIZATION) || headers.contains_key("x-auth-key")
 }
 
+/// The accounts the request's token may use, sorted; None when it may use every account (or no
+/// token is configured). Called behind [`protect`], so the token is a valid one.
+pub fn accounts_of(tokens: &Tokens, headers: &HeaderMap) -> Option<Vec<String>> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let token = match (text(header::AUTHORIZATION.as_str()), text("x-auth-key")) {
+        (Some(auth), _) => bearer(auth)?,
+        (None, Some(key)) => key,
+        (None, None) => return None,
+    };
+    let presented = digest(token);
+    let mut accounts = std::collections::BTreeSet::new();
+    for e in tokens.entries.iter().filter(|e| ct_eq(&e.digest, &presented)) {
+        accounts.extend(e.accounts.as_ref()?.iter().cloned());
+    }
+    Some(accounts.into_iter().collect())
+}
+
 /// A header that is present but not valid text counts as a wrong credential, not a missing one.
 pub fn check_request(tokens: &Tokens, headers: &HeaderMap, account: Option<&str>) -> Result<Option<Caller>, CfError> {
     let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or_default());

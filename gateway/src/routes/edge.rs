@@ -196,7 +196,9 @@ pub fn account_segment_of(path: &str) -> Option<&str> {
     let after = rest.strip_prefix("/accounts")?;
     match after.strip_prefix('/') {
         Some(seg) => Some(seg.split('/').next().unwrap_or_default()),
-        None if after.is_empty() => Some(""),
+        // `/client/v4/accounts` alone is Cloudflare's list of the token's accounts (the console
+        // signs in with it); `/accounts` at the root has no such route and names no account.
+        None if after.is_empty() && rest.len() == path.len() => Some(""),
         None => None,
     }
 }
@@ -299,6 +301,7 @@ mod tests {
         assert_eq!(account_segment_of("/accounts/abc/ai/run/@cf/x"), Some("abc"));
         assert_eq!(account_segment_of("/client/v4/accounts//vectorize"), Some(""));
         assert_eq!(account_segment_of("/accounts"), Some(""));
+        assert_eq!(account_segment_of("/client/v4/accounts"), None);
         assert_eq!(account_segment_of("/accounts/"), Some(""));
         assert_eq!(account_segment_of("/accounts/%61cc/x"), Some("%61cc"));
         assert_eq!(account_segment_of("/accountsx/a"), None);

@@ -3,6 +3,7 @@ pub mod ai;
 pub mod ai_input;
 pub mod auth;
 pub mod cf;
+pub mod console;
 pub mod cors;
 pub mod edge;
 pub mod openapi;

@@ -1,9 +1,9 @@
 //! `/__strato/status`: which model the AI binding serves (and why, if it is the fallback), and
 //! whether the services answer. Under a prefix no tutorial path would use.
 //!
-//! The services' addresses, the binding and the fallback's reason (which names model files) are
-//! shown only to an authorised caller (`auth::Authorised`: a valid token, or the open loopback
-//! mode); anyone else (`--public-tutorial`) sees the model names and whether it is healthy.
+//! Each service's gRPC health (`services`), the services' addresses, the binding and the
+//! fallback's reason (which names model files) are shown only to an authorised caller
+//! (`auth::Authorised`: a valid token, or the open loopback mode); anyone else (`--public-tutorial`) sees the model names and whether it is healthy.
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
@@ -26,6 +26,7 @@ pub async fn status(State(st): State<AppState>, caller: Option<Extension<Authori
         });
     }
     let healthy = model.is_ok();
+    let services = st.clients.health(&ctx).await;
     let model = match model {
         Ok(m) => json!(m),
         Err(e) => json!({ "requested": st.cfg.ai_model, "error": e.to_string() }),
@@ -36,5 +37,6 @@ pub async fn status(State(st): State<AppState>, caller: Option<Extension<Authori
         "vectorize": { "index_name": st.cfg.binding_index, "account": st.cfg.binding_account },
         "embedder": st.cfg.embedder_urls,
         "index": st.cfg.index_urls,
+        "services": services,
     }))
 }
