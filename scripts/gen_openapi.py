@@ -474,6 +474,59 @@ components = {
                 },
                 "embedder": {"type": "array", "items": {"type": "string"}, "description": "embedder-svc endpoints."},
                 "index": {"type": "array", "items": {"type": "string"}, "description": "index-svc endpoints (the pods indexes are spread over)."},
+                "services": {
+                    "type": "array",
+                    "description": "Each service's gRPC health, asked with a one-second deadline: the embedder, then every index pod.",
+                    "items": {
+                        "type": "object",
+                        "required": ["service", "target", "serving", "state"],
+                        "properties": {
+                            "service": {"type": "string", "enum": ["embedder", "index"]},
+                            "target": {"type": "string", "description": "host:port (the embedder's configured URLs, comma separated)."},
+                            "serving": {"type": "boolean"},
+                            "state": {"type": "string", "description": "`serving`, `not serving (…)` or `unreachable (…)` with the transport's words."},
+                        },
+                    },
+                },
+            },
+        },
+        "Summary": {
+            "type": "object",
+            "description": "The gateway's traffic over the last minutes, from its own latency histogram (every route and status), one point per interval.",
+            "required": ["step_seconds", "points"],
+            "properties": {
+                "step_seconds": {"type": "integer", "description": "Seconds between samples (2)."},
+                "points": {
+                    "type": "array",
+                    "description": "Oldest first; at most ten minutes.",
+                    "items": {
+                        "type": "object",
+                        "required": ["t", "rps"],
+                        "properties": {
+                            "t": {"type": "integer", "description": "The interval's end, milliseconds since the epoch."},
+                            "rps": {"type": "number"},
+                            "p50_ms": {"type": "number", "nullable": True, "description": "Median latency until the response head, ms; null when the interval served nothing."},
+                            "p99_ms": {"type": "number", "nullable": True},
+                        },
+                    },
+                },
+            },
+        },
+        "Account": {
+            "type": "object",
+            "required": ["id", "name", "type"],
+            "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "type": {"type": "string", "enum": ["standard"]}},
+        },
+        "Model": {
+            "type": "object",
+            "description": "A model of the embedder's catalogue in Cloudflare's shape, plus `loaded`, `dimensions`, `max_input_tokens` and `source_detail` (where its files are, or why it is only known).",
+            "required": ["id", "name", "task", "properties", "loaded", "dimensions"],
+            "properties": {
+                "id": {"type": "string"}, "name": {"type": "string"}, "source": {"type": "integer"}, "description": {"type": "string"},
+                "task": {"type": "object", "properties": {"name": {"type": "string"}}},
+                "properties": {"type": "array", "items": {"type": "object", "properties": {"property_id": {"type": "string"}, "value": {"type": "string"}}}},
+                "loaded": {"type": "boolean", "description": "Loaded and answering now; false: in the catalogue, files absent."},
+                "dimensions": {"type": "integer"}, "max_input_tokens": {"type": "integer"}, "source_detail": {"type": "string"},
             },
         },
         "PublicStatus": {
@@ -822,6 +875,36 @@ for prefix, alias in CF_PREFIXES:
         description="OpenAI's request and response shapes and OpenAI-shaped errors (no Cloudflare envelope), the edge's and the token check's included (an invalid account segment is a 400 in OpenAI's shape).",
         shape="Oa",
     ))
+
+for prefix, alias in CF_PREFIXES:
+    add(f"{prefix}/ai/models/search", "get", cf_op(
+        "aiModels", alias, "Workers AI: the model catalogue (what is loaded, what is only known)", "workers-ai", [ACC],
+        ok_json(envelope({"type": "array", "items": schema("Model")}, "Every model of the embedder's catalogue.")),
+        description="Cloudflare's `models/search`; its filters (`search`, `task`, paging) are not applied: the catalogue is a handful of embedding models. The console's model picker reads it.",
+        statuses=(EDGE | TOKEN | SERVICE) - {"404"},
+    ))
+
+add("/client/v4/accounts", "get", operation(
+    "accounts", "strato", "The accounts the token may use (Cloudflare's account list)",
+    {"200": ok_json({"type": "object", "required": ["result", "success", "errors", "messages", "result_info"], "properties": {
+        "result": {"type": "array", "items": schema("Account")}, "success": {"type": "boolean"},
+        "errors": {"type": "array", "items": {"type": "object"}}, "messages": {"type": "array", "items": {"type": "object"}},
+        "result_info": {"type": "object", "properties": {"page": {"type": "integer"}, "per_page": {"type": "integer"}, "count": {"type": "integer"}, "total_count": {"type": "integer"},
+                        "any_account": {"type": "boolean", "description": "The token may use any account (or no token is configured): the list holds the binding's account, others may be named."}}}}},
+        "The token's accounts in Cloudflare's envelope."), **errors("Cf", EDGE | TOKEN)},
+    description="A token limited to accounts (`TOKEN accounts=a,b`) lists those; a token for every account, or the open mode, lists the binding's account (`--binding-account`, when it is a valid id) with `result_info.any_account`. The console signs in with it.",
+))
+add("/__strato/summary", "get", operation(
+    "summary", "strato", "Requests per second and p50/p99 latency over the last minutes (the console's charts)",
+    {"200": ok_json(schema("Summary"), "The points so far (bare)."), **errors("Tutorial", EDGE | TOKEN)},
+    description="Any valid token (none in the open mode). Derived from `strato_http_request_duration_seconds` every 2 s, kept ten minutes.",
+))
+add("/console", "get", operation(
+    "console", "strato", "The web console (HTML; its files under /console/…)",
+    {"200": {"description": "The console's page, with a Content-Security-Policy allowing only its own files and API calls.", "content": {"text/html": {"schema": {"type": "string"}}}}, **errors("Tutorial", EDGE)},
+    description="Never needs a token: its files hold no data; the page asks for a token and calls the API with it. `/console/` and `/console/{file}` serve the same page and its scripts, styles and icon (404 `text/plain` for any other file).",
+    security=[],
+))
 
 add("/v1/embeddings", "post", operation(
     "openAiEmbeddingsRoot", "openai", "OpenAI-compatible embeddings at the host root (base_url http://host:port/v1)",

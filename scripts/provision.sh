@@ -13,7 +13,9 @@
 #     wrk, chromadb).
 #   - optionally (`--observe`) Prometheus and promtool, unpacked from Debian's package into the
 #     cache (the metrics tests run a real Prometheus server against the services).
-# Usage: scripts/provision.sh [--bge] [--corpus] [--bench] [--observe]; prints progress only; exports nothing.
+#   - optionally (`--browser`) Debian's chromium and chromium-driver (apt, as root), which the
+#     console's browser test drives headless through Selenium (in the venv).
+# Usage: scripts/provision.sh [--bge] [--corpus] [--bench] [--observe] [--browser]; prints progress only; exports nothing.
 # Cache dir: $STRATO_CACHE (default ~/.cache/strato).
 set -euo pipefail
 
@@ -26,12 +28,14 @@ WANT_BGE=0
 WANT_CORPUS=0
 WANT_BENCH=0
 WANT_OBSERVE=0
+WANT_BROWSER=0
 for a in "$@"; do
   case "$a" in
     --bge) WANT_BGE=1 ;;
     --corpus) WANT_CORPUS=1 ;;
     --bench) WANT_CORPUS=1; WANT_BENCH=1 ;;
     --observe) WANT_OBSERVE=1 ;;
+    --browser) WANT_BROWSER=1 ;;
     *) echo "provision.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -45,7 +49,7 @@ PY="$VENV/bin/python"
 
 # 1. Python venv: reference embeddings, the Python gRPC client test, the official Cloudflare and
 #    OpenAI SDK tests (hnswlib for benchmarks comes with --bench).
-PY_REQS="onnxruntime==$ORT_VERSION tokenizers==0.23.3 numpy grpcio grpcio-tools==1.85.1 protobuf cloudflare==5.9.0 openai==3.51.0 schemathesis==4.32.5"
+PY_REQS="onnxruntime==$ORT_VERSION tokenizers==0.23.3 numpy grpcio grpcio-tools==1.85.1 protobuf cloudflare==5.9.0 openai==3.51.0 schemathesis==4.32.5 selenium==4.51.0"
 STAMP="$VENV/.strato-reqs"
 if [ ! -x "$PY" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$PY_REQS" ]; then
   log "creating Python venv in $VENV"
@@ -207,5 +211,14 @@ if [ "$WANT_OBSERVE" = 1 ] && { [ ! -x "$PROM/prometheus" ] || [ ! -x "$PROM/pro
     cp "$CACHE/dl/prometheus/root/usr/bin/$b" "$PROM/$b.tmp" && mv "$PROM/$b.tmp" "$PROM/$b"
   done
   rm -rf "$CACHE/dl/prometheus"
+fi
+# 8. A browser for the console's test: Debian's Chromium and its WebDriver (no other browser can
+#    be fetched here; Selenium talks to chromium-driver, nothing is downloaded at test time).
+if [ "$WANT_BROWSER" = 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
+  log "installing chromium and chromium-driver (Debian)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 \
+    || { $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+    || { echo "provision.sh: could not install chromium and chromium-driver (apt-get, as root)" >&2; exit 1; }
 fi
 log "ready: $CACHE"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The web console (/console) in a real browser: Debian's Chromium, headless, driven by Selenium
 through chromium-driver, against a real stack. Usage:
-  console_browser.py BASE_URL TOKEN ACCOUNT INDEX_SVC_PID SCREENSHOT_DIR
+  console_browser.py BASE_URL TOKEN ACCOUNT INDEX_SVC_PID SCREENSHOT_DIR OPEN_BASE_URL
+(OPEN_BASE_URL: a second gateway on the same services with no token, the open loopback mode)
 A person's path end to end, hostile metadata, the failure messages (wrong token, a model that is
 not loaded, a dead index-svc), keyboard-only use and the live charts; every step asserts what
 the page shows, prints one line, and the first failure exits non-zero (with a screenshot)."""
@@ -22,7 +23,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-base, token, account, index_pid, shots = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+base, token, account, index_pid, shots, open_base = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
 os.makedirs(shots, exist_ok=True)
 DIMS = 384
 MODEL = "@strato/all-minilm-l6-v2"
@@ -131,10 +132,18 @@ try:
     assert packed < 150 * 1024, f"first load is {packed} bytes gzipped"
     step(f"first load: {len(set(urls))} files, {raw / 1024:.1f} KiB, {packed / 1024:.1f} KiB gzipped; CSP {csp!r}")
 
+    # --- The open mode (no token configured, loopback only): no sign-in ----------------------
+    d.get(f"{open_base}/console")
+    until_text("h1", f"Indexes of {account}")
+    until_text("#who", "Open mode")
+    assert d.execute_script("return sessionStorage.getItem('strato.console.token')") is None
+    step("open mode: straight to the indexes, no token asked for")
+
     # --- Sign-in: a wrong token is refused in words, the right one by keyboard alone ---------
+    go("/")
     typed("#token", "not-the-token" + Keys.ENTER)
     until_text("#signin-out", "That token was refused", "10000")
-    assert d.execute_script("return sessionStorage.length") == 0
+    assert d.execute_script("return sessionStorage.getItem('strato.console.token')") is None
     shot("signin-refused")
     step("a wrong token: 'That token was refused (code 10000)', nothing stored")
     typed("#token", token + Keys.ENTER)
@@ -245,7 +254,13 @@ try:
     shot("browse")
     step(f"browse: page 1 and 2 differ; {vid}'s record; more like this puts it first")
 
+    go("/indexes")
+    until_text("#index-list", name, "1505")
+    shot("indexes")
+    step("the list counts 1505 vectors")
+
     # --- Metadata index: delete ----------------------------------------------------------------
+    go(f"/index/{name}")
     until_text("#meta-list", "genre", "string")
     find('[aria-label="Delete metadata index genre"]').click()
     until_text("#no-meta", "No metadata index")

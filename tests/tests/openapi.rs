@@ -64,6 +64,7 @@ fn routes() -> Vec<(Method, String)> {
             // The model name's slashes are sent as they are: the route takes the rest of the path.
             (Method::POST, format!("{prefix}/ai/run/@strato/all-minilm-l6-v2")),
             (Method::POST, format!("{prefix}/ai/v1/embeddings")),
+            (Method::GET, format!("{prefix}/ai/models/search")),
         ]);
     }
     r.extend([
@@ -74,6 +75,9 @@ fn routes() -> Vec<(Method, String)> {
         (Method::GET, "/favicon.ico".to_owned()),
         (Method::GET, "/__strato/status".to_owned()),
         (Method::GET, "/openapi.json".to_owned()),
+        (Method::GET, "/client/v4/accounts".to_owned()),
+        (Method::GET, "/__strato/summary".to_owned()),
+        (Method::GET, "/console".to_owned()),
         (Method::GET, "/__strato/binding/vectorize/routes-ix/info".to_owned()),
         (Method::POST, "/__strato/binding/vectorize/routes-ix/query".to_owned()),
         (Method::POST, "/__strato/binding/vectorize/routes-ix/insert".to_owned()),

@@ -296,6 +296,22 @@ mod tests {
     }
 
     #[test]
+    fn a_token_lists_only_its_own_accounts() {
+        let t = tokens("open\nlimited accounts=acc-b,acc-a\nboth accounts=acc-c\nboth accounts=acc-a\n", "");
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().expect("header"));
+            h
+        };
+        assert_eq!(accounts_of(&t, &with("Bearer limited")), Some(vec!["acc-a".to_owned(), "acc-b".to_owned()]));
+        assert_eq!(accounts_of(&t, &with("Bearer both")), Some(vec!["acc-a".to_owned(), "acc-c".to_owned()]));
+        assert_eq!(accounts_of(&t, &with("Bearer open")), None, "a token for every account lists none in particular");
+        let mut key = HeaderMap::new();
+        key.insert("x-auth-key", "limited".parse().expect("header"));
+        assert_eq!(accounts_of(&t, &key), Some(vec!["acc-a".to_owned(), "acc-b".to_owned()]));
+    }
+
+    #[test]
     fn no_tokens_lets_everything_through() {
         let t = Tokens::load(None, None).expect("load");
         assert!(t.is_empty() && t.check(None, Some("a")).is_ok());

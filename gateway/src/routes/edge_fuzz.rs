@@ -35,7 +35,10 @@ fn reference_account(path: &str) -> Option<&str> {
     if segs.first() != Some(&"") {
         return None;
     }
-    let at = if segs.get(1..4) == Some(&["client", "v4", "accounts"][..]) {
+    let at = if segs == ["", "client", "v4", "accounts"] {
+        // Cloudflare's list of the token's accounts: names none.
+        return None;
+    } else if segs.get(1..4) == Some(&["client", "v4", "accounts"][..]) {
         4
     } else if segs.get(1) == Some(&"accounts") {
         2
@@ -243,7 +246,8 @@ fn refused(status: StatusCode, body: &Value) -> bool {
 
 /// Routes that act on no account: any valid token may use them.
 fn accountless(path: &str) -> bool {
-    matches!(path, "/v1/embeddings" | "/openapi.json" | "/__strato/status")
+    // `/client/v4/accounts` lists the token's own accounts (checked in auth's tests).
+    matches!(path, "/v1/embeddings" | "/openapi.json" | "/__strato/status" | "/__strato/summary" | "/client/v4/accounts") || path.starts_with("/console")
 }
 
 /// For any path, method and credential form, a token limited to `acc-a` gets past the token
