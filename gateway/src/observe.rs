@@ -85,10 +85,11 @@ pub async fn request(req: Request, next: Next) -> Response {
     let took = started.elapsed();
     f.latency.with_label_values(&labels).observe(took.as_secs_f64());
     // The time the gateway spent until the response head: what the console shows per step
-    // (embed, query), readable by any client without a tracing backend.
+    // (embed, query), readable by any client without a tracing backend. Appended: a route's own
+    // entries (the tutorial's embed and query) stay first.
     let mut res = res;
     if let Ok(v) = axum::http::HeaderValue::from_str(&format!("gateway;dur={:.1}", took.as_secs_f64() * 1e3)) {
-        res.headers_mut().insert("server-timing", v);
+        res.headers_mut().append("server-timing", v);
     }
     res
 }

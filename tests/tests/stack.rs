@@ -43,6 +43,9 @@ async fn tutorial_insert_then_query() {
 
     let r = http().get(format!("{base}/")).send().await.expect("query");
     assert_eq!(r.status(), 200);
+    // The route's own timings first (the gateway benchmark reads them), the gateway's total after.
+    let timing: Vec<&str> = r.headers().get_all("server-timing").iter().filter_map(|v| v.to_str().ok()).collect();
+    assert!(timing.len() == 2 && timing[0].starts_with("embed;dur=") && timing[0].contains(", query;dur=") && timing[1].starts_with("gateway;dur="), "{timing:?}");
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["matches"]["count"], 1, "{body}");
     let m = &body["matches"]["matches"][0];
@@ -104,6 +107,9 @@ async fn status_says_which_model_serves() {
     assert!(body["ai"]["reason"].as_str().is_some_and(|r| r.contains("not loaded")), "{body}");
     assert_eq!(body["ai"]["dimensions"], 384);
     assert!(s.gateway.logs().contains("INSTEAD OF"), "the fallback is said in the log");
+    // Each service's health, as the console's Health page shows it.
+    let services = body["services"].as_array().expect("services");
+    assert_eq!(services.iter().map(|x| (x["service"].as_str(), x["serving"].as_bool())).collect::<Vec<_>>(), [(Some("embedder"), Some(true)), (Some("index"), Some(true))], "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
