@@ -519,7 +519,7 @@ components = {
         },
         "Model": {
             "type": "object",
-            "description": "A model of the embedder's catalogue in Cloudflare's shape, plus `loaded`, `dimensions`, `max_input_tokens` and `source_detail` (where its files are, or why it is only known).",
+            "description": "A model of the embedder's catalogue in Cloudflare's shape, plus `loaded`, `dimensions`, `max_input_tokens` and `source_detail` (in words, whether it is loaded or only known; never the embedder's paths).",
             "required": ["id", "name", "task", "properties", "loaded", "dimensions"],
             "properties": {
                 "id": {"type": "string"}, "name": {"type": "string"}, "source": {"type": "integer"}, "description": {"type": "string"},
@@ -897,7 +897,7 @@ add("/client/v4/accounts", "get", operation(
 add("/__strato/summary", "get", operation(
     "summary", "strato", "Requests per second and p50/p99 latency over the last minutes (the console's charts)",
     {"200": ok_json(schema("Summary"), "The points so far (bare)."), **errors("Tutorial", EDGE | TOKEN)},
-    description="Any valid token (none in the open mode). Derived from `strato_http_request_duration_seconds` every 2 s, kept ten minutes.",
+    description="A token for every account (none in the open mode): the traffic is every tenant's, so a token limited to some accounts gets 403, as `/__strato/status` hides its internals from it. Derived from `strato_http_request_duration_seconds` every 2 s, kept ten minutes.",
 ))
 add("/console", "get", operation(
     "console", "strato", "The web console (HTML; its files under /console/…)",

@@ -6,7 +6,7 @@
 //! `histogram_quantile` does. What an operator's Prometheus would chart, in a few hundred bytes.
 use std::collections::VecDeque;
 use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus::core::Collector as _;
 use serde::Serialize;
@@ -20,6 +20,8 @@ const KEEP: usize = 300;
 /// bound (the bounds are the family's, `latency_buckets`).
 #[derive(Clone)]
 struct Snapshot {
+    /// Milliseconds on a clock that only moves forward: the wall clock at the sampler's start
+    /// plus the monotonic time since (a wall clock stepped back or forth skews no interval).
     at_ms: u64,
     count: u64,
     buckets: Vec<(f64, u64)>,
@@ -80,7 +82,8 @@ fn sample() -> Snapshot {
             }
         }
     }
-    let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    static EPOCH: LazyLock<(Instant, u64)> = LazyLock::new(|| (Instant::now(), SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)));
+    let at_ms = EPOCH.1 + EPOCH.0.elapsed().as_millis() as u64;
     Snapshot { at_ms, count, buckets }
 }
 

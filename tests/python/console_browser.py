@@ -133,11 +133,20 @@ try:
     step(f"first load: {len(set(urls))} files, {raw / 1024:.1f} KiB, {packed / 1024:.1f} KiB gzipped; CSP {csp!r}")
 
     # --- The open mode (no token configured, loopback only): no sign-in ----------------------
+    req = urllib.request.Request(f"{open_base}/client/v4/accounts/{account}/vectorize/v2/indexes", method="POST",
+                                 data=json.dumps({"name": "open-one", "config": {"dimensions": 32, "metric": "cosine"}}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).read()
     d.get(f"{open_base}/console")
     until_text("h1", f"Indexes of {account}")
     until_text("#who", "Open mode")
+    until_text("#index-list", "open-one")
     assert d.execute_script("return sessionStorage.getItem('strato.console.token')") is None
-    step("open mode: straight to the indexes, no token asked for")
+    d.get(f"{open_base}/console#/index/open-one")
+    typed("#confirm-name", "open-one")
+    find("#delete-index").click()
+    wait.until(lambda d: "open-one" not in d.find_element(By.CSS_SELECTOR, "#index-list").text and "Indexes of" in d.find_element(By.TAG_NAME, "h1").text)
+    step("open mode: straight to the indexes, no token asked for; a write (delete) passes the open mode's rules")
 
     # --- Sign-in: a wrong token is refused in words, the right one by keyboard alone ---------
     go("/")
@@ -203,6 +212,21 @@ try:
     bar = d.execute_script("const b = document.getElementById('file-progress'); return [b.value, b.max]")
     assert bar[0] == bar[1] == size, bar
     step(f"NDJSON file ({size >> 20} MiB, {1500} vectors): progress reached {bar[0]}/{bar[1]} bytes; {done}")
+
+    # --- A file of more small vectors than one call takes: sent in runs of whole lines --------
+    rest("POST", f"/client/v4/accounts/{account}/vectorize/v2/indexes", {"name": "small", "config": {"dimensions": 32, "metric": "euclidean"}})
+    with tempfile.NamedTemporaryFile("w", suffix=".ndjson", delete=False) as f:
+        for i in range(6000):
+            f.write(json.dumps({"id": f"s{i}", "values": [round(rnd.uniform(-1, 1), 2) for _ in range(32)]}) + "\n")
+            if i == 2500:
+                f.write("\n")  # a blank line is no vector
+        small = f.name
+    go("/insert/small")
+    find("#ndjson-file").send_keys(small)
+    find("#ndjson-file").find_element(By.XPATH, "./ancestor::form").submit()
+    done = until_text("#file-out", "Upserted 6000 lines", timeout=60)
+    assert rest("GET", f"/client/v4/accounts/{account}/vectorize/v2/indexes/small/info")["result"]["vectorCount"] == 6000
+    step(f"6000 small vectors ({os.path.getsize(small) >> 10} KiB, over 5000 a call): all written; {done}")
 
     # --- Search: the right neighbour first, both steps timed ----------------------------------
     go(f"/search/{name}")
@@ -319,6 +343,23 @@ try:
     until_text("h1", "Indexes of")
     wait.until(lambda d: name not in d.find_element(By.CSS_SELECTOR, "#index-list").text and "hostile" in d.find_element(By.CSS_SELECTOR, "#index-list").text)
     step("delete: refused until the name is typed; then gone from the list")
+
+    # --- Navigation faster than the pages load: no page drawn under another, no timer left ------
+    d.execute_script("location.hash = '#/health'; setTimeout(() => { location.hash = '#/search'; setTimeout(() => { location.hash = '#/indexes'; }, 0); }, 0)")
+    until_text("h1", "Indexes of")
+    time.sleep(1)
+    polls = lambda: d.execute_script("return performance.getEntriesByType('resource').filter(e => e.name.includes('/__strato/summary')).length")  # noqa: E731
+    before = polls()
+    time.sleep(4)
+    assert polls() == before, "the Health page's timer outlived it"
+    assert not d.find_elements(By.CSS_SELECTOR, "#query-text, #services"), "a late page was drawn under Indexes"
+    d.execute_script("location.hash = '#/constructor'")
+    until_text("h1", "Indexes of")
+    d.execute_script("location.hash = '#/index/%E0'")
+    until_text("h1", "Index")
+    go("/indexes")
+    until_text("h1", "Indexes of")
+    step("fast navigation: the late pages and the Health timer are dropped; odd hashes land on a page")
 
     # --- Health: services, the model, and charts that move --------------------------------------
     go("/health")

@@ -21,7 +21,9 @@ export class ApiError extends Error {
 export async function call(method, path, { body, type = 'application/json', token = session.token } = {}) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['Content-Type'] = type;
+  // Every write says its Content-Type, a bodiless DELETE too: without a token the gateway takes
+  // no write that a web form could have sent (routes/edge.rs).
+  if (body !== undefined || method !== 'GET') headers['Content-Type'] = type;
   let res;
   try {
     res = await fetch(path, { method, headers, body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)), credentials: 'omit', cache: 'no-store' });

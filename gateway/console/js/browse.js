@@ -65,7 +65,8 @@ function vectors(name) {
   const pager = h('div', { class: 'row' });
   const cursors = [''];
   let page = 0;
-  const show = async () => {
+  const show = async (focus) => {
+    for (const b of pager.querySelectorAll('button')) b.disabled = true;
     try {
       const { result: l } = await api.list(name, PAGE, cursors[page]);
       cursors[page + 1] = l.isTruncated ? l.nextCursor : undefined;
@@ -83,8 +84,11 @@ function vectors(name) {
         }))) : h('p', { class: 'muted' }, 'No vectors.'));
       put(pager,
         h('span', { class: 'muted', id: 'page-info' }, `Page ${page + 1} · ${l.totalCount} vectors`),
-        h('button', { class: 'plain', disabled: page === 0, onclick: () => { page -= 1; show(); } }, 'Previous'),
-        h('button', { class: 'plain', id: 'next-page', disabled: !cursors[page + 1], onclick: () => { page += 1; show(); } }, 'Next'));
+        h('button', { class: 'plain', id: 'previous-page', disabled: page === 0, onclick: () => { page -= 1; show('previous-page'); } }, 'Previous'),
+        h('button', { class: 'plain', id: 'next-page', disabled: !cursors[page + 1], onclick: () => { page += 1; show('next-page'); } }, 'Next'));
+      // Keep a keyboard user where they were (the pager was rebuilt under them).
+      const again = focus && document.getElementById(focus);
+      if (again) (again.disabled ? pager.querySelector('button:not([disabled])') || again : again).focus();
     } catch (e) {
       put(table, errorBox('Could not list the vectors', e));
     }

@@ -11,7 +11,7 @@ export async function render(main) {
   const services = h('div', { id: 'services' }, h('p', { class: 'muted' }, 'Asking…'));
   const rps = h('div', { id: 'chart-rps' });
   const lat = h('div', { id: 'chart-latency' });
-  const now = h('p', { class: 'timings', id: 'now', 'aria-live': 'polite' });
+  const now = h('p', { class: 'timings', id: 'now' }); // not live: rewritten every few seconds
   main.append(
     h('section', { class: 'card' }, h('h2', {}, 'Services'), services),
     h('section', { class: 'card' }, h('h2', {}, 'Gateway traffic'), now, h('div', { class: 'charts' }, rps, lat)));
@@ -27,6 +27,10 @@ async function status(out) {
   let st;
   try { st = (await api.status()).result; } catch (e) { return put(out, errorBox('Could not read the status', e)); }
   const ai = st.ai || {};
+  if (!st.services) {
+    return put(out, h('p', { class: 'error', id: 'limited' }, "This token is limited to some accounts: the services' health and the gateway's traffic are shown to tokens for every account."),
+      h('p', {}, `AI binding: ${ai.serving || ai.requested || 'unknown'}`));
+  }
   const rows = (st.services || []).map((x) => h('tr', { 'data-service': x.service },
     h('td', {}, x.service), h('td', { class: 'mono' }, x.target || ''),
     h('td', {}, h('span', { class: `pill ${x.serving ? 'good' : 'bad'}` }, x.serving ? 'serving' : 'down'), ' ', x.serving ? '' : x.state)));
@@ -39,7 +43,7 @@ async function status(out) {
 
 async function traffic(rpsOut, latOut, now) {
   let sum;
-  try { sum = (await api.summary()).result; } catch (e) { return put(now, errorBox('Could not read the traffic summary', e)); }
+  try { sum = (await api.summary()).result; } catch (e) { put(rpsOut); put(latOut); return put(now, errorBox('Could not read the traffic summary', e)); }
   const pts = sum.points || [];
   // The line above the charts: the rate over the last half minute, the latest latencies seen.
   const recent = pts.slice(-15);

@@ -6,7 +6,8 @@ import { api } from './api.js';
 import { indexPicker, modelPicker } from './search.js';
 
 const TEXTS_PER_EMBED = 100; // Workers AI's limit per call
-const SLICE_BYTES = 4 << 20; // one upsert's worth of an NDJSON file
+const SLICE_BYTES = 4 << 20; // one upsert's worth of an NDJSON file…
+const SLICE_LINES = 1000; // …and never more vectors than one call takes (5,000)
 
 export async function render(main, name) {
   heading(main, 'Insert');
@@ -55,10 +56,10 @@ function file(index) {
       let sent = 0, lines = 0, last;
       for await (const slice of slices(f)) {
         try { last = await api.upsert(index.value, slice.text); } catch (err) {
-          err.message = `${err.message} (in lines ${lines + 1}–${lines + slice.lines}; the ${lines} lines before were written)`;
+          err.message = `${err.message} (in lines ${slice.first}–${slice.last} of the file; the ${lines} vectors before line ${slice.first} were written)`;
           throw err;
         }
-        sent += slice.bytes; lines += slice.lines; bar.value = sent;
+        sent += slice.bytes; lines += slice.lines; bar.value = Math.min(sent, bar.max);
       }
       put(out, h('p', { class: 'okmsg', id: 'file-done' }, last ? `Upserted ${lines} lines of ${f.name}; mutation ${last.result.mutationId}.` : `${f.name} has no vectors.`));
     });
@@ -66,23 +67,30 @@ function file(index) {
   return h('section', { class: 'card' }, h('h2', {}, 'NDJSON file'), form);
 }
 
-/** The file as runs of whole lines of about SLICE_BYTES, read as it streams (never whole). */
+/** The file as runs of whole lines, read as it streams (never whole): each run at most
+ *  SLICE_LINES lines (under the API's 5,000 vectors a call) and about SLICE_BYTES bytes.
+ *  `first` and `last` number the file's lines, blank ones included, for error messages. */
 async function* slices(f) {
   const reader = f.stream().pipeThrough(new TextDecoderStream()).getReader();
   const enc = new TextEncoder();
   let carry = '';
+  let batch = [], bytes = 0, lineNo = 0, first = 1;
+  const take = () => {
+    const run = { text: batch.join('\n'), lines: batch.filter((l) => l.trim()).length, bytes, first, last: lineNo };
+    batch = []; bytes = 0; first = lineNo + 1;
+    return run;
+  };
   for (;;) {
     const { value, done } = await reader.read();
     if (value) carry += value;
-    while (carry.length >= SLICE_BYTES || (done && carry)) {
-      let cut = done && carry.length < SLICE_BYTES ? carry.length : carry.lastIndexOf('\n', SLICE_BYTES);
-      if (cut <= 0) { cut = carry.indexOf('\n'); if (cut < 0) cut = carry.length; }
-      const text = carry.slice(0, cut);
-      carry = carry.slice(cut + 1);
-      const n = text.split('\n').filter((l) => l.trim()).length;
-      if (n) yield { text, lines: n, bytes: enc.encode(text).length + 1 };
-      if (done && !carry) break;
+    const lines = carry.split('\n');
+    carry = done ? '' : lines.pop();
+    for (const line of lines) {
+      lineNo += 1;
+      batch.push(line);
+      bytes += enc.encode(line).length + 1;
+      if (batch.length >= SLICE_LINES || bytes >= SLICE_BYTES) { const run = take(); if (run.lines) yield run; }
     }
-    if (done) return;
+    if (done) { if (batch.length) { const run = take(); if (run.lines) yield run; } return; }
   }
 }

@@ -1,5 +1,6 @@
 // The console's shell: sign-in state, the header, and a hash router (#/indexes, #/index/NAME,
-// #/search, #/insert, #/health). Each view is a module exporting render(main, ...args).
+// #/search, #/insert, #/health). Each view is a module exporting render(page, ...args), which
+// may return a cleanup (the Health page's timer).
 import { h, put } from './dom.js';
 import { session } from './api.js';
 import * as signin from './signin.js';
@@ -15,30 +16,45 @@ const who = document.getElementById('who');
 let leave = null; // the current view's cleanup (timers)
 
 const views = {
-  indexes: () => indexes.render(main),
-  index: (name) => browse.render(main, name),
-  search: (name) => search.render(main, name),
-  insert: (name) => insert.render(main, name),
-  health: () => health.render(main),
+  indexes: (page) => indexes.render(page),
+  index: (page, name) => browse.render(page, name),
+  search: (page, name) => search.render(page, name),
+  insert: (page, name) => insert.render(page, name),
+  health: (page) => health.render(page),
 };
 
+let generation = 0; // bumped by each navigation: a view that finishes late is dropped
+
 async function route() {
+  const mine = ++generation;
   if (leave) { leave(); leave = null; }
   document.getElementById('notice').replaceChildren();
-  const [name, ...args] = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  const [name, ...args] = location.hash.replace(/^#\/?/, '').split('/').map(decode);
+  // Each view draws into its own container: one that is still loading when the user moves on
+  // draws into a detached element, never under the next page.
+  const page = h('div');
+  put(main, page);
   if (!(await signin.ready())) {
+    if (mine !== generation) return;
     nav.hidden = true;
     put(who);
-    return signin.render(main, () => { location.hash = '#/indexes'; route(); });
+    return signin.render(page, () => { location.hash = '#/indexes'; route(); });
   }
+  if (mine !== generation) return;
   nav.hidden = false;
   header();
-  const view = views[name] || views.indexes;
+  const known = Object.hasOwn(views, name);
+  const current = known ? (name === 'index' ? 'indexes' : name) : 'indexes';
   for (const a of nav.querySelectorAll('a')) {
-    if (a.getAttribute('href') === `#/${name}`) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    if (a.getAttribute('href') === `#/${current}`) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
-  put(main);
-  leave = (await view(...args)) || null;
+  const cleanup = (await (known ? views[name] : views.indexes)(page, ...args)) || null;
+  if (mine !== generation) { if (cleanup) cleanup(); return; }
+  leave = cleanup;
+
+  function decode(part) {
+    try { return decodeURIComponent(part); } catch { return part; }
+  }
 }
 
 function header() {
@@ -53,4 +69,6 @@ function header() {
 }
 
 window.addEventListener('hashchange', route);
+// "Skip to content" moves focus; it must not change the hash (which would route).
+document.querySelector('a.skip').addEventListener('click', (e) => { e.preventDefault(); main.focus(); });
 route();

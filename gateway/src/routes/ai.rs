@@ -118,8 +118,7 @@ async fn run(State(st): State<AppState>, Path(p): Path<RunPath>, headers: Header
 
 /// `GET …/ai/models/search` (Cloudflare's catalogue listing): the embedder's catalogue, each
 /// entry in Cloudflare's shape (`name`, `task`, `properties`) plus what Cloudflare has no need
-/// to say: `loaded` (answering now), `dimensions`, and `source` (where its files are, or why it
-/// is only known). Query parameters (`search`, `task`, paging) are not applied: the catalogue is
+/// to say: `loaded` (answering now), `dimensions`, and in words whether it is only known. Query parameters (`search`, `task`, paging) are not applied: the catalogue is
 /// a handful of embedding models.
 async fn models(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, CfError> {
     let ctx = TraceContext::from_headers(&headers);
@@ -144,7 +143,10 @@ async fn models(State(st): State<AppState>, headers: HeaderMap) -> Result<Respon
                     { "property_id": "max_input_tokens", "value": m.max_input_tokens.to_string() },
                     { "property_id": "dimensions", "value": m.dimensions.to_string() },
                 ],
-                "loaded": m.loaded, "dimensions": m.dimensions, "max_input_tokens": m.max_input_tokens, "source_detail": m.source,
+                // Not the embedder's `source`: it names directories, which a token limited to
+                // one account has no business learning (status hides them the same way).
+                "loaded": m.loaded, "dimensions": m.dimensions, "max_input_tokens": m.max_input_tokens,
+                "source_detail": if m.loaded { "loaded on the embedder" } else { "known, not loaded: its files are not on the embedder" },
             })
         })
         .collect();

@@ -4,7 +4,7 @@
 //! from the public REST API under the caller's token, plus two small routes here:
 //! - `GET /client/v4/accounts`: the accounts the token may use (Cloudflare's route and envelope);
 //! - `GET /__strato/summary`: requests per second and p50/p99 latency over the last minutes
-//!   (`summary.rs`), behind any valid token.
+//!   (`summary.rs`), for a token of every account (every tenant's traffic is in it).
 //!
 //! Each file is sent with a Content-Security-Policy that allows only the console's own scripts,
 //! styles and API calls (no inline script, no other origin, no framing), and a strong ETag.
@@ -60,13 +60,33 @@ pub fn routes(tokens: Arc<Tokens>) -> Router<AppState> {
         .route("/console/", get(|h: HeaderMap| async move { file("index.html", &h) }))
         .route("/console/{*path}", get(|Path(p): Path<String>, h: HeaderMap| async move { file(&p, &h) }));
     let listed = tokens.clone();
+    let summarised = tokens.clone();
     let api = Router::new()
         .route("/client/v4/accounts", get(move |State(st): State<AppState>, h: HeaderMap| {
             let t = listed.clone();
             async move { accounts(&t, &st, &h) }
         }))
-        .route("/__strato/summary", get(|| async { axum::Json(crate::summary::summary()) }));
+        .route("/__strato/summary", get(move |h: HeaderMap| {
+            let t = summarised.clone();
+            async move { summary(&t, &h) }
+        }));
     files.merge(auth::protect(api, tokens))
+}
+
+/// The gateway's traffic is every tenant's: shown to a token for every account (or the open
+/// mode), as `/__strato/status` shows its internals; 403 to a token limited to some accounts.
+fn summary(tokens: &Tokens, headers: &HeaderMap) -> Response {
+    if auth::accounts_of(tokens, headers).is_some() {
+        let e = json!({ "error": "Authentication error: the gateway's traffic is shown to tokens for every account" });
+        return (StatusCode::FORBIDDEN, axum::Json(e)).into_response();
+    }
+    axum::Json(crate::summary::summary()).into_response()
+}
+
+/// Whether `If-None-Match` names `etag` (RFC 9110 §13.1.2: a list, `*`, weak comparison).
+fn matches_etag(header: Option<&HeaderValue>, etag: &str) -> bool {
+    let Some(v) = header.and_then(|v| v.to_str().ok()) else { return false };
+    v.split(',').map(str::trim).any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
 }
 
 fn file(path: &str, headers: &HeaderMap) -> Response {
@@ -75,7 +95,7 @@ fn file(path: &str, headers: &HeaderMap) -> Response {
     };
     let (_, mime, bytes) = ASSETS[i];
     let etag = &ETAGS[i];
-    let fresh = headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes());
+    let fresh = matches_etag(headers.get(header::IF_NONE_MATCH), etag);
     let mut res = if fresh { StatusCode::NOT_MODIFIED.into_response() } else { ([(header::CONTENT_TYPE, mime)], bytes).into_response() };
     let h = res.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
@@ -109,4 +129,44 @@ fn accounts(tokens: &Tokens, st: &AppState, headers: &HeaderMap) -> Response {
         "success": true, "errors": [], "messages": [],
     }))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_takes_lists_stars_and_weak_tags() {
+        let tag = "\"abc\"";
+        let m = |v: &str| matches_etag(Some(&HeaderValue::from_str(v).expect("value")), tag);
+        assert!(m("\"abc\"") && m("*") && m("W/\"abc\"") && m("\"x\", \"abc\""));
+        assert!(!m("\"abcd\"") && !m("abc") && !matches_etag(None, tag));
+    }
+
+    #[test]
+    fn the_traffic_summary_is_for_tokens_of_every_account() {
+        let mut t = Tokens::default();
+        t.add("all", None);
+        t.add("one", Some(["acc-a".to_owned()].into_iter().collect()));
+        let with = |token: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).expect("header"));
+            h
+        };
+        assert_eq!(summary(&t, &with("all")).status(), StatusCode::OK);
+        assert_eq!(summary(&t, &with("one")).status(), StatusCode::FORBIDDEN);
+        assert_eq!(summary(&Tokens::default(), &HeaderMap::new()).status(), StatusCode::OK, "the open mode");
+    }
+
+    #[test]
+    fn every_asset_is_served_with_the_policy() {
+        for (path, mime, bytes) in ASSETS {
+            let res = file(path, &HeaderMap::new());
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            assert_eq!(res.headers()[header::CONTENT_TYPE], *mime);
+            assert_eq!(res.headers()[header::CONTENT_SECURITY_POLICY], CSP);
+            assert!(!bytes.is_empty());
+        }
+        assert_eq!(file("../Cargo.toml", &HeaderMap::new()).status(), StatusCode::NOT_FOUND);
+    }
 }
