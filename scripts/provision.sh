@@ -48,8 +48,9 @@ VENV="$CACHE/venv"
 PY="$VENV/bin/python"
 
 # 1. Python venv: reference embeddings, the Python gRPC client test, the official Cloudflare and
-#    OpenAI SDK tests (hnswlib for benchmarks comes with --bench).
-PY_REQS="onnxruntime==$ORT_VERSION tokenizers==0.23.3 numpy grpcio grpcio-tools==1.85.1 protobuf cloudflare==5.9.0 openai==3.51.0 schemathesis==4.32.5 selenium==4.51.0"
+#    OpenAI SDK tests, the console's browser test (selenium), the model-family stand-ins and their
+#    reference (onnx, safetensors); hnswlib for benchmarks comes with --bench.
+PY_REQS="onnxruntime==$ORT_VERSION tokenizers==0.23.3 numpy grpcio grpcio-tools==1.85.1 protobuf cloudflare==5.9.0 openai==3.51.0 schemathesis==4.32.5 selenium==4.51.0 onnx==1.20.0 safetensors==0.8.0"
 STAMP="$VENV/.strato-reqs"
 if [ ! -x "$PY" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$PY_REQS" ]; then
   log "creating Python venv in $VENV"

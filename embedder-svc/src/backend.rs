@@ -1,15 +1,18 @@
-//! ONNX Runtime backend: one session per model, fed right-padded batches of token ids.
-//! Only this file knows about `ort`.
+//! ONNX Runtime backend: one session per model, fed right-padded batches of token ids (with
+//! `position_ids` and an empty key/value cache where a decoder export declares them); pools each
+//! row and applies the model's recipe (`recipe.rs`). Only this file knows about `ort`.
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::value::{DynValue, Tensor};
+use ort::value::{DynValue, Tensor, TensorElementType};
 
 use crate::catalogue::ModelDir;
 use crate::config::Device;
 use crate::error::EmbedError;
 use crate::pooling::{self, Pooling};
+use crate::recipe::Recipe;
 
 /// The process's ONNX Runtime environment; sessions are made from it.
 #[derive(Clone)]
@@ -41,14 +44,20 @@ pub struct BackendOptions {
 pub struct OrtBackend {
     session: Session,
     output: String,
-    dims: usize,
-    /// Which optional inputs the graph declares (BERT exports differ).
+    /// The graph's state width: the first Dense layer's input, else the model's dimensions.
+    hidden: usize,
+    recipe: Arc<Recipe>,
+    /// Which optional inputs the graph declares (BERT exports differ; decoder exports add
+    /// `position_ids` and an empty key/value cache).
     wants_token_type_ids: bool,
     wants_attention_mask: bool,
+    wants_position_ids: bool,
+    /// `past_key_values.*` inputs and their declared shapes (symbolic dimensions as -1).
+    empty_cache: Vec<(String, Vec<i64>)>,
 }
 
 impl OrtBackend {
-    pub fn load(runtime: &Runtime, model: &ModelDir, opts: BackendOptions) -> Result<Self, EmbedError> {
+    pub fn load(runtime: &Runtime, model: &ModelDir, recipe: Arc<Recipe>, opts: BackendOptions) -> Result<Self, EmbedError> {
         let err = |e: ort::Error<_>| EmbedError::Load(format!("{}: {e}", model.onnx().display()));
         let threads = if opts.intra_threads == 0 {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -77,12 +86,24 @@ impl OrtBackend {
         if !session.outputs().iter().any(|o| o.name() == output) {
             return Err(EmbedError::Load(format!("{}: graph has no output {output:?}", model.onnx().display())));
         }
+        let mut empty_cache = Vec::new();
+        for i in session.inputs().iter().filter(|i| i.name().starts_with("past_key_values")) {
+            if i.dtype().tensor_type() != Some(TensorElementType::Float32) {
+                return Err(EmbedError::Load(format!("{}: {} is not float32 (fp16 graphs are not served)", model.onnx().display(), i.name())));
+            }
+            let shape = i.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
+            empty_cache.push((i.name().to_owned(), shape));
+        }
+        let hidden = recipe.dense.first().map_or(model.manifest.dimensions, |d| d.inputs);
         Ok(Self {
             wants_token_type_ids: has("token_type_ids"),
             wants_attention_mask: has("attention_mask"),
+            wants_position_ids: has("position_ids"),
+            empty_cache,
             session,
             output,
-            dims: model.manifest.dimensions,
+            hidden,
+            recipe,
         })
     }
 
@@ -110,23 +131,48 @@ impl OrtBackend {
         if self.wants_attention_mask {
             inputs.push(("attention_mask".into(), Tensor::from_array((shape.clone(), mask)).map_err(infer)?.into_dyn()));
         }
+        if self.wants_position_ids {
+            // Each row from 0: rows are right-padded, so a text's positions do not depend on its
+            // neighbours (the pads after it are masked, and never attended by a causal model).
+            let pos: Vec<i64> = (0..n).flat_map(|_| 0..seq as i64).collect();
+            inputs.push(("position_ids".into(), Tensor::from_array((shape.clone(), pos)).map_err(infer)?.into_dyn()));
+        }
+        for (name, declared) in &self.empty_cache {
+            // An empty cache: batch n, no past positions, the declared heads and head size.
+            let dims: Vec<i64> = declared.iter().enumerate().map(|(i, d)| if i == 0 { n as i64 } else { (*d).max(0) }).collect();
+            inputs.push((name.as_str().into(), Tensor::from_array((dims, Vec::<f32>::new())).map_err(infer)?.into_dyn()));
+        }
         inputs.push(("input_ids".into(), Tensor::from_array((shape, ids)).map_err(infer)?.into_dyn()));
         let outputs = self.session.run(inputs).map_err(infer)?;
         let value = outputs
             .get(&self.output)
             .ok_or_else(|| EmbedError::Inference(format!("no output {:?}", self.output)))?;
         let (out_shape, hidden) = value.try_extract_tensor::<f32>().map_err(infer)?;
-        let hidden_dim = out_shape.last().copied().unwrap_or(0) as usize;
-        if out_shape.len() != 3 || hidden_dim != self.dims || out_shape[0] as usize != n {
+        let width = out_shape.last().copied().unwrap_or(0) as usize;
+        if out_shape.first().copied() != Some(n as i64) {
             return Err(EmbedError::Inference(format!("unexpected output shape {:?}", &out_shape[..])));
         }
-        let row = seq * hidden_dim;
+        // [batch, dims]: pooled (and projected) inside the graph, as `sentence_embedding` is.
+        if out_shape.len() == 2 && width == self.recipe.output_width(self.hidden) {
+            return Ok(hidden
+                .chunks_exact(width)
+                .map(|row| {
+                    let mut v = row.to_vec();
+                    pooling::l2_normalize(&mut v);
+                    v
+                })
+                .collect());
+        }
+        if out_shape.len() != 3 || width != self.hidden {
+            return Err(EmbedError::Inference(format!("unexpected output shape {:?}", &out_shape[..])));
+        }
+        let row = seq * width;
         Ok(texts
             .iter()
             .zip(poolings)
             .enumerate()
             .map(|(i, (t, p))| {
-                let mut v = pooling::pool(&hidden[i * row..(i + 1) * row], hidden_dim, t.len(), *p);
+                let mut v = self.recipe.project(pooling::pool(&hidden[i * row..(i + 1) * row], width, t.len(), *p));
                 pooling::l2_normalize(&mut v);
                 v
             })

@@ -19,11 +19,16 @@ pub struct KnownModel {
     pub default_pooling: Pooling,
 }
 
-/// Workers AI's BGE models (spec §5.1) and the test model that PyPI packages ship.
+/// Workers AI's embedding models (spec §5.1) and the test model that PyPI packages ship. The
+/// newer three take their recipe (pooling, dense layers, prompts) from their export's files
+/// (`recipe.rs`); what is listed here is what ListModels says before their files are present.
 pub const KNOWN: &[KnownModel] = &[
     KnownModel { name: "@cf/baai/bge-small-en-v1.5", dimensions: 384, max_tokens: 512, default_pooling: Pooling::Mean },
     KnownModel { name: "@cf/baai/bge-base-en-v1.5", dimensions: 768, max_tokens: 512, default_pooling: Pooling::Mean },
     KnownModel { name: "@cf/baai/bge-large-en-v1.5", dimensions: 1024, max_tokens: 512, default_pooling: Pooling::Mean },
+    KnownModel { name: "@cf/baai/bge-m3", dimensions: 1024, max_tokens: 8192, default_pooling: Pooling::Cls },
+    KnownModel { name: "@cf/google/embeddinggemma-300m", dimensions: 768, max_tokens: 2048, default_pooling: Pooling::Mean },
+    KnownModel { name: "@cf/qwen/qwen3-embedding-0.6b", dimensions: 1024, max_tokens: 8192, default_pooling: Pooling::LastToken },
     KnownModel { name: "@strato/all-minilm-l6-v2", dimensions: 384, max_tokens: 512, default_pooling: Pooling::Mean },
 ];
 
@@ -33,10 +38,24 @@ pub struct Manifest {
     pub name: String,
     pub dimensions: usize,
     pub max_tokens: usize,
-    pub default_pooling: Pooling,
-    /// Graph output holding token states ([batch, seq, hidden]).
+    /// Pooling when the directory has no `1_Pooling/config.json` (and a request names none).
+    #[serde(default)]
+    pub default_pooling: Option<Pooling>,
+    /// Graph output: token states [batch, seq, hidden], or vectors already pooled (and projected)
+    /// [batch, dims], as exports with a baked-in `sentence_embedding` give them.
     #[serde(default = "default_output")]
     pub output: String,
+    /// The graph's file (`model.onnx`; `model_quantized.onnx` for an int8 variant). External
+    /// data (`model.onnx_data`) beside it is found by ONNX Runtime.
+    #[serde(default = "default_onnx")]
+    pub onnx: String,
+    /// Matryoshka lengths a vector may be cut to (`dimensions` of a request), e.g. [768, 512, 256, 128].
+    #[serde(default)]
+    pub matryoshka_dims: Vec<usize>,
+}
+
+fn default_onnx() -> String {
+    "model.onnx".to_owned()
 }
 
 fn default_output() -> String {
@@ -52,7 +71,7 @@ pub struct ModelDir {
 
 impl ModelDir {
     pub fn onnx(&self) -> PathBuf {
-        self.dir.join("model.onnx")
+        self.dir.join(&self.manifest.onnx)
     }
     pub fn tokenizer(&self) -> PathBuf {
         self.dir.join("tokenizer.json")

@@ -11,6 +11,8 @@ pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod pooling;
+pub mod recipe;
+pub mod safetensors;
 pub mod service;
 
 use std::future::Future;

@@ -12,7 +12,8 @@ use crate::backend::{BackendOptions, OrtBackend, Runtime};
 use crate::batcher::{BatchLimits, Batcher, Entry};
 use crate::catalogue::{KNOWN, MAX_TEXTS_PER_REQUEST, ModelDir};
 use crate::error::EmbedError;
-use crate::pooling::Pooling;
+use crate::pooling::{self, Pooling};
+use crate::recipe::Recipe;
 
 /// What ListModels tells about one model.
 #[derive(Debug, Clone)]
@@ -23,10 +24,15 @@ pub struct ModelInfo {
     pub default_pooling: Pooling,
     pub loaded: bool,
     pub source: String,
+    /// Named prompts a request may ask for (`config_sentence_transformers.json`).
+    pub prompts: Vec<String>,
+    /// Lengths a vector may be cut to (Matryoshka); empty: the full length only.
+    pub matryoshka: Vec<usize>,
 }
 
 struct LoadedModel {
     info: ModelInfo,
+    recipe: Arc<Recipe>,
     tokenizer: Arc<Tokenizer>,
     batcher: Batcher,
 }
@@ -39,6 +45,10 @@ pub struct EmbedParams {
     pub texts: Vec<String>,
     /// None = the model's default.
     pub pooling: Option<Pooling>,
+    /// A named prompt of the model's (`query`, `document`, …), prepended to every text.
+    pub prompt: Option<String>,
+    /// Cut every vector to this many values and re-normalise (a Matryoshka model's lengths).
+    pub dimensions: Option<usize>,
     pub deadline: Option<Instant>,
 }
 
@@ -124,6 +134,8 @@ impl Registry {
                     default_pooling: k.default_pooling,
                     loaded: false,
                     source: "model files not provisioned (scripts/provision.sh --bge)".to_owned(),
+                    prompts: Vec::new(),
+                    matryoshka: Vec::new(),
                 },
             );
         }
@@ -138,18 +150,22 @@ impl Registry {
                 name: m.name.clone(),
                 dimensions: m.dimensions,
                 max_tokens: m.max_tokens,
-                default_pooling: m.default_pooling,
+                default_pooling: m.default_pooling.unwrap_or(Pooling::Mean),
                 loaded: false,
                 source: dir.dir.display().to_string(),
+                prompts: Vec::new(),
+                matryoshka: m.matryoshka_dims.clone(),
             };
             let _span = info_span!("load_model", model = %m.name).entered();
             match load_one(runtime, dir, backend) {
-                Ok((tokenizer, backend)) => {
+                Ok((tokenizer, recipe, backend)) => {
                     info.loaded = true;
+                    info.default_pooling = recipe.pooling.unwrap_or(info.default_pooling);
+                    info.prompts = recipe.prompts.keys().cloned().collect();
                     tracing::info!(model = %m.name, dir = %dir.dir.display(), dims = m.dimensions, "model loaded");
                     let batcher = Batcher::spawn(&m.name, backend, limits);
                     missing.remove(&m.name);
-                    loaded.insert(m.name.clone(), LoadedModel { info, tokenizer: Arc::new(tokenizer), batcher });
+                    loaded.insert(m.name.clone(), LoadedModel { info, recipe, tokenizer: Arc::new(tokenizer), batcher });
                 }
                 Err(e) => {
                     tracing::error!(model = %m.name, "model failed to load: {e}");
@@ -187,10 +203,10 @@ impl Registry {
             None => EmbedError::UnknownModel(p.model.clone()),
         })?;
         let n = p.texts.len();
+        let (prompt, pooling, dims) = model.choices(&p)?;
         let cap = text_byte_cap(model.info.max_tokens);
-        let texts: Vec<String> = p.texts.into_iter().map(|t| cap_text(t, cap)).collect();
+        let texts: Vec<String> = p.texts.into_iter().map(|t| cap_text(format!("{prompt}{t}"), cap)).collect();
         let _permits = self.admission.admit(n, texts.iter().map(String::len).sum())?;
-        let pooling = p.pooling.unwrap_or(model.info.default_pooling);
 
         let t0 = Instant::now();
         let tokenizer = model.tokenizer.clone();
@@ -229,7 +245,46 @@ impl Registry {
         }
         .await?;
         Span::current().record("tokens", tokens_per_text.iter().map(|t| u64::from(*t)).sum::<u64>());
-        Ok(EmbedOutput { dimensions: model.info.dimensions, vectors, pooling, tokens_per_text, tokenize_us, queue_us, inference_us })
+        if dims < model.info.dimensions {
+            for v in &mut vectors {
+                v.truncate(dims);
+                pooling::l2_normalize(v);
+            }
+        }
+        Ok(EmbedOutput { dimensions: dims, vectors, pooling, tokens_per_text, tokenize_us, queue_us, inference_us })
+    }
+}
+
+impl LoadedModel {
+    /// What a request asks of this model, checked: the prompt's text, the pooling, the length.
+    fn choices(&self, p: &EmbedParams) -> Result<(&str, Pooling, usize), EmbedError> {
+        let name = &self.info.name;
+        let prompt = match &p.prompt {
+            None => "",
+            Some(k) => self.recipe.prompts.get(k).map(String::as_str).ok_or_else(|| {
+                let known = if self.info.prompts.is_empty() { "it has none".to_owned() } else { format!("it has {}", self.info.prompts.join(", ")) };
+                EmbedError::InvalidArgument(format!("{name} has no prompt named {k:?}: {known}"))
+            })?,
+        };
+        // A model whose export fixes its pooling (1_Pooling/config.json) pools only that way.
+        let pooling = match (p.pooling, self.recipe.pooling) {
+            (Some(asked), Some(fixed)) if asked != fixed => {
+                return Err(EmbedError::InvalidArgument(format!("{name} pools by its own configuration ({fixed:?}); pooling {asked:?} is not available")));
+            }
+            (asked, _) => asked.unwrap_or(self.info.default_pooling),
+        };
+        let dims = match p.dimensions {
+            None => self.info.dimensions,
+            Some(d) if d == self.info.dimensions || self.info.matryoshka.contains(&d) => d,
+            Some(d) if self.info.matryoshka.is_empty() => {
+                return Err(EmbedError::InvalidArgument(format!("{name} gives {} dimensions only, not {d}", self.info.dimensions)));
+            }
+            Some(d) => {
+                let lengths: Vec<String> = self.info.matryoshka.iter().map(usize::to_string).collect();
+                return Err(EmbedError::InvalidArgument(format!("{name} can give {} dimensions, not {d}", lengths.join(", "))));
+            }
+        };
+        Ok((prompt, pooling, dims))
     }
 }
 
@@ -252,7 +307,7 @@ fn validate(p: &EmbedParams) -> Result<(), EmbedError> {
     Ok(())
 }
 
-fn load_one(runtime: &Runtime, dir: &ModelDir, backend: BackendOptions) -> Result<(Tokenizer, OrtBackend), EmbedError> {
+fn load_one(runtime: &Runtime, dir: &ModelDir, backend: BackendOptions) -> Result<(Tokenizer, Arc<Recipe>, OrtBackend), EmbedError> {
     let mut tokenizer = Tokenizer::from_file(dir.tokenizer())
         .map_err(|e| EmbedError::Load(format!("{}: {e}", dir.tokenizer().display())))?;
     // Longer inputs are truncated to the model's limit, as Workers AI does; we pad ourselves.
@@ -260,8 +315,9 @@ fn load_one(runtime: &Runtime, dir: &ModelDir, backend: BackendOptions) -> Resul
         .with_truncation(Some(TruncationParams { max_length: dir.manifest.max_tokens, ..Default::default() }))
         .map_err(|e| EmbedError::Load(e.to_string()))?;
     tokenizer.with_padding(None);
-    let backend = OrtBackend::load(runtime, dir, backend)?;
-    Ok((tokenizer, backend))
+    let recipe = Arc::new(Recipe::load(&dir.dir, dir.manifest.dimensions, &dir.manifest.matryoshka_dims)?);
+    let backend = OrtBackend::load(runtime, dir, recipe.clone(), backend)?;
+    Ok((tokenizer, recipe, backend))
 }
 
 fn tokenize(tokenizer: &Tokenizer, texts: &[String]) -> Result<Vec<Vec<u32>>, EmbedError> {

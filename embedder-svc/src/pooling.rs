@@ -6,6 +6,11 @@ use serde::Deserialize;
 pub enum Pooling {
     Mean,
     Cls,
+    /// The last real token's state (decoder models: Qwen3-Embedding). Rows are right-padded, so
+    /// it is at `len - 1`: the state a left-padded batch has in its last column (a causal model
+    /// never attends to the pads after it, and RoPE attention does not move with a shift).
+    #[serde(rename = "last_token", alias = "lasttoken")]
+    LastToken,
 }
 
 /// Pools one text's token states. `hidden` is the text's row of the batch output
@@ -13,6 +18,7 @@ pub enum Pooling {
 pub fn pool(hidden: &[f32], dim: usize, len: usize, pooling: Pooling) -> Vec<f32> {
     match pooling {
         Pooling::Cls => hidden[..dim].to_vec(),
+        Pooling::LastToken => hidden[(len - 1) * dim..len * dim].to_vec(),
         Pooling::Mean => {
             let mut acc = vec![0f64; dim];
             for token in hidden[..len * dim].chunks_exact(dim) {
@@ -44,6 +50,12 @@ mod tests {
         // two real tokens, one pad row full of garbage
         let hidden = [1.0, 2.0, 3.0, 4.0, 100.0, 100.0];
         assert_eq!(pool(&hidden, 2, 2, Pooling::Mean), vec![2.0, 3.0]);
+    }
+
+    #[test]
+    fn last_token_takes_the_last_real_one() {
+        let hidden = [1.0, 2.0, 3.0, 4.0, 100.0, 100.0];
+        assert_eq!(pool(&hidden, 2, 2, Pooling::LastToken), vec![3.0, 4.0]);
     }
 
     #[test]

@@ -27,9 +27,11 @@ impl pb::embedder_server::Embedder for EmbedderService {
         let deadline = grpc_deadline(&req);
         let r = req.into_inner();
         let pooling = pooling_from_proto(r.pooling)?;
+        let prompt = Some(r.prompt_name).filter(|p| !p.is_empty());
+        let dimensions = Some(r.dimensions as usize).filter(|d| *d > 0);
         let out = self
             .registry
-            .embed(EmbedParams { model: r.model.clone(), texts: r.texts, pooling, deadline })
+            .embed(EmbedParams { model: r.model.clone(), texts: r.texts, pooling, prompt, dimensions, deadline })
             .await?;
         let n = out.vectors.len() as u32;
         Ok(Response::new(pb::EmbedResponse {
@@ -61,7 +63,8 @@ fn pooling_from_proto(v: i32) -> Result<Option<Pooling>, EmbedError> {
         Ok(pb::Pooling::Unspecified) => Ok(None),
         Ok(pb::Pooling::Mean) => Ok(Some(Pooling::Mean)),
         Ok(pb::Pooling::Cls) => Ok(Some(Pooling::Cls)),
-        Err(_) => Err(EmbedError::InvalidArgument(format!("unknown pooling {v}; use POOLING_MEAN or POOLING_CLS"))),
+        Ok(pb::Pooling::LastToken) => Ok(Some(Pooling::LastToken)),
+        Err(_) => Err(EmbedError::InvalidArgument(format!("unknown pooling {v}; use POOLING_MEAN, POOLING_CLS or POOLING_LAST_TOKEN"))),
     }
 }
 
@@ -69,6 +72,7 @@ fn pooling_to_proto(p: Pooling) -> pb::Pooling {
     match p {
         Pooling::Mean => pb::Pooling::Mean,
         Pooling::Cls => pb::Pooling::Cls,
+        Pooling::LastToken => pb::Pooling::LastToken,
     }
 }
 
@@ -81,6 +85,8 @@ fn model_to_proto(m: ModelInfo) -> pb::ModelInfo {
         loaded: m.loaded,
         max_texts_per_request: crate::catalogue::MAX_TEXTS_PER_REQUEST as u32,
         source: m.source,
+        prompts: m.prompts,
+        matryoshka_dims: m.matryoshka.iter().map(|d| *d as u32).collect(),
     }
 }
 

@@ -13,7 +13,7 @@ use crate::trace::TraceContext;
 #[tracing::instrument(skip_all, fields(texts = texts.len()))]
 pub async fn embed(st: &AppState, ctx: &TraceContext, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, u64), ApiError> {
     let model = st.model.get(&st.clients, ctx).await?;
-    let resp = st.clients.embed(ctx, epb::EmbedRequest { model: model.serving.clone(), texts, pooling: 0 }).await?;
+    let resp = st.clients.embed(ctx, epb::EmbedRequest { model: model.serving.clone(), texts, ..Default::default() }).await?;
     Ok((resp.data.into_iter().map(|v| v.values).collect(), resp.token_count))
 }
 

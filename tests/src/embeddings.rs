@@ -40,7 +40,7 @@ pub async fn synopsis_embeddings(n: usize) -> anyhow::Result<Embedded> {
     let mut futs = Vec::new();
     for chunk in texts.chunks(100) {
         let mut c = client.clone();
-        let req = EmbedRequest { model: crate::TEST_MODEL.into(), texts: chunk.to_vec(), pooling: 0 };
+        let req = EmbedRequest { model: crate::TEST_MODEL.into(), texts: chunk.to_vec(), pooling: 0, ..Default::default() };
         futs.push(tokio::spawn(async move { c.embed(req).await }));
         if futs.len() == 4 {
             for f in futs.drain(..) {

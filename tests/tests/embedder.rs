@@ -9,6 +9,9 @@ use strato_tests::{QUERY, STORIES, TEST_MODEL, dot};
 use tonic::Code;
 use tonic::transport::Channel;
 
+#[path = "embedder/families.rs"]
+mod families;
+
 fn embedder() -> &'static Service {
     static SVC: OnceLock<Service> = OnceLock::new();
     SVC.get_or_init(|| start_embedder(&[]).expect("start embedder-svc"))
@@ -19,7 +22,7 @@ async fn client(svc: &Service) -> EmbedderClient<Channel> {
 }
 
 fn req(texts: &[&str]) -> pb::EmbedRequest {
-    pb::EmbedRequest { model: TEST_MODEL.into(), texts: texts.iter().map(|t| t.to_string()).collect(), pooling: 0 }
+    pb::EmbedRequest { model: TEST_MODEL.into(), texts: texts.iter().map(|t| t.to_string()).collect(), pooling: 0, ..Default::default() }
 }
 
 async fn embed(c: &mut EmbedderClient<Channel>, r: pb::EmbedRequest) -> Result<pb::EmbedResponse, tonic::Status> {
@@ -193,7 +196,7 @@ async fn expired_deadline_is_not_computed() {
     // 100 texts of 512 tokens: seconds of work, so the late request surely waits behind it.
     let busy: Vec<String> = (0..100).map(|i| format!("{i} {}", "busy text ".repeat(300))).collect();
     let mut bc = c.clone();
-    let busy_req = pb::EmbedRequest { model: TEST_MODEL.into(), texts: busy, pooling: 0 };
+    let busy_req = pb::EmbedRequest { model: TEST_MODEL.into(), texts: busy, pooling: 0, ..Default::default() };
     let busy_task = tokio::spawn(async move { bc.embed(busy_req).await });
     // Long enough for the busy request to be tokenized and queued, far shorter than its inference.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -212,7 +215,7 @@ async fn full_queue_answers_resource_exhausted() {
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let mut c = c.clone();
-            let r = pb::EmbedRequest { model: TEST_MODEL.into(), texts: texts.clone(), pooling: 0 };
+            let r = pb::EmbedRequest { model: TEST_MODEL.into(), texts: texts.clone(), pooling: 0, ..Default::default() };
             tokio::spawn(async move { c.embed(r).await })
         })
         .collect();
@@ -274,7 +277,7 @@ async fn huge_texts_are_capped_and_admitted_by_bytes() {
     assert_eq!(got.tokens_per_text, [512, 512]);
     eprintln!("6.2 MB text embedded in {took:?}");
     let many: Vec<String> = (0..3).map(|i| format!("{i} {}", "x".repeat(150_000))).collect();
-    let refused = c.embed(pb::EmbedRequest { model: TEST_MODEL.into(), texts: many, pooling: 0 }).await.expect_err("over the byte budget");
+    let refused = c.embed(pb::EmbedRequest { model: TEST_MODEL.into(), texts: many, pooling: 0, ..Default::default() }).await.expect_err("over the byte budget");
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
     assert!(refused.message().contains("bytes"), "{refused:?}");
 }

@@ -58,7 +58,7 @@ async fn embed<E: From<CfError>>(
     failed: impl Fn(ApiError) -> E,
 ) -> Result<epb::EmbedResponse, E> {
     crate::budget::charge(texts.len() as u64 * MAX_DIMS * BYTES_PER_NUMBER)?;
-    st.clients.embed(ctx, epb::EmbedRequest { model: model.to_owned(), texts, pooling: pooling as i32 }).await.map_err(failed)
+    st.clients.embed(ctx, epb::EmbedRequest { model: model.to_owned(), texts, pooling: pooling as i32, ..Default::default() }).await.map_err(failed)
 }
 
 /// A model name the embedder is asked about: one no longer than any catalogue name could be,

@@ -37,7 +37,8 @@ async fn main() -> anyhow::Result<()> {
         .find(|d| d.manifest.name == TEST_MODEL)
         .ok_or_else(|| anyhow::anyhow!("test model not provisioned"))?;
     let opts = BackendOptions { device: Device::Cpu, cuda_device_id: 0, intra_threads: 0 };
-    let mut backend = OrtBackend::load(&runtime, &dir, opts)?;
+    let recipe = std::sync::Arc::new(embedder_svc::recipe::Recipe::load(&dir.dir, dir.manifest.dimensions, &dir.manifest.matryoshka_dims)?);
+    let mut backend = OrtBackend::load(&runtime, &dir, recipe, opts)?;
     let mut tok = Tokenizer::from_file(dir.tokenizer()).map_err(|e| anyhow::anyhow!("{e}"))?;
     tok.with_truncation(Some(TruncationParams { max_length: 512, ..Default::default() })).map_err(|e| anyhow::anyhow!("{e}"))?;
     tok.with_padding(None);
@@ -102,7 +103,7 @@ async fn grpc(client: &EmbedderClient<tonic::transport::Channel>, texts: &[Strin
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(t) = texts.get(i) else { break };
                 let t0 = Instant::now();
-                let r = c.embed(EmbedRequest { model: TEST_MODEL.into(), texts: vec![t.clone()], pooling: 0 }).await?;
+                let r = c.embed(EmbedRequest { model: TEST_MODEL.into(), texts: vec![t.clone()], pooling: 0, ..Default::default() }).await?;
                 lat.push(t0.elapsed());
                 tokens += r.into_inner().token_count;
             }

@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(http.get(format!("{base}/insert")).send().await?.status().is_success(), "insert failed");
     let mut e = EmbedderClient::connect(embedder.url()).await?;
     let mut ix = VectorIndexClient::connect(index.url()).await?;
-    let qv = e.embed(EmbedRequest { model: TEST_MODEL.into(), texts: vec![QUERY.into()], pooling: 0 }).await?.into_inner().data.remove(0).values;
+    let qv = e.embed(EmbedRequest { model: TEST_MODEL.into(), texts: vec![QUERY.into()], pooling: 0, ..Default::default() }).await?.into_inner().data.remove(0).values;
     println!("{n} sequential requests per contender per round, {rounds} rounds (loopback, 2-core host)");
 
     let (mut e2e, mut emb, mut idx, mut share) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -83,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
                         own_share.push(1.0 - upstream_ms / 1e3 / total.as_secs_f64());
                     }
                     1 => {
-                        e.embed(EmbedRequest { model: TEST_MODEL.into(), texts: vec![QUERY.into()], pooling: 0 }).await?;
+                        e.embed(EmbedRequest { model: TEST_MODEL.into(), texts: vec![QUERY.into()], pooling: 0, ..Default::default() }).await?;
                     }
                     _ => {
                         ix.query(QueryRequest { index: "embeddings-index".into(), vector: qv.clone(), top_k: 1, ..Default::default() }).await?;

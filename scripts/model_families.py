@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Small stand-ins for the newer Workers AI embedding families, and an independent reference of
+each family's documented recipe (no real weights can be had here; the recipes are what differ).
+
+  model_families.py build OUT_DIR
+      Writes three model directories laid out as their public exports are (sentence-transformers
+      files beside an ONNX graph and a tokenizer.json), with random weights (fixed seed):
+        bge-m3/          XLM-R style: Unigram (SentencePiece) tokenizer, "<s> $A </s>"; graph inputs
+                         input_ids, attention_mask; output token_embeddings; CLS pooling, Normalize.
+        embeddinggemma/  Gemma style: byte-fallback BPE, "<bos> $A <eos>"; output last_hidden_state;
+                         mean pooling, 2_Dense and 3_Dense (safetensors `linear.weight`), Normalize;
+                         prompts; Matryoshka dims; the graph saved with external data (model.onnx_data).
+        qwen3/           Qwen style: byte-level BPE, "$A <|endoftext|>"; inputs input_ids,
+                         attention_mask, position_ids, past_key_values.0.{key,value}; output
+                         last_hidden_state; last-token pooling with LEFT padding; an instruction
+                         prompt for queries; Matryoshka dims.
+      Each graph mixes every token with the others (bidirectionally, or causally for Qwen), so the
+      pooled vector depends on padding, masking and pooling being right.
+
+  model_families.py reference MODEL_DIR JSON
+      JSON = {"texts": [...], "prompt_name": str|null, "dimensions": int|null}. Embeds the texts
+      as sentence-transformers would: prompt prepended, tokenized with truncation at
+      max_seq_length, padded on the tokenizer's side (left for Qwen), the whole batch in one run,
+      pooled per 1_Pooling/config.json, each Dense layer applied, L2-normalised, then cut to
+      `dimensions` and re-normalised (Matryoshka). Prints {"data": [[...], ...]}.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+
+SEED = 20261207
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Stock markets fell sharply on Monday after the announcement.",
+    "Whales sing to each other across whole oceans.",
+    "How to repair a flat bicycle tyre at the side of the road",
+    "Der schnelle braune Fuchs springt über den faulen Hund.",
+    "Le renard brun rapide saute par-dessus le chien paresseux.",
+    "敏捷的棕色狐狸跳过了懒狗。 素早い茶色の狐。",
+    "task: search result | query: title: none | text: Instruct: Given a web search query, retrieve relevant passages",
+    "numbers 0123456789 and symbols !?.,;:'\"()[]{}<>@#$%^&*-+=/\\|~`",
+]
+
+
+# ------------------------------------------------------------------------------------------------
+# build
+# ------------------------------------------------------------------------------------------------
+
+def tokenizer_unigram():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, decoders, processors, trainers
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(vocab_size=400, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>", shrinking_factor=0.75)
+    tok.train_from_iterator(CORPUS * 3, trainer)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    return tok
+
+
+def tokenizer_gemma():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, decoders, processors, trainers
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>"] + [f"<0x{b:02X}>" for b in range(256)]
+    trainer = trainers.BpeTrainer(vocab_size=700, special_tokens=specials, show_progress=False)
+    tok.train_from_iterator(CORPUS * 3, trainer)
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A <eos>", special_tokens=[("<bos>", 2), ("<eos>", 1)])
+    return tok
+
+
+def tokenizer_qwen():
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors, trainers, normalizers
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(CORPUS * 3, trainer)
+    eot = tok.token_to_id("<|endoftext|>")
+    tok.post_processor = processors.TemplateProcessing(single="$A <|endoftext|>", special_tokens=[("<|endoftext|>", eot)])
+    return tok
+
+
+def graph(name, vocab, hidden, output, causal, extra_inputs):
+    """Embedding lookup, then every token mixed with the (masked) mean of the others: over all
+    real tokens, or over those up to it (causal). Pads never reach a real token's state."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(SEED + hidden + vocab)
+    E = rng.normal(0, 1, (vocab, hidden)).astype(np.float32)
+    W1 = rng.normal(0, 1 / np.sqrt(hidden), (hidden, hidden)).astype(np.float32)
+    W2 = rng.normal(0, 1 / np.sqrt(hidden), (hidden, hidden)).astype(np.float32)
+    B1 = rng.normal(0, 0.1, (hidden,)).astype(np.float32)
+    inits = [numpy_helper.from_array(a, n) for a, n in [(E, "E"), (W1, "W1"), (W2, "W2"), (B1, "B1")]]
+    inits += [numpy_helper.from_array(np.array(v, dtype=np.int64), n) for v, n in [([1], "ax1"), ([2], "ax2"), (1, "ax1s")]]
+    inits.append(numpy_helper.from_array(np.array(1e-9, dtype=np.float32), "eps"))
+    inits.append(numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"))
+    nodes = [
+        helper.make_node("Gather", ["E", "input_ids"], ["emb"]),
+        helper.make_node("Cast", ["attention_mask"], ["maskf"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["maskf", "ax2"], ["m"]),
+        helper.make_node("Mul", ["emb", "m"], ["em"]),
+    ]
+    if causal:
+        nodes += [
+            helper.make_node("CumSum", ["em", "ax1s"], ["s"]),
+            helper.make_node("CumSum", ["m", "ax1s"], ["c"]),
+        ]
+    else:
+        nodes += [
+            helper.make_node("ReduceSum", ["em", "ax1"], ["s"], keepdims=1),
+            helper.make_node("ReduceSum", ["m", "ax1"], ["c"], keepdims=1),
+        ]
+    nodes += [
+        helper.make_node("Max", ["c", "eps"], ["c1"]),
+        helper.make_node("Div", ["s", "c1"], ["ctx"]),
+        helper.make_node("MatMul", ["emb", "W1"], ["a"]),
+        helper.make_node("MatMul", ["ctx", "W2"], ["b"]),
+        helper.make_node("Add", ["a", "b"], ["ab"]),
+        helper.make_node("Add", ["ab", "B1"], ["pre"]),
+    ]
+    last = "pre"
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+              helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"])]
+    # Inputs a causal LM export declares: used only as zeros, as the real model's state does not
+    # move with a constant shift of positions (RoPE) and the cache is empty.
+    for inp in extra_inputs:
+        if inp == "position_ids":
+            inputs.append(helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch", "seq"]))
+            nodes += [helper.make_node("Cast", ["position_ids"], ["posf"], to=TensorProto.FLOAT),
+                      helper.make_node("Mul", ["posf", "zero"], ["pos0"]),
+                      helper.make_node("Unsqueeze", ["pos0", "ax2"], ["pos1"]),
+                      helper.make_node("Add", [last, "pos1"], ["with_pos"])]
+            last = "with_pos"
+        else:
+            inputs.append(helper.make_tensor_value_info(inp, TensorProto.FLOAT, ["batch", 2, "past", 4]))
+            r = inp.replace(".", "_")
+            nodes += [helper.make_node("ReduceSum", [inp], [r + "_sum"], keepdims=0),
+                      helper.make_node("Mul", [r + "_sum", "zero"], [r + "_0"]),
+                      helper.make_node("Add", [last, r + "_0"], [r + "_out"])]
+            last = r + "_out"
+    nodes.append(helper.make_node("Tanh", [last], [output]))
+    used = {i for n in nodes for i in n.input}
+    inits = [t for t in inits if t.name in used]
+    g = helper.make_graph(nodes, name, inputs, [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", "seq", hidden])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="strato-model-families")
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m
+
+
+def write_json(path, value):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(value, f, indent=2, ensure_ascii=False)
+
+
+def pooling_config(hidden, mode):
+    flags = {f"pooling_mode_{k}": False for k in ["cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens", "weightedmean_tokens", "lasttoken"]}
+    flags[f"pooling_mode_{mode}"] = True
+    return {"word_embedding_dimension": hidden, **flags, "include_prompt": True}
+
+
+def modules(*extra):
+    mods = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    for path in extra:
+        kind = "Normalize" if path.endswith("Normalize") else "Dense"
+        mods.append({"idx": len(mods), "name": str(len(mods)), "path": path, "type": f"sentence_transformers.models.{kind}"})
+    return mods
+
+
+def build(out):
+    import onnx
+    from safetensors.numpy import save_file
+
+    # bge-m3: CLS pooling, Normalize, 8192 tokens in the real model (64 here, to test truncation).
+    d = os.path.join(out, "bge-m3")
+    os.makedirs(d, exist_ok=True)
+    tok = tokenizer_unigram()
+    tok.save(os.path.join(d, "tokenizer.json"))
+    onnx.save(graph("bge-m3", tok.get_vocab_size(), 48, "token_embeddings", False, []), os.path.join(d, "model.onnx"))
+    write_json(os.path.join(d, "modules.json"), modules("2_Normalize"))
+    write_json(os.path.join(d, "1_Pooling/config.json"), pooling_config(48, "cls_token"))
+    write_json(os.path.join(d, "sentence_bert_config.json"), {"max_seq_length": 64, "do_lower_case": False})
+    write_json(os.path.join(d, "config_sentence_transformers.json"), {"__version__": {"sentence_transformers": "2.2.2"}})
+    write_json(os.path.join(d, "tokenizer_config.json"), {"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 8192})
+    write_json(os.path.join(d, "strato-model.json"), {"name": "@strato/test-bge-m3", "dimensions": 48, "max_tokens": 64, "output": "token_embeddings"})
+
+    # EmbeddingGemma: mean pooling, two Dense layers (no bias, identity), Normalize, prompts,
+    # Matryoshka; external data.
+    d = os.path.join(out, "embeddinggemma")
+    os.makedirs(d, exist_ok=True)
+    tok = tokenizer_gemma()
+    tok.save(os.path.join(d, "tokenizer.json"))
+    m = graph("embeddinggemma", tok.get_vocab_size(), 64, "last_hidden_state", False, [])
+    onnx.save(m, os.path.join(d, "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True, location="model.onnx_data", size_threshold=1024)
+    rng = np.random.default_rng(SEED + 1)
+    for path, (i, o) in [("2_Dense", (64, 192)), ("3_Dense", (192, 64))]:
+        write_json(os.path.join(d, path, "config.json"), {"in_features": i, "out_features": o, "bias": False, "activation_function": "torch.nn.modules.linear.Identity"})
+        save_file({"linear.weight": rng.normal(0, 1 / np.sqrt(i), (o, i)).astype(np.float32)}, os.path.join(d, path, "model.safetensors"))
+    write_json(os.path.join(d, "modules.json"), modules("2_Dense", "3_Dense", "4_Normalize"))
+    write_json(os.path.join(d, "1_Pooling/config.json"), pooling_config(64, "mean_tokens"))
+    write_json(os.path.join(d, "sentence_bert_config.json"), {"max_seq_length": 48, "do_lower_case": False})
+    write_json(os.path.join(d, "config_sentence_transformers.json"), {
+        "prompts": {"query": "task: search result | query: ", "document": "title: none | text: ",
+                    "Clustering": "task: clustering | query: ", "STS": "task: sentence similarity | query: "},
+        "default_prompt_name": None, "similarity_fn_name": "cosine"})
+    write_json(os.path.join(d, "tokenizer_config.json"), {"tokenizer_class": "GemmaTokenizer", "padding_side": "right"})
+    write_json(os.path.join(d, "strato-model.json"), {"name": "@strato/test-embeddinggemma", "dimensions": 64, "max_tokens": 48,
+                                                      "output": "last_hidden_state", "matryoshka_dims": [64, 32, 16]})
+
+    # Qwen3-Embedding: last-token pooling, left padding, a query instruction, an LM's inputs.
+    d = os.path.join(out, "qwen3")
+    os.makedirs(d, exist_ok=True)
+    tok = tokenizer_qwen()
+    tok.save(os.path.join(d, "tokenizer.json"))
+    extra = ["position_ids", "past_key_values.0.key", "past_key_values.0.value"]
+    onnx.save(graph("qwen3", tok.get_vocab_size(), 32, "last_hidden_state", True, extra), os.path.join(d, "model.onnx"))
+    write_json(os.path.join(d, "modules.json"), modules("2_Normalize"))
+    write_json(os.path.join(d, "1_Pooling/config.json"), pooling_config(32, "lasttoken"))
+    write_json(os.path.join(d, "config_sentence_transformers.json"), {
+        "prompts": {"query": "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:", "document": ""},
+        "default_prompt_name": None, "similarity_fn_name": "cosine"})
+    write_json(os.path.join(d, "tokenizer_config.json"), {"tokenizer_class": "Qwen2Tokenizer", "padding_side": "left", "pad_token": "<|endoftext|>"})
+    write_json(os.path.join(d, "strato-model.json"), {"name": "@strato/test-qwen3-embedding", "dimensions": 32, "max_tokens": 40,
+                                                      "output": "last_hidden_state", "matryoshka_dims": [32, 16]})
+
+
+# ------------------------------------------------------------------------------------------------
+# reference
+# ------------------------------------------------------------------------------------------------
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def reference(model_dir, request):
+    import onnxruntime as ort
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    st_cfg = load(os.path.join(model_dir, "config_sentence_transformers.json"))
+    tk_cfg = load(os.path.join(model_dir, "tokenizer_config.json"))
+    manifest = load(os.path.join(model_dir, "strato-model.json"))
+    bert_cfg = os.path.join(model_dir, "sentence_bert_config.json")
+    max_len = load(bert_cfg)["max_seq_length"] if os.path.exists(bert_cfg) else manifest["max_tokens"]
+    prompt = ""
+    if request.get("prompt_name"):
+        prompt = st_cfg["prompts"][request["prompt_name"]]
+    texts = [prompt + t for t in request["texts"]]
+
+    tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+    tok.enable_truncation(max_len)
+    tok.no_padding()
+    encs = [e.ids for e in tok.encode_batch(texts)]
+    seq = max(len(e) for e in encs)
+    left = tk_cfg.get("padding_side", "right") == "left"
+    ids = np.zeros((len(encs), seq), dtype=np.int64)
+    mask = np.zeros((len(encs), seq), dtype=np.int64)
+    for i, e in enumerate(encs):
+        sl = slice(seq - len(e), seq) if left else slice(0, len(e))
+        ids[i, sl] = e
+        mask[i, sl] = 1
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(os.path.join(model_dir, "model.onnx"), opts, providers=["CPUExecutionProvider"])
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    for inp in sess.get_inputs():
+        if inp.name == "position_ids":
+            feeds["position_ids"] = np.tile(np.arange(seq, dtype=np.int64), (len(encs), 1))  # transformers' default
+        elif inp.name.startswith("past_key_values"):
+            feeds[inp.name] = np.zeros((len(encs), 2, 0, 4), dtype=np.float32)
+    h = sess.run([manifest["output"]], feeds)[0].astype(np.float64)
+
+    pool = load(os.path.join(model_dir, "1_Pooling", "config.json"))
+    m = mask[:, :, None].astype(np.float64)
+    if pool.get("pooling_mode_cls_token"):
+        v = h[:, 0]
+    elif pool.get("pooling_mode_mean_tokens"):
+        v = (h * m).sum(1) / m.sum(1)
+    elif pool.get("pooling_mode_lasttoken"):
+        # sentence-transformers: the last position whose mask is 1 (the last column when left-padded).
+        last = np.array([np.nonzero(row)[0][-1] for row in mask])
+        v = h[np.arange(len(encs)), last]
+    else:
+        raise SystemExit(f"unsupported pooling {pool}")
+    for mod in load(os.path.join(model_dir, "modules.json"))[2:]:
+        if mod["type"].endswith("Dense"):
+            w = load_file(os.path.join(model_dir, mod["path"], "model.safetensors"))
+            v = v @ w["linear.weight"].astype(np.float64).T
+            if "linear.bias" in w:
+                v = v + w["linear.bias"]
+    v = v / np.linalg.norm(v, axis=1, keepdims=True)
+    if request.get("dimensions"):
+        v = v[:, : request["dimensions"]]
+        v = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return {"data": v.tolist(), "tokens": [len(e) for e in encs]}
+
+
+def main():
+    if sys.argv[1] == "build":
+        build(sys.argv[2])
+        print("built", sys.argv[2])
+    elif sys.argv[1] == "reference":
+        print(json.dumps(reference(sys.argv[2], json.loads(sys.argv[3]))))
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

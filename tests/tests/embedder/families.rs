@@ -1,0 +1,132 @@
+//! The newer Workers AI families (bge-m3, EmbeddingGemma, Qwen3-Embedding), each proven against
+//! an independent reference of its documented recipe. No real weights can be had here, so
+//! `scripts/model_families.py build` makes a small model per family with the same export layout
+//! (graph inputs and outputs, tokenizer type and template, sentence-transformers files) and random
+//! weights; `model_families.py reference` embeds as sentence-transformers would (prompts,
+//! truncation, the tokenizer's padding side — left for Qwen —, pooling, Dense layers, normalise,
+//! Matryoshka cut) on Python onnxruntime. Strato serves the same directories through its real
+//! loading code and gRPC socket; every vector must agree to 1e-5.
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use strato_proto::embedder::v1::{self as pb, embedder_client::EmbedderClient};
+use strato_tests::process::{Service, scratch_dir};
+use tonic::Code;
+
+const TOLERANCE: f32 = 1e-5;
+
+fn python(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(strato_tests::python())
+        .arg(strato_tests::repo_root().join("scripts/model_families.py"))
+        .args(args)
+        .output()
+        .expect("run model_families.py");
+    assert!(out.status.success(), "model_families.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// The three family models, built once per run, and one embedder serving them.
+fn served() -> &'static (PathBuf, Service) {
+    static SVC: OnceLock<(PathBuf, Service)> = OnceLock::new();
+    SVC.get_or_init(|| {
+        strato_tests::require_provisioned();
+        let dir = scratch_dir("model-families");
+        python(&["build", dir.to_str().unwrap_or_default()]);
+        let ort = strato_tests::ort_lib();
+        let args = ["--models-dir", dir.to_str().unwrap_or_default(), "--ort-lib", ort.to_str().unwrap_or_default()];
+        let svc = Service::start("embedder-svc", &args, Duration::from_secs(120)).expect("start embedder-svc on the family models");
+        (dir, svc)
+    })
+}
+
+fn reference(model_dir: &Path, texts: &[&str], prompt: Option<&str>, dims: Option<u32>) -> Vec<Vec<f32>> {
+    let req = serde_json::json!({ "texts": texts, "prompt_name": prompt, "dimensions": dims });
+    let out: serde_json::Value = serde_json::from_slice(&python(&["reference", model_dir.to_str().unwrap_or_default(), &req.to_string()])).expect("json");
+    out["data"].as_array().expect("data").iter().map(|r| r.as_array().expect("row").iter().map(|x| x.as_f64().expect("number") as f32).collect()).collect()
+}
+
+async fn strato(model: &str, texts: &[&str], prompt: Option<&str>, dims: Option<u32>) -> Result<pb::EmbedResponse, tonic::Status> {
+    let mut c = EmbedderClient::connect(served().1.url()).await.expect("connect");
+    let r = pb::EmbedRequest {
+        model: model.into(),
+        texts: texts.iter().map(|t| t.to_string()).collect(),
+        prompt_name: prompt.unwrap_or_default().into(),
+        dimensions: dims.unwrap_or(0),
+        ..Default::default()
+    };
+    c.embed(r).await.map(|r| r.into_inner())
+}
+
+/// Texts of very different lengths in one request (padding), several scripts (the tokenizers'
+/// byte handling), and one past the model's token limit (truncation).
+fn texts() -> Vec<String> {
+    let long = "Whales sing to each other across whole oceans, and the songs change every year. ".repeat(12);
+    vec![
+        "x".into(),
+        "The quick brown fox jumps over the lazy dog.".into(),
+        "Der schnelle braune Fuchs springt über den faulen Hund. 敏捷的棕色狐狸".into(),
+        "numbers 0123456789 !?".into(),
+        long,
+    ]
+}
+
+async fn agrees(family: &str, model: &str, prompt: Option<&str>, dims: Option<u32>) {
+    let texts = texts();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let want = reference(&served().0.join(family), &texts, prompt, dims);
+    let got = strato(model, &texts, prompt, dims).await.expect("embed");
+    assert_eq!(got.data.len(), want.len());
+    for (i, (g, w)) in got.data.iter().zip(&want).enumerate() {
+        assert_eq!(g.values.len(), w.len(), "{model} text {i}: length");
+        let diff = g.values.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(diff < TOLERANCE, "{model} prompt {prompt:?} dims {dims:?} text {i}: differs from the reference by {diff}");
+    }
+    assert_eq!(got.shape, [want.len() as u32, want[0].len() as u32]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bge_m3_cls_pooling_and_truncation_match_the_reference() {
+    agrees("bge-m3", "@strato/test-bge-m3", None, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embeddinggemma_prompts_dense_layers_and_matryoshka_match_the_reference() {
+    for (prompt, dims) in [(None, None), (Some("query"), None), (Some("document"), Some(32)), (Some("STS"), Some(16))] {
+        agrees("embeddinggemma", "@strato/test-embeddinggemma", prompt, dims).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn qwen3_last_token_left_padding_and_instruction_match_the_reference() {
+    for (prompt, dims) in [(None, None), (Some("query"), None), (Some("query"), Some(16))] {
+        agrees("qwen3", "@strato/test-qwen3-embedding", prompt, dims).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_a_model_cannot_do_is_refused() {
+    let invalid = |r: Result<pb::EmbedResponse, tonic::Status>, says: &str| {
+        let e = r.expect_err("refused");
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().contains(says), "{:?} should say {says:?}", e.message());
+    };
+    invalid(strato("@strato/test-bge-m3", &["a"], Some("query"), None).await, "it has none");
+    invalid(strato("@strato/test-embeddinggemma", &["a"], Some("nope"), None).await, "document");
+    invalid(strato("@strato/test-embeddinggemma", &["a"], None, Some(20)).await, "64, 32, 16");
+    invalid(strato("@strato/test-bge-m3", &["a"], None, Some(16)).await, "48 dimensions only");
+    let mut c = EmbedderClient::connect(served().1.url()).await.expect("connect");
+    let cls = pb::EmbedRequest { model: "@strato/test-qwen3-embedding".into(), texts: vec!["a".into()], pooling: pb::Pooling::Cls as i32, ..Default::default() };
+    invalid(c.embed(cls).await.map(|r| r.into_inner()), "pools by its own configuration");
+
+    // What ListModels tells: the family models with their prompts and lengths; the real
+    // catalogue entries known but not loaded here.
+    let models = c.list_models(pb::ListModelsRequest {}).await.expect("list").into_inner().models;
+    let find = |n: &str| models.iter().find(|m| m.name == n).unwrap_or_else(|| panic!("{n} listed"));
+    let gemma = find("@strato/test-embeddinggemma");
+    assert!(gemma.loaded && gemma.prompts.contains(&"query".to_owned()) && gemma.matryoshka_dims == [64, 32, 16], "{gemma:?}");
+    assert_eq!(find("@strato/test-qwen3-embedding").default_pooling, pb::Pooling::LastToken as i32);
+    for real in ["@cf/baai/bge-m3", "@cf/google/embeddinggemma-300m", "@cf/qwen/qwen3-embedding-0.6b"] {
+        assert!(!find(real).loaded, "{real}");
+    }
+}
