@@ -49,6 +49,8 @@ pub struct EmbedParams {
     pub prompt: Option<String>,
     /// Cut every vector to this many values and re-normalise (a Matryoshka model's lengths).
     pub dimensions: Option<usize>,
+    /// Refuse a text over the model's token limit rather than truncate it.
+    pub refuse_over_limit: bool,
     pub deadline: Option<Instant>,
 }
 
@@ -205,7 +207,10 @@ impl Registry {
         let n = p.texts.len();
         let (prompt, pooling, dims) = model.choices(&p)?;
         let cap = text_byte_cap(model.info.max_tokens);
-        let texts: Vec<String> = p.texts.into_iter().map(|t| cap_text(format!("{prompt}{t}"), cap)).collect();
+        let texts: Vec<String> = p.texts.into_iter().map(|t| format!("{prompt}{t}")).collect();
+        // A text cut to the byte cap is over the limit for sure; the tokenizer says of the rest.
+        let capped = texts.iter().position(|t| t.len() > cap);
+        let texts: Vec<String> = texts.into_iter().map(|t| cap_text(t, cap)).collect();
         let _permits = self.admission.admit(n, texts.iter().map(String::len).sum())?;
 
         let t0 = Instant::now();
@@ -220,6 +225,15 @@ impl Registry {
                 .await
                 .map_err(|e| EmbedError::Tokenizer(e.to_string()))??
         };
+        let (ids, truncated) = ids;
+        if p.refuse_over_limit
+            && let Some(i) = capped.or(truncated)
+        {
+            return Err(EmbedError::InvalidArgument(format!(
+                "text {i} is longer than {}'s {} tokens (truncation was not asked for)",
+                model.info.name, model.info.max_tokens
+            )));
+        }
         let tokenize_us = t0.elapsed().as_micros() as u64;
         let tokens_per_text: Vec<u32> = ids.iter().map(|t| t.len() as u32).collect();
 
@@ -320,14 +334,16 @@ fn load_one(runtime: &Runtime, dir: &ModelDir, backend: BackendOptions) -> Resul
     Ok((tokenizer, recipe, backend))
 }
 
-fn tokenize(tokenizer: &Tokenizer, texts: &[String]) -> Result<Vec<Vec<u32>>, EmbedError> {
-    texts
-        .iter()
-        .map(|t| {
-            tokenizer
-                .encode(t.as_str(), true)
-                .map(|enc| enc.get_ids().to_vec())
-                .map_err(|e| EmbedError::Tokenizer(e.to_string()))
-        })
-        .collect()
+/// Each text's ids (truncated at the model's limit), and the first text that was truncated.
+fn tokenize(tokenizer: &Tokenizer, texts: &[String]) -> Result<(Vec<Vec<u32>>, Option<usize>), EmbedError> {
+    let mut truncated = None;
+    let mut all = Vec::with_capacity(texts.len());
+    for (i, t) in texts.iter().enumerate() {
+        let enc = tokenizer.encode(t.as_str(), true).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        if truncated.is_none() && !enc.get_overflowing().is_empty() {
+            truncated = Some(i);
+        }
+        all.push(enc.get_ids().to_vec());
+    }
+    Ok((all, truncated))
 }

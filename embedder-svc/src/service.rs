@@ -31,7 +31,7 @@ impl pb::embedder_server::Embedder for EmbedderService {
         let dimensions = Some(r.dimensions as usize).filter(|d| *d > 0);
         let out = self
             .registry
-            .embed(EmbedParams { model: r.model.clone(), texts: r.texts, pooling, prompt, dimensions, deadline })
+            .embed(EmbedParams { model: r.model.clone(), texts: r.texts, pooling, prompt, dimensions, refuse_over_limit: r.refuse_over_limit, deadline })
             .await?;
         let n = out.vectors.len() as u32;
         Ok(Response::new(pb::EmbedResponse {

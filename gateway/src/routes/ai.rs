@@ -49,16 +49,9 @@ const BYTES_PER_NUMBER: u64 = 24;
 /// embedder-svc `Embed` (`Clients::embed`: encoded once, retried on UNAVAILABLE), charging its
 /// answer to the request's memory share. `failed` words the embedder's errors in the route's
 /// shape. The caller charges the request, whole, to its token's embedder budget (`limits.rs`).
-async fn embed<E: From<CfError>>(
-    st: &AppState,
-    ctx: &TraceContext,
-    model: &str,
-    texts: Vec<String>,
-    pooling: epb::Pooling,
-    failed: impl Fn(ApiError) -> E,
-) -> Result<epb::EmbedResponse, E> {
-    crate::budget::charge(texts.len() as u64 * MAX_DIMS * BYTES_PER_NUMBER)?;
-    st.clients.embed(ctx, epb::EmbedRequest { model: model.to_owned(), texts, pooling: pooling as i32, ..Default::default() }).await.map_err(failed)
+async fn embed<E: From<CfError>>(st: &AppState, ctx: &TraceContext, req: epb::EmbedRequest, failed: impl Fn(ApiError) -> E) -> Result<epb::EmbedResponse, E> {
+    crate::budget::charge(req.texts.len() as u64 * MAX_DIMS * BYTES_PER_NUMBER)?;
+    st.clients.embed(ctx, req).await.map_err(failed)
 }
 
 /// A model name the embedder is asked about: one no longer than any catalogue name could be,
@@ -84,36 +77,85 @@ struct RunPath {
 struct RunResult {
     shape: [u32; 2],
     data: Vec<Vec<f32>>,
-    pooling: &'static str,
+    /// `mean` or `cls`; absent for a model that pools otherwise (Qwen3's last token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pooling: Option<&'static str>,
+}
+
+/// Whether a model takes bge-m3's schema (§5.3): `contexts`, `query`, `truncate_inputs`.
+fn takes_bge_m3_schema(model: &str) -> bool {
+    model.ends_with("/bge-m3") || model.ends_with("-bge-m3")
 }
 
 /// `{text: string | string[], pooling?: "mean" | "cls"}` → `{shape, data, pooling}` (spec §5.2).
 /// `pooling` is always echoed, also when not requested (guess, spec §9). Values are float32 as
 /// computed (shortest round-trip form), which is what an index stores.
+///
+/// bge-m3 (§5.3) also takes `{query?, contexts: [{text}]}`: with a query, the contexts ranked by
+/// cosine similarity to it, `{response: [{id, score}]}` (best first; `id` the context's index);
+/// without, their embeddings, `{response: [[…]]}`. Its `truncate_inputs` defaults to false, as on
+/// Workers AI: a text over its limit is refused (5006), not cut. `prompt_name` and `dimensions`
+/// reach the models that have prompts or Matryoshka lengths (the embedder refuses the rest).
 async fn run(State(st): State<AppState>, Path(p): Path<RunPath>, headers: HeaderMap, Body(body): Body) -> Result<Response, CfError> {
     model_name(&p.model)?;
     let input = ai_input::run_input(&body).map_err(CfError::ai_bad_input)?;
     drop(body);
+    let m3 = takes_bge_m3_schema(&p.model);
+    if !m3 && (input.contexts || input.truncate_inputs.is_some()) {
+        return Err(CfError::ai_bad_input(format!("Error: {} takes {{text}}; 'contexts', 'query' and 'truncate_inputs' are bge-m3's", ai_input::echo(&p.model))));
+    }
     st.limits.ai_request(&p.model)?;
     let requested = input.pooling;
     let ctx = TraceContext::from_headers(&headers);
-    let charge = st.limits.embed(&input.texts)?;
-    let r = embed(&st, &ctx, &p.model, input.texts, input.pooling, |e| cf::ai_error(e, &p.model)).await;
-    charge.settle(r.as_ref().map_or(0, |r| r.token_count));
+    let request = |texts: Vec<String>| epb::EmbedRequest {
+        model: p.model.clone(),
+        texts,
+        pooling: input.pooling as i32,
+        prompt_name: input.prompt_name.clone().unwrap_or_default(),
+        dimensions: input.dimensions.map_or(0, |d| u32::try_from(d).unwrap_or(u32::MAX)),
+        refuse_over_limit: m3 && !input.truncate_inputs.unwrap_or(false),
+    };
+    let mut all = input.texts.clone();
+    all.extend(input.query.clone());
+    let charge = st.limits.embed(&all)?;
+    let failed = |e| cf::ai_error(e, &p.model);
+    let mut tokens = 0;
+    let r = embed(&st, &ctx, request(input.texts), failed).await;
+    tokens += r.as_ref().map_or(0, |r| r.token_count);
+    let query = match (&r, input.query) {
+        (Ok(_), Some(q)) => Some(embed(&st, &ctx, request(vec![q]), failed).await),
+        _ => None,
+    };
+    tokens += query.as_ref().and_then(|q| q.as_ref().ok()).map_or(0, |q| q.token_count);
+    charge.settle(tokens);
     let r = r?;
     let data: Vec<Vec<f32>> = r.data.into_iter().map(|v| v.values).collect();
+    if input.contexts {
+        return Ok(cf::ok(match query.transpose()? {
+            Some(q) => serde_json::json!({ "response": rank(q.data.first().map(|v| v.values.as_slice()).unwrap_or_default(), &data) }),
+            None => serde_json::json!({ "response": data }),
+        }));
+    }
     let dims = data.first().map_or(0, Vec::len);
     let shape = match r.shape.as_slice() {
         [n, d] => [*n, *d],
         _ => [u32::try_from(data.len()).unwrap_or(u32::MAX), u32::try_from(dims).unwrap_or(u32::MAX)],
     };
     let pooling = match epb::Pooling::try_from(r.pooling) {
-        Ok(epb::Pooling::Cls) => "cls",
-        Ok(epb::Pooling::Mean) => "mean",
-        _ if requested == epb::Pooling::Cls => "cls",
-        _ => "mean",
+        Ok(epb::Pooling::Cls) => Some("cls"),
+        Ok(epb::Pooling::Mean) => Some("mean"),
+        Ok(epb::Pooling::LastToken) => None,
+        _ if requested == epb::Pooling::Cls => Some("cls"),
+        _ => Some("mean"),
     };
     Ok(cf::ok(RunResult { shape, data, pooling }))
+}
+
+/// Contexts by cosine similarity to the query (unit vectors: the dot product), best first.
+fn rank(query: &[f32], contexts: &[Vec<f32>]) -> Vec<serde_json::Value> {
+    let mut scored: Vec<(usize, f64)> = contexts.iter().enumerate().map(|(i, c)| (i, c.iter().zip(query).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum())).collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.into_iter().map(|(id, score)| serde_json::json!({ "id": id, "score": score })).collect()
 }
 
 /// `GET …/ai/models/search` (Cloudflare's catalogue listing): the embedder's catalogue, each
@@ -240,8 +282,11 @@ async fn openai_embeddings(State(st): State<AppState>, headers: HeaderMap, Body(
     // One charge for the whole request (its chunks are one request's work), settled once.
     let charge = st.limits.embed(&input.texts)?;
     let mut failed = None;
+    // A Matryoshka model cuts its vectors to `dimensions`; any other refuses a length not its own.
+    let dimensions_asked = input.dimensions.map_or(0, |d| u32::try_from(d).unwrap_or(u32::MAX));
     for chunk in input.texts.chunks(MAX_TEXTS) {
-        match embed(&st, &ctx, &input.model, chunk.to_vec(), epb::Pooling::Unspecified, |e| openai_error(e, &input.model)).await {
+        let req = epb::EmbedRequest { model: input.model.clone(), texts: chunk.to_vec(), dimensions: dimensions_asked, ..Default::default() };
+        match embed(&st, &ctx, req, |e| openai_error(e, &input.model)).await {
             Ok(r) => {
                 tokens += r.token_count;
                 vectors.extend(r.data.into_iter().map(|v| v.values));

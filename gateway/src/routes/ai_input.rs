@@ -17,11 +17,21 @@ pub const MAX_MODEL_BYTES: usize = 256;
 /// How much of a client's value an error message repeats.
 const ECHO_CHARS: usize = 64;
 
-/// `{text: string | string[], pooling?: "mean" | "cls"}` (spec §5.2).
-#[derive(Debug)]
+/// `{text: string | string[], pooling?: "mean" | "cls"}` (spec §5.2); bge-m3's
+/// `{query?, contexts: [{text}], truncate_inputs?}` (§5.3); and for the models with prompts or
+/// Matryoshka lengths, Strato's `prompt_name` and `dimensions` (a gap in the spec, README).
+#[derive(Debug, Default)]
 pub struct RunInput {
+    /// `text`, or the contexts of the bge-m3 form.
     pub texts: Vec<String>,
     pub pooling: epb::Pooling,
+    /// bge-m3: the query the contexts are ranked against.
+    pub query: Option<String>,
+    /// The texts came as `contexts` (answered as `response`, not `data`).
+    pub contexts: bool,
+    pub truncate_inputs: Option<bool>,
+    pub prompt_name: Option<String>,
+    pub dimensions: Option<u64>,
 }
 
 /// `{model, input: string | string[], encoding_format?, dimensions?}` (spec §5.6).
@@ -37,12 +47,19 @@ pub struct OpenAiInput {
 pub fn run_input(body: &[u8]) -> Result<RunInput, String> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let read = de.deserialize_any(RunVisitor).and_then(|r| de.end().map(|()| r));
-    let (text, pooling, requests) = read.map_err(|e| if e.is_data() { format!("Error: {}", detail(&e)) } else { format!("Error: the body is not valid JSON: {e}") })?;
+    let (mut input, text, contexts, requests) =
+        read.map_err(|e| if e.is_data() { format!("Error: {}", detail(&e)) } else { format!("Error: the body is not valid JSON: {e}") })?;
     if requests {
         return Err("Error: async batch requests ({\"requests\": [...]}) are not supported by this server; send {\"text\": ...} instead".into());
     }
-    let texts = text.ok_or("Error: oneOf at '/' not met, required property 'text' is missing")?;
-    Ok(RunInput { texts, pooling })
+    match (text, contexts) {
+        (Some(_), Some(_)) => return Err("Error: oneOf at '/' not met, send either 'text' or 'contexts'".into()),
+        (Some(t), None) if input.query.is_none() => input.texts = t,
+        (Some(_), None) => return Err("Error: oneOf at '/' not met, 'query' goes with 'contexts', not 'text'".into()),
+        (None, Some(c)) => (input.texts, input.contexts) = (c, true),
+        (None, None) => return Err("Error: oneOf at '/' not met, required property 'text' is missing".into()),
+    }
+    Ok(input)
 }
 
 /// The OpenAI body; the error is OpenAI's message.
@@ -98,7 +115,8 @@ macro_rules! refuse {
 struct RunVisitor;
 
 impl<'de> Visitor<'de> for RunVisitor {
-    type Value = (Option<Vec<String>>, epb::Pooling, bool);
+    /// The input's other fields, `text`, `contexts`, and whether `requests` came.
+    type Value = (RunInput, Option<Vec<String>>, Option<Vec<String>>, bool);
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object")
@@ -107,11 +125,17 @@ impl<'de> Visitor<'de> for RunVisitor {
     refuse!("Type mismatch of '/', 'object' expected"; bool, i64, u64, f64, str, unit, seq);
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut text, mut pooling, mut requests) = (None, epb::Pooling::Unspecified, false);
+        let (mut text, mut contexts, mut requests) = (None, None, false);
+        let mut input = RunInput::default();
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "text" => text = map.next_value_seed(Optional(RunTexts))?,
-                "pooling" => pooling = map.next_value_seed(Optional(PoolingName))?.unwrap_or(epb::Pooling::Unspecified),
+                "pooling" => input.pooling = map.next_value_seed(Optional(PoolingName))?.unwrap_or(epb::Pooling::Unspecified),
+                "contexts" => contexts = map.next_value_seed(Optional(Contexts))?,
+                "query" => input.query = map.next_value_seed(Optional(NonEmpty("query")))?,
+                "prompt_name" => input.prompt_name = map.next_value_seed(Optional(NonEmpty("prompt_name")))?,
+                "truncate_inputs" => input.truncate_inputs = map.next_value::<Option<bool>>()?,
+                "dimensions" => input.dimensions = map.next_value_seed(Optional(Dimensions))?,
                 "requests" => {
                     requests = true;
                     map.next_value::<IgnoredAny>()?;
@@ -121,7 +145,59 @@ impl<'de> Visitor<'de> for RunVisitor {
                 }
             }
         }
-        Ok((text, pooling, requests))
+        Ok((input, text, contexts, requests))
+    }
+}
+
+/// bge-m3's `contexts`: 1..=100 objects `{text}` with non-empty texts.
+struct Contexts;
+
+impl<'de> Visitor<'de> for Contexts {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of {\"text\": string}")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        #[derive(serde::Deserialize)]
+        struct Context {
+            text: String,
+        }
+        let mut out = Vec::new();
+        while let Some(c) = seq.next_element::<Context>()? {
+            if out.len() == MAX_TEXTS {
+                return Err(de::Error::custom(format!("'/contexts' must NOT have more than {MAX_TEXTS} items")));
+            }
+            if c.text.is_empty() {
+                return Err(de::Error::custom(format!("'/contexts/{}/text' must NOT have fewer than 1 characters", out.len())));
+            }
+            out.push(c.text);
+        }
+        if out.is_empty() {
+            return Err(de::Error::custom("'/contexts' must NOT have fewer than 1 items"));
+        }
+        Ok(out)
+    }
+
+    refuse!("Type mismatch of '/contexts', 'array' expected"; bool, i64, u64, f64, str, map);
+}
+
+/// A non-empty string field (its name in the error).
+struct NonEmpty(&'static str);
+
+impl<'de> Visitor<'de> for NonEmpty {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "Type mismatch of '/{}', 'string' expected", self.0)
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        if s.is_empty() {
+            return Err(E::custom(format!("'/{}' must NOT have fewer than 1 characters", self.0)));
+        }
+        Ok(s.to_owned())
     }
 }
 

@@ -130,3 +130,102 @@ async fn what_a_model_cannot_do_is_refused() {
         assert!(!find(real).loaded, "{real}");
     }
 }
+
+/// The gateway in front of the family models (its index is never called here).
+fn gateway() -> &'static Service {
+    static GW: OnceLock<Service> = OnceLock::new();
+    GW.get_or_init(|| {
+        let args = ["--ai-model", "@strato/test-bge-m3", "--fallback-model", "@strato/test-bge-m3"];
+        strato_tests::process::start_gateway(&served().1.url(), "http://127.0.0.1:9", &args).expect("gateway")
+    })
+}
+
+async fn post(path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new().post(format!("{}{path}", gateway().url())).json(&body).send().await.expect("post");
+    (r.status().as_u16(), r.json().await.expect("json"))
+}
+
+fn rows(v: &serde_json::Value) -> Vec<Vec<f32>> {
+    v.as_array().expect("rows").iter().map(|r| r.as_array().expect("row").iter().map(|x| x.as_f64().expect("number") as f32).collect()).collect()
+}
+
+fn close(got: &[Vec<f32>], want: &[Vec<f32>], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (g, w) in got.iter().zip(want) {
+        let diff = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(g.len() == w.len() && diff < TOLERANCE, "{what}: differs by {diff}");
+    }
+}
+
+const RUN: &str = "/client/v4/accounts/acc/ai/run";
+
+/// bge-m3's Workers AI forms through the REST route: `text`; `contexts` alone (their
+/// embeddings); `query` + `contexts` (a ranking by cosine); `truncate_inputs` false by default.
+#[tokio::test(flavor = "multi_thread")]
+async fn bge_m3_text_contexts_query_and_truncate_inputs_over_rest() {
+    let dir = served().0.join("bge-m3");
+    let contexts = ["Whales sing across oceans", "Stock markets fell", "The quick brown fox"];
+    let want = reference(&dir, &contexts, None, None);
+    let (s, b) = post(&format!("{RUN}/@strato/test-bge-m3"), serde_json::json!({ "text": contexts })).await;
+    assert_eq!(s, 200, "{b}");
+    close(&rows(&b["result"]["data"]), &want, "text");
+    assert_eq!(b["result"]["pooling"], "cls");
+
+    let ctx: Vec<_> = contexts.iter().map(|t| serde_json::json!({ "text": t })).collect();
+    let (s, b) = post(&format!("{RUN}/@strato/test-bge-m3"), serde_json::json!({ "contexts": ctx })).await;
+    assert_eq!(s, 200, "{b}");
+    close(&rows(&b["result"]["response"]), &want, "contexts");
+
+    let query = "songs of whales in the sea";
+    let q = &reference(&dir, &[query], None, None)[0];
+    let mut expected: Vec<(usize, f32)> = want.iter().enumerate().map(|(i, c)| (i, c.iter().zip(q).map(|(a, b)| a * b).sum())).collect();
+    expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let (s, b) = post(&format!("{RUN}/@strato/test-bge-m3"), serde_json::json!({ "query": query, "contexts": ctx })).await;
+    assert_eq!(s, 200, "{b}");
+    let ranked = b["result"]["response"].as_array().expect("ranking");
+    assert_eq!(ranked.len(), 3);
+    for (r, (id, score)) in ranked.iter().zip(&expected) {
+        assert_eq!(r["id"].as_u64(), Some(*id as u64), "{b}");
+        assert!((r["score"].as_f64().expect("score") as f32 - score).abs() < TOLERANCE, "{b}");
+    }
+
+    let long = "whales sing ".repeat(100);
+    let (s, b) = post(&format!("{RUN}/@strato/test-bge-m3"), serde_json::json!({ "text": long })).await;
+    assert_eq!(s, 400, "over the limit without truncate_inputs: refused, as Workers AI's default: {b}");
+    assert!(b["errors"][0]["message"].as_str().is_some_and(|m| m.contains("longer than")), "{b}");
+    let (s, b) = post(&format!("{RUN}/@strato/test-bge-m3"), serde_json::json!({ "text": long, "truncate_inputs": true })).await;
+    assert_eq!(s, 200, "{b}");
+    close(&rows(&b["result"]["data"]), &reference(&dir, &[long.as_str()], None, None), "truncated");
+
+    for bad in [serde_json::json!({ "text": "a", "contexts": ctx }), serde_json::json!({ "query": "a", "text": "b" }), serde_json::json!({ "contexts": [] })] {
+        let (s, b) = post(&format!("{RUN}/@strato/test-bge-m3"), bad.clone()).await;
+        assert_eq!((s, b["errors"][0]["code"].as_u64()), (400, Some(5006)), "{bad}: {b}");
+    }
+    let (s, b) = post(&format!("{RUN}/@strato/test-qwen3-embedding"), serde_json::json!({ "contexts": ctx })).await;
+    assert_eq!((s, b["errors"][0]["code"].as_u64()), (400, Some(5006)), "contexts are bge-m3's: {b}");
+}
+
+/// Prompts and Matryoshka lengths through Workers AI's route and the OpenAI-compatible one.
+#[tokio::test(flavor = "multi_thread")]
+async fn prompts_and_dimensions_over_rest_and_openai() {
+    let dir = served().0.join("embeddinggemma");
+    let texts = ["Whales sing across oceans", "x"];
+    let want = reference(&dir, &texts, Some("query"), Some(32));
+    let (s, b) = post(&format!("{RUN}/@strato/test-embeddinggemma"), serde_json::json!({ "text": texts, "prompt_name": "query", "dimensions": 32 })).await;
+    assert_eq!(s, 200, "{b}");
+    close(&rows(&b["result"]["data"]), &want, "run");
+    assert_eq!(b["result"]["shape"], serde_json::json!([2, 32]));
+
+    let (s, b) = post("/v1/embeddings", serde_json::json!({ "model": "@strato/test-embeddinggemma", "input": texts, "dimensions": 16 })).await;
+    assert_eq!(s, 200, "{b}");
+    let got: Vec<Vec<f32>> = b["data"].as_array().expect("data").iter().map(|d| rows(&serde_json::json!([d["embedding"]])).remove(0)).collect();
+    close(&got, &reference(&dir, &texts, None, Some(16)), "openai");
+    let (s, b) = post("/v1/embeddings", serde_json::json!({ "model": "@strato/test-embeddinggemma", "input": "a", "dimensions": 20 })).await;
+    assert_eq!(s, 400, "{b}");
+
+    let qwen = served().0.join("qwen3");
+    let (s, b) = post(&format!("{RUN}/@strato/test-qwen3-embedding"), serde_json::json!({ "text": texts, "prompt_name": "query" })).await;
+    assert_eq!(s, 200, "{b}");
+    close(&rows(&b["result"]["data"]), &reference(&qwen, &texts, Some("query"), None), "qwen");
+    assert!(b["result"].get("pooling").is_none(), "last-token pooling is not one of Workers AI's names: {b}");
+}
