@@ -312,7 +312,8 @@ components = {
         },
         "AiRunRequest": {
             "type": "object",
-            "required": ["text"],
+            "description": "`text` for every model; bge-m3 also takes `{query?, contexts, truncate_inputs?}` (spec §5.3). `prompt_name` and `dimensions` are Strato's, for the models with prompts (EmbeddingGemma, Qwen3-Embedding) or Matryoshka lengths; the spec has no schema for those models (README, Models).",
+            "anyOf": [{"required": ["text"]}, {"required": ["contexts"]}],
             "properties": {
                 "text": {
                     "oneOf": [
@@ -320,18 +321,37 @@ components = {
                         {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string", "minLength": 1}},
                     ]
                 },
-                "pooling": {"type": "string", "enum": ["mean", "cls"], "description": "Default: the model's (mean for BGE)."},
+                "pooling": {"type": "string", "enum": ["mean", "cls"], "description": "Default: the model's (mean for BGE). A model whose export fixes its pooling refuses another."},
+                "contexts": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "minLength": 1}}},
+                             "description": "bge-m3 only (400 code 5006 for other models); not with `text`."},
+                "query": {"type": "string", "minLength": 1, "description": "bge-m3 only, with `contexts`: rank them against it."},
+                "truncate_inputs": {"type": "boolean", "default": False, "description": "bge-m3 only: cut a text over 8,192 tokens instead of refusing it (400 code 5006)."},
+                "prompt_name": {"type": "string", "minLength": 1, "description": "A prompt of the model's (`query`, `document`, a task name): prepended to every text. 400 for a model without it."},
+                "dimensions": {"type": "integer", "minimum": 1, "description": "A Matryoshka length of the model's (EmbeddingGemma 768/512/256/128, Qwen3 1024/…): the vectors are cut and re-normalised. 400 otherwise."},
             },
             "example": {"text": ["This is a story about an orange cloud", "This is a story about a llama"]},
         },
         "AiRunResult": {
-            "type": "object",
-            "required": ["shape", "data", "pooling"],
-            "properties": {
-                "shape": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "integer", "minimum": 0}, "description": "[texts, dimensions]"},
-                "data": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
-                "pooling": {"type": "string", "enum": ["mean", "cls"]},
-            },
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["shape", "data"],
+                    "properties": {
+                        "shape": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "integer", "minimum": 0}, "description": "[texts, dimensions]"},
+                        "data": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                        "pooling": {"type": "string", "enum": ["mean", "cls"], "description": "Echoed for mean and CLS pooling; absent for a last-token model."},
+                    },
+                },
+                {
+                    "type": "object",
+                    "description": "bge-m3's `contexts` form: with a `query`, the contexts ranked by cosine similarity (best first, `id` the context's index); without, their embeddings.",
+                    "required": ["response"],
+                    "properties": {"response": {"type": "array", "items": {"oneOf": [
+                        {"type": "object", "required": ["id", "score"], "properties": {"id": {"type": "integer", "minimum": 0}, "score": {"type": "number"}}},
+                        {"type": "array", "items": {"type": "number"}},
+                    ]}}},
+                },
+            ]
         },
         "OpenAiEmbeddingsRequest": {
             "type": "object",
@@ -346,7 +366,7 @@ components = {
                     "description": "Token arrays are not supported. Arrays longer than 100 are embedded in chunks of 100.",
                 },
                 "encoding_format": {"type": "string", "enum": ["float", "base64"], "default": "float"},
-                "dimensions": {"type": "integer", "minimum": 1, "description": "Accepted only when equal to the model's dimensions (400 otherwise)."},
+                "dimensions": {"type": "integer", "minimum": 1, "description": "The model's dimensions, or one of its Matryoshka lengths (the vectors cut and re-normalised); 400 otherwise."},
             },
         },
         "OpenAiEmbeddingList": {
