@@ -15,7 +15,10 @@
 #     cache (the metrics tests run a real Prometheus server against the services).
 #   - optionally (`--browser`) Debian's chromium and chromium-driver (apt, as root), which the
 #     console's browser test drives headless through Selenium (in the venv).
-# Usage: scripts/provision.sh [--bge] [--corpus] [--bench] [--observe] [--browser]; prints progress only; exports nothing.
+#   - optionally (`--models NAME…`, until the next flag) the newer Workers AI models from their
+#     public homes, each file checked against its repository's hash (scripts/fetch_model.py):
+#     @cf/baai/bge-m3, @cf/google/embeddinggemma-300m, @cf/qwen/qwen3-embedding-0.6b, or `all`.
+# Usage: scripts/provision.sh [--bge] [--corpus] [--bench] [--observe] [--browser] [--models NAME…]; prints progress only; exports nothing.
 # Cache dir: $STRATO_CACHE (default ~/.cache/strato).
 set -euo pipefail
 
@@ -29,8 +32,13 @@ WANT_CORPUS=0
 WANT_BENCH=0
 WANT_OBSERVE=0
 WANT_BROWSER=0
+MODELS=()
+in_models=0
 for a in "$@"; do
+  if [ "$in_models" = 1 ] && [ "${a#--}" = "$a" ]; then MODELS+=("$a"); continue; fi
+  in_models=0
   case "$a" in
+    --models) in_models=1 ;;
     --bge) WANT_BGE=1 ;;
     --corpus) WANT_CORPUS=1 ;;
     --bench) WANT_CORPUS=1; WANT_BENCH=1 ;;
@@ -213,7 +221,11 @@ if [ "$WANT_OBSERVE" = 1 ] && { [ ! -x "$PROM/prometheus" ] || [ ! -x "$PROM/pro
   done
   rm -rf "$CACHE/dl/prometheus"
 fi
-# 8. A browser for the console's test: Debian's Chromium and its WebDriver (no other browser can
+# 8. The newer Workers AI models, from their public homes (real downloads, checked hashes).
+if [ "${#MODELS[@]}" -gt 0 ]; then
+  "$PY" "$(dirname "$0")/fetch_model.py" "$CACHE/models" "${MODELS[@]}"
+fi
+# 9. A browser for the console's test: Debian's Chromium and its WebDriver (no other browser can
 #    be fetched here; Selenium talks to chromium-driver, nothing is downloaded at test time).
 if [ "$WANT_BROWSER" = 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
   log "installing chromium and chromium-driver (Debian)"

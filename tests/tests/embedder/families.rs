@@ -229,3 +229,16 @@ async fn prompts_and_dimensions_over_rest_and_openai() {
     close(&rows(&b["result"]["data"]), &reference(&qwen, &texts, Some("query"), None), "qwen");
     assert!(b["result"].get("pooling").is_none(), "last-token pooling is not one of Workers AI's names: {b}");
 }
+
+/// `./strato provision --models …` downloads from the models' public homes, which this network
+/// cannot reach; its download-and-check code runs here against a local origin speaking the same
+/// two routes: a whole file is kept, a file with one byte flipped is refused and leaves nothing.
+#[test]
+fn a_fetched_model_file_is_kept_only_when_its_hash_matches() {
+    let out = std::process::Command::new(strato_tests::python())
+        .arg(strato_tests::repo_root().join("scripts/fetch_model.py"))
+        .arg("--selftest")
+        .output()
+        .expect("run fetch_model.py");
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("selftest passed"), "{}", String::from_utf8_lossy(&out.stderr));
+}
