@@ -17,6 +17,10 @@ each family's documented recipe (no real weights can be had here; the recipes ar
       Each graph mixes every token with the others (bidirectionally, or causally for Qwen), so the
       pooled vector depends on padding, masking and pooling being right.
 
+  model_families.py build-attention OUT_DIR HIDDEN MAX_TOKENS
+      A one-layer softmax self-attention stand-in and a word-level tokenizer (a word is a token),
+      for the long-input benchmark (`./strato bench embedder`, BENCH_LONG=1).
+
   model_families.py reference MODEL_DIR JSON
       JSON = {"texts": [...], "prompt_name": str|null, "dimensions": int|null}. Embeds the texts
       as sentence-transformers would: prompt prepended, tokenized with truncation at
@@ -233,6 +237,52 @@ def build(out):
                                                       "output": "last_hidden_state", "matryoshka_dims": [32, 16]})
 
 
+def build_attention(out, hidden, max_tokens):
+    """A benchmark stand-in for long inputs: one layer of real softmax self-attention (scores
+    [seq, seq], masked) of width `hidden`, and a word-level tokenizer where a word is a token, so
+    a text's token count is exact. Attention is what grows with the square of the length."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    d = os.path.join(out, "attention")
+    os.makedirs(d, exist_ok=True)
+    words = [f"w{i}" for i in range(500)]
+    tok = Tokenizer(models.WordLevel({"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words)}}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.save(os.path.join(d, "tokenizer.json"))
+    rng = np.random.default_rng(SEED)
+    arr = lambda *shape: rng.normal(0, 1 / np.sqrt(shape[0]), shape).astype(np.float32)  # noqa: E731
+    inits = [numpy_helper.from_array(a, n) for a, n in [(arr(len(words) + 1, hidden), "E"), (arr(hidden, hidden), "Wq"), (arr(hidden, hidden), "Wk"),
+                                                         (arr(hidden, hidden), "Wv"), (np.array(1 / np.sqrt(hidden), dtype=np.float32), "scale"),
+                                                         (np.array(-1e4, dtype=np.float32), "neg"), (np.array(1.0, dtype=np.float32), "one"),
+                                                         (np.array([1], dtype=np.int64), "ax1")]]
+    nodes = [
+        helper.make_node("Gather", ["E", "input_ids"], ["x"]),
+        helper.make_node("MatMul", ["x", "Wq"], ["q"]),
+        helper.make_node("MatMul", ["x", "Wk"], ["k"]),
+        helper.make_node("MatMul", ["x", "Wv"], ["v"]),
+        helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "kt"], ["s0"]),
+        helper.make_node("Mul", ["s0", "scale"], ["s1"]),
+        helper.make_node("Cast", ["attention_mask"], ["mf"], to=TensorProto.FLOAT),
+        helper.make_node("Sub", ["one", "mf"], ["pad"]),
+        helper.make_node("Mul", ["pad", "neg"], ["bias0"]),
+        helper.make_node("Unsqueeze", ["bias0", "ax1"], ["bias"]),
+        helper.make_node("Add", ["s1", "bias"], ["s"]),
+        helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "v"], ["o"]),
+        helper.make_node("Add", ["o", "x"], ["last_hidden_state"]),
+    ]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"]) for n in ["input_ids", "attention_mask"]]
+    g = helper.make_graph(nodes, "attention", inputs, [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "seq", hidden])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="strato-model-families")
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(d, "model.onnx"))
+    write_json(os.path.join(d, "strato-model.json"), {"name": "@strato/bench-attention", "dimensions": hidden, "max_tokens": max_tokens,
+                                                      "default_pooling": "mean", "output": "last_hidden_state"})
+
+
 # ------------------------------------------------------------------------------------------------
 # reference
 # ------------------------------------------------------------------------------------------------
@@ -311,6 +361,8 @@ def main():
     if sys.argv[1] == "build":
         build(sys.argv[2])
         print("built", sys.argv[2])
+    elif sys.argv[1] == "build-attention":
+        build_attention(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif sys.argv[1] == "reference":
         print(json.dumps(reference(sys.argv[2], json.loads(sys.argv[3]))))
     else:

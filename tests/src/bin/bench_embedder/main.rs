@@ -4,6 +4,9 @@
 //! Contenders alternate within each round; figures are medians of per-round ratios.
 //!
 //! Run: ./strato bench embedder   [env BENCH_TEXTS (default 1000), BENCH_ROUNDS (default 3)]
+//! With BENCH_LONG=1 it measures long inputs instead (`long.rs`).
+mod long;
+
 use std::time::{Duration, Instant};
 
 use embedder_svc::backend::{BackendOptions, OrtBackend, init_runtime};
@@ -27,6 +30,9 @@ struct Run {
 async fn main() -> anyhow::Result<()> {
     let n: usize = std::env::var("BENCH_TEXTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(3);
+    if std::env::var_os("BENCH_LONG").is_some() {
+        return long::run(rounds).await;
+    }
     let docs = corpus()?;
     println!("corpus: {} Debian package descriptions; {n} texts per contender per round, {rounds} rounds", docs.len());
 
