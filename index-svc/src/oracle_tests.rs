@@ -2,7 +2,8 @@
 //! rescoring, tombstones, overwrites, namespaces) against a brute-force oracle in f64, with
 //! coordinates across f32's whole range: tiny (1e-38), ordinary, huge (to 3e38), mixed signs,
 //! zeros and duplicates, every metric. Each answer's distance at rank i must be the oracle's at
-//! rank i (so the ids match up to ties), and every answered id must be live, within the
+//! rank i (so the ids match up to ties; where a segment is big enough to be searched by its
+//! graph, up to its recall), and every answered id must be live and scored exactly, within the
 //! tolerance f32 storage allows: 1e-5 of the magnitudes involved (1 for cosine, |q|·|x| for dot
 //! product, |q| + |x| for euclidean). The seed is printed; `STRATO_ORACLE_SEED` replays one,
 //! `STRATO_FUZZ_CASES` runs more cases (CI: 48).
@@ -134,7 +135,12 @@ fn check(metric: Metric, ops: &[Op], q: &[f32], k: usize, only_ns: bool) -> Resu
         }
     }
     let q_stored = segment::query_form(metric, q);
-    let p = plan(&st, k, None, only_ns.then_some("n"), &EngineConfig::default());
+    let cfg = EngineConfig::default();
+    // A segment above the exact-scan size is searched by its graph, whose contract is recall,
+    // not exactness (index_recall.rs measures it): there every answer must still be live and
+    // scored exactly, but a rank may hold the next-best vector.
+    let by_graph = st.sealed.iter().any(|s| s.len() > cfg.exact_segment_rows);
+    let p = plan(&st, k, None, only_ns.then_some("n"), &cfg);
     let got = execute(&st, &q_stored, p).hits;
     let mut want: Vec<(f64, f64, &String)> = live
         .iter()
@@ -152,7 +158,7 @@ fn check(metric: Metric, ops: &[Op], q: &[f32], k: usize, only_ns: bool) -> Resu
         let d = f64::from(hit.distance);
         let tol = 1e-5 * wscale.max(1e-30) + 1e-30;
         prop_assert!(hit.distance.is_finite(), "rank {i}: {} at {}", hit.id, hit.distance);
-        prop_assert!((d - wd).abs() <= tol.max(1e-5 * wd.abs()), "rank {}: {} at {} where the oracle has {} at {}", i, hit.id, d, wid, wd);
+        prop_assert!(by_graph || (d - wd).abs() <= tol.max(1e-5 * wd.abs()), "rank {}: {} at {} where the oracle has {} at {}", i, hit.id, d, wid, wd);
         let (own, own_scale) = by_id.get(&hit.id.to_string()).copied().ok_or_else(|| TestCaseError::fail(format!("{} is not live", hit.id)))?;
         let own = as_f32(own);
         prop_assert!((d - own).abs() <= (1e-5 * own_scale.max(1e-30) + 1e-30).max(1e-5 * own.abs()), "{} scored {} but is {}", hit.id, d, own);
@@ -179,3 +185,4 @@ fn every_finite_vector_gets_the_oracle_s_answer() {
         }
     }
 }
+

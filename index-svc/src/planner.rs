@@ -61,6 +61,8 @@ pub struct Plan<'a> {
     /// Rows this query scores exactly, as far as known up front (the engine moves big scans off
     /// the async workers).
     pub scan_rows: usize,
+    /// Sealed segments this small are scanned exactly (`EngineConfig::exact_segment_rows`).
+    exact_segment_rows: usize,
 }
 
 pub fn plan<'a>(st: &IndexState, k: usize, filter: Option<&'a Filter>, namespace: Option<&'a str>, cfg: &EngineConfig) -> Plan<'a> {
@@ -80,17 +82,17 @@ pub fn plan<'a>(st: &IndexState, k: usize, filter: Option<&'a Filter>, namespace
     let tail = st.active.len() + st.frozen.iter().map(|c| c.len()).sum::<usize>();
     let scan_rows = match &candidates {
         Some(c) => c.len(),
-        None => tail + st.sealed.iter().filter(|s| !s.has_tier_for(k)).map(|s| s.len()).sum::<usize>(),
+        None => tail + st.sealed.iter().filter(|s| !s.has_tier_for(k) || s.len() <= cfg.exact_segment_rows).map(|s| s.len()).sum::<usize>(),
     };
     let path = if candidates.is_some() { Path::ExactFiltered } else { Path::Graph };
     span.record("path", tracing::field::debug(path)).record("scan_rows", scan_rows);
-    Plan { pred, candidates, k, warnings, scan_rows }
+    Plan { pred, candidates, k, warnings, scan_rows, exact_segment_rows: cfg.exact_segment_rows }
 }
 
 pub fn execute(st: &IndexState, query: &[f32], plan: Plan) -> Planned {
     let metric = st.meta.metric;
     let q = segment::query_form(metric, query);
-    let Plan { pred, candidates, k, warnings, .. } = plan;
+    let Plan { pred, candidates, k, warnings, exact_segment_rows, .. } = plan;
     let mut top = TopK::new(k);
     // Distance first: a row that cannot enter the top k costs no lookup of its point (liveness,
     // filter). On a scan that is nearly every row, and the lookup (a hash probe, then a cache
@@ -134,6 +136,11 @@ pub fn execute(st: &IndexState, query: &[f32], plan: Plan) -> Planned {
     // filtered, every candidate is, as any may be the one that passes.
     let rescore = if pred.is_trivial() { 2 * k + 16 } else { usize::MAX };
     for seg in &st.sealed {
+        if seg.len() <= exact_segment_rows {
+            let _span = info_span!("exact_scan", rows = seg.len(), source = "small_segment").entered();
+            seg.for_each(&mut |seq, p| consider(seq, p, &mut top));
+            continue;
+        }
         let _span = info_span!("hnsw_search", segment = seg.uid, rows = seg.len(), exact_fallback = Empty).entered();
         search_segment(seg, &q, k, rescore, &mut |seq, p, top| consider(seq, p, top), &mut top);
     }

@@ -32,7 +32,9 @@ fn served() -> &'static (PathBuf, Service) {
     SVC.get_or_init(|| {
         strato_tests::require_provisioned();
         let dir = scratch_dir("model-families");
-        python(&["build", dir.to_str().unwrap_or_default()]);
+        let tokenizers = strato_tests::cache_dir().join("tokenizers");
+        assert!(tokenizers.join("qwen3/tokenizer.json").is_file(), "run scripts/provision.sh --tokenizers (./strato test does)");
+        python(&["build", dir.to_str().unwrap_or_default(), tokenizers.to_str().unwrap_or_default()]);
         let ort = strato_tests::ort_lib();
         let args = ["--models-dir", dir.to_str().unwrap_or_default(), "--ort-lib", ort.to_str().unwrap_or_default()];
         let svc = Service::start("embedder-svc", &args, Duration::from_secs(120)).expect("start embedder-svc on the family models");
@@ -66,7 +68,7 @@ fn texts() -> Vec<String> {
         "x".into(),
         "The quick brown fox jumps over the lazy dog.".into(),
         "Der schnelle braune Fuchs springt über den faulen Hund. 敏捷的棕色狐狸".into(),
-        "numbers 0123456789 !?".into(),
+        "numbers 0123456789 !? emoji 🦊 tabs\tand\nnewlines, Ελληνικά, русский, العربية".into(),
         long,
     ]
 }
@@ -77,17 +79,28 @@ async fn agrees(family: &str, model: &str, prompt: Option<&str>, dims: Option<u3
     let want = reference(&served().0.join(family), &texts, prompt, dims);
     let got = strato(model, &texts, prompt, dims).await.expect("embed");
     assert_eq!(got.data.len(), want.len());
+    let mut worst = 0f32;
     for (i, (g, w)) in got.data.iter().zip(&want).enumerate() {
         assert_eq!(g.values.len(), w.len(), "{model} text {i}: length");
         let diff = g.values.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(diff < TOLERANCE, "{model} prompt {prompt:?} dims {dims:?} text {i}: differs from the reference by {diff}");
+        worst = worst.max(diff);
     }
+    println!("{model} prompt {prompt:?} dims {dims:?}: largest difference from the reference {worst:.2e}");
     assert_eq!(got.shape, [want.len() as u32, want[0].len() as u32]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bge_m3_cls_pooling_and_truncation_match_the_reference() {
     agrees("bge-m3", "@strato/test-bge-m3", None, None).await;
+}
+
+/// An int8 variant (onnxruntime's dynamic quantization, `model_quantized.onnx` named by the
+/// manifest). Its activations are quantized per batch, so a vector depends on what it is batched
+/// with: the texts here fit one batch on both sides, as a caller's request does.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_int8_variant_loads_and_matches_the_reference() {
+    agrees("bge-m3-int8", "@strato/test-bge-m3-int8", None, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -101,6 +114,19 @@ async fn embeddinggemma_prompts_dense_layers_and_matryoshka_match_the_reference(
 async fn qwen3_last_token_left_padding_and_instruction_match_the_reference() {
     for (prompt, dims) in [(None, None), (Some("query"), None), (Some("query"), Some(16))] {
         agrees("qwen3", "@strato/test-qwen3-embedding", prompt, dims).await;
+    }
+}
+
+/// The same recipes on the real Qwen and Gemma 3 tokenizers that registries ship (Qwen's ids
+/// first checked against Qwen's own published ones, in `model_families.py`): any difference in
+/// how Strato's tokenizer reads them from Python's would move the vectors.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_qwen_and_gemma_tokenizers_match_the_reference() {
+    for (prompt, dims) in [(None, None), (Some("query"), None)] {
+        agrees("qwen3-real-tokenizer", "@strato/test-qwen3-real-tokenizer", prompt, dims).await;
+    }
+    for (prompt, dims) in [(None, None), (Some("document"), Some(32))] {
+        agrees("embeddinggemma-real-tokenizer", "@strato/test-embeddinggemma-real-tokenizer", prompt, dims).await;
     }
 }
 
