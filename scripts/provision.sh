@@ -163,7 +163,8 @@ if [ "$WANT_BGE" = 1 ]; then
   fetch_bge small 384 || rc=1
   fetch_bge base 768 || rc=1
   fetch_bge large 1024 || rc=1
-  exit $rc
+  # Said at the end: a missing BGE model must not skip the steps after this one.
+  BGE_RC=$rc
 fi
 # 5. Benchmark corpus: real English text of mixed length from Debian's package descriptions.
 CORPUS="$CACHE/corpus/debian-descriptions.jsonl"
@@ -271,3 +272,4 @@ if [ "$WANT_BROWSER" = 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/ch
     || { echo "provision.sh: could not install chromium and chromium-driver (apt-get, as root)" >&2; exit 1; }
 fi
 log "ready: $CACHE"
+exit "${BGE_RC:-0}"

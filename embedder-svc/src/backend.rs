@@ -54,6 +54,8 @@ pub struct OrtBackend {
     wants_position_ids: bool,
     /// `past_key_values.*` inputs and their declared shapes (symbolic dimensions as -1).
     empty_cache: Vec<(String, Vec<i64>)>,
+    /// The graph's output is already one vector per text ([batch, dims]).
+    pub pooled_in_graph: bool,
 }
 
 impl OrtBackend {
@@ -92,10 +94,32 @@ impl OrtBackend {
                 return Err(EmbedError::Load(format!("{}: {} is not float32 (fp16 graphs are not served)", model.onnx().display(), i.name())));
             }
             let shape = i.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
+            // [batch, heads, past, head size]: only the batch and the past may be symbolic.
+            if shape.len() != 4 || shape[1] <= 0 || shape[3] <= 0 {
+                return Err(EmbedError::Load(format!("{}: {} is {shape:?}; a cache input is [batch, heads, past, head size]", model.onnx().display(), i.name())));
+            }
             empty_cache.push((i.name().to_owned(), shape));
         }
         let hidden = recipe.dense.first().map_or(model.manifest.dimensions, |d| d.inputs);
+        // The output's declared width, where the graph fixes it, must be what the recipe takes:
+        // a mismatch is a load error, not a failure of every request.
+        let declared = session.outputs().iter().find(|o| o.name() == output).and_then(|o| o.dtype().tensor_shape().map(|s| s.to_vec())).unwrap_or_default();
+        let pooled_in_graph = declared.len() == 2;
+        let want = if pooled_in_graph { recipe.output_width(hidden) } else { hidden };
+        if let Some(&w) = declared.last()
+            && w > 0
+            && w as usize != want
+        {
+            return Err(EmbedError::Load(format!("{}: output {output:?} is {w} wide, the model's recipe takes {want}", model.onnx().display())));
+        }
+        for i in session.inputs() {
+            let known = ["input_ids", "attention_mask", "token_type_ids", "position_ids"].contains(&i.name()) || i.name().starts_with("past_key_values");
+            if !known {
+                return Err(EmbedError::Load(format!("{}: input {:?} is not one this server feeds", model.onnx().display(), i.name())));
+            }
+        }
         Ok(Self {
+            pooled_in_graph,
             wants_token_type_ids: has("token_type_ids"),
             wants_attention_mask: has("attention_mask"),
             wants_position_ids: has("position_ids"),
@@ -163,7 +187,7 @@ impl OrtBackend {
                 })
                 .collect());
         }
-        if out_shape.len() != 3 || width != self.hidden {
+        if out_shape.len() != 3 || width != self.hidden || out_shape[1] != seq as i64 {
             return Err(EmbedError::Inference(format!("unexpected output shape {:?}", &out_shape[..])));
         }
         let row = seq * width;

@@ -33,6 +33,8 @@ pub struct ModelInfo {
 struct LoadedModel {
     info: ModelInfo,
     recipe: Arc<Recipe>,
+    /// The one pooling the model has (its export's 1_Pooling, or pooling inside the graph).
+    fixed_pooling: Option<Pooling>,
     tokenizer: Arc<Tokenizer>,
     batcher: Batcher,
 }
@@ -162,12 +164,22 @@ impl Registry {
             match load_one(runtime, dir, backend) {
                 Ok((tokenizer, recipe, backend)) => {
                     info.loaded = true;
-                    info.default_pooling = recipe.pooling.unwrap_or(info.default_pooling);
+                    // An explicit manifest default wins (BGE keeps Workers AI's mean, with CLS
+                    // on request, even beside a CLS 1_Pooling); else the export's, else the catalogue's.
+                    let catalogue = KNOWN.iter().find(|k| k.name == m.name).map(|k| k.default_pooling);
+                    info.default_pooling = m.default_pooling.or(recipe.pooling).or(catalogue).unwrap_or(Pooling::Mean);
+                    let fixed_pooling = if backend.pooled_in_graph {
+                        Some(info.default_pooling)
+                    } else if m.default_pooling.is_some() {
+                        None
+                    } else {
+                        recipe.pooling
+                    };
                     info.prompts = recipe.prompts.keys().cloned().collect();
                     tracing::info!(model = %m.name, dir = %dir.dir.display(), dims = m.dimensions, "model loaded");
                     let batcher = Batcher::spawn(&m.name, backend, limits);
                     missing.remove(&m.name);
-                    loaded.insert(m.name.clone(), LoadedModel { info, recipe, tokenizer: Arc::new(tokenizer), batcher });
+                    loaded.insert(m.name.clone(), LoadedModel { info, recipe, fixed_pooling, tokenizer: Arc::new(tokenizer), batcher });
                 }
                 Err(e) => {
                     tracing::error!(model = %m.name, "model failed to load: {e}");
@@ -226,13 +238,14 @@ impl Registry {
                 .map_err(|e| EmbedError::Tokenizer(e.to_string()))??
         };
         let (ids, truncated) = ids;
+        if let Some(i) = ids.iter().position(Vec::is_empty) {
+            return Err(EmbedError::InvalidArgument(format!("text {i} has no tokens for {}", model.info.name)));
+        }
         if p.refuse_over_limit
             && let Some(i) = capped.or(truncated)
         {
-            return Err(EmbedError::InvalidArgument(format!(
-                "text {i} is longer than {}'s {} tokens (truncation was not asked for)",
-                model.info.name, model.info.max_tokens
-            )));
+            let why = if capped == Some(i) { format!("more bytes than {} tokens can hold", model.info.max_tokens) } else { format!("more than {} tokens", model.info.max_tokens) };
+            return Err(EmbedError::InvalidArgument(format!("text {i} is longer than {} takes ({why}; truncation was not asked for)", model.info.name)));
         }
         let tokenize_us = t0.elapsed().as_micros() as u64;
         let tokens_per_text: Vec<u32> = ids.iter().map(|t| t.len() as u32).collect();
@@ -280,8 +293,9 @@ impl LoadedModel {
                 EmbedError::InvalidArgument(format!("{name} has no prompt named {k:?}: {known}"))
             })?,
         };
-        // A model whose export fixes its pooling (1_Pooling/config.json) pools only that way.
-        let pooling = match (p.pooling, self.recipe.pooling) {
+        // A model whose export fixes its pooling (1_Pooling/config.json, or pooling inside the
+        // graph) pools only that way.
+        let pooling = match (p.pooling, self.fixed_pooling) {
             (Some(asked), Some(fixed)) if asked != fixed => {
                 return Err(EmbedError::InvalidArgument(format!("{name} pools by its own configuration ({fixed:?}); pooling {asked:?} is not available")));
             }

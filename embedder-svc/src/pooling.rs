@@ -18,7 +18,7 @@ pub enum Pooling {
 pub fn pool(hidden: &[f32], dim: usize, len: usize, pooling: Pooling) -> Vec<f32> {
     match pooling {
         Pooling::Cls => hidden[..dim].to_vec(),
-        Pooling::LastToken => hidden[(len - 1) * dim..len * dim].to_vec(),
+        Pooling::LastToken => hidden[len.saturating_sub(1) * dim..len.max(1) * dim].to_vec(),
         Pooling::Mean => {
             let mut acc = vec![0f64; dim];
             for token in hidden[..len * dim].chunks_exact(dim) {

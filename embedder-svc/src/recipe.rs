@@ -74,17 +74,25 @@ impl Recipe {
         let pooling_path = dir.join("1_Pooling/config.json");
         if let Some(cfg) = read_json::<BTreeMap<String, Value>>(&pooling_path)? {
             let on = |k: &str| cfg.get(k).and_then(Value::as_bool).unwrap_or(false);
-            r.pooling = Some(match (on("pooling_mode_cls_token"), on("pooling_mode_mean_tokens"), on("pooling_mode_lasttoken")) {
-                (true, false, false) => Pooling::Cls,
-                (false, true, false) => Pooling::Mean,
-                (false, false, true) => Pooling::LastToken,
-                _ => return Err(load_err(&pooling_path, "exactly one of cls_token, mean_tokens, lasttoken pooling is supported")),
+            let modes = ["cls_token", "mean_tokens", "lasttoken", "max_tokens", "mean_sqrt_len_tokens", "weightedmean_tokens"];
+            let chosen: Vec<&str> = modes.into_iter().filter(|m| on(&format!("pooling_mode_{m}"))).collect();
+            r.pooling = Some(match chosen.as_slice() {
+                ["cls_token"] => Pooling::Cls,
+                ["mean_tokens"] => Pooling::Mean,
+                ["lasttoken"] => Pooling::LastToken,
+                other => return Err(load_err(&pooling_path, format!("pooling {other:?} is not served: exactly one of cls_token, mean_tokens, lasttoken"))),
             });
+            if cfg.get("include_prompt").and_then(Value::as_bool) == Some(false) {
+                return Err(load_err(&pooling_path, "include_prompt false (pooling without the prompt's tokens) is not served"));
+            }
         }
         let modules_path = dir.join("modules.json");
         for m in read_json::<Vec<Module>>(&modules_path)?.unwrap_or_default() {
-            if m.kind.ends_with(".Dense") {
-                r.dense.push(Dense::load(&dir.join(&m.path))?);
+            // What a module does to the vector must be understood, or the vectors would be wrong.
+            match m.kind.rsplit('.').next().unwrap_or_default() {
+                "Dense" => r.dense.push(Dense::load(&dir.join(&m.path))?),
+                "Transformer" | "Pooling" | "Normalize" => {}
+                other => return Err(load_err(&modules_path, format!("module {other} ({}) is not served", m.path))),
             }
         }
         for pair in r.dense.windows(2) {
@@ -156,6 +164,33 @@ impl Dense {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_the_server_cannot_do_is_refused_at_load() {
+        let dir = std::env::temp_dir().join(format!("strato-recipe-{}", std::process::id()));
+        let write = |rel: &str, v: serde_json::Value| {
+            let p = dir.join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, v.to_string()).expect("write");
+        };
+        let cases = [
+            (serde_json::json!({"pooling_mode_mean_tokens": true, "pooling_mode_max_tokens": true}), None, "not served"),
+            (serde_json::json!({"pooling_mode_mean_tokens": true, "include_prompt": false}), None, "include_prompt"),
+            (serde_json::json!({"pooling_mode_cls_token": true}), Some("sentence_transformers.models.LayerNorm"), "LayerNorm"),
+        ];
+        for (pooling, module, says) in cases {
+            let _ = std::fs::remove_dir_all(&dir);
+            write("1_Pooling/config.json", pooling);
+            let mut modules = vec![serde_json::json!({"path": "", "type": "sentence_transformers.models.Transformer"})];
+            if let Some(kind) = module {
+                modules.push(serde_json::json!({"path": "2_X", "type": kind}));
+            }
+            write("modules.json", serde_json::Value::Array(modules));
+            let e = Recipe::load(&dir, 8, &[]).expect_err("refused");
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn dense_layers_apply_in_order() {

@@ -38,7 +38,7 @@ pub fn read(bytes: &[u8]) -> Result<BTreeMap<String, Tensor>, String> {
             "F16" | "BF16" => 2,
             other => return Err(format!("{name}: dtype {other} is not supported (F32, F16, BF16)")),
         };
-        if raw.len() != count * width {
+        if Some(raw.len()) != count.checked_mul(width) {
             return Err(format!("{name}: {} bytes for {count} {} values", raw.len(), e.dtype));
         }
         let values = match e.dtype.as_str() {
@@ -102,6 +102,8 @@ mod tests {
         assert!(read(&u64::MAX.to_le_bytes()).is_err());
         let past = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
         assert!(read(&file(past, &[0; 4])).is_err(), "data past the end");
+        let huge = r#"{"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}}"#;
+        assert!(read(&file(huge, &[])).is_err(), "a count whose bytes overflow");
         let wrong = r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#;
         assert!(read(&file(wrong, &[0; 8])).is_err(), "shape and bytes disagree");
         let backwards = r#"{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}}"#;

@@ -135,6 +135,17 @@ pub struct TokenLimits {
 
 /// Tokens a Workers AI text can cost at most (the models' 512 + [CLS] and [SEP]).
 pub const MAX_TOKENS_PER_TEXT: u64 = 514;
+
+/// The most tokens one text of `model` can cost: its limit and two special tokens. The newer
+/// catalogue models read 8,192 (2,048 for EmbeddingGemma); a name outside the catalogue may be
+/// any model an operator provisioned, so it is charged as the longest.
+pub fn max_tokens_per_text(model: &str) -> u64 {
+    match model {
+        "@cf/baai/bge-small-en-v1.5" | "@cf/baai/bge-base-en-v1.5" | "@cf/baai/bge-large-en-v1.5" | "@strato/all-minilm-l6-v2" => MAX_TOKENS_PER_TEXT,
+        "@cf/google/embeddinggemma-300m" => 2050,
+        _ => 8194,
+    }
+}
 /// What a text costs at least: a sequence's own work in a batch (2,048 one-character texts are
 /// seconds of embedder, not 6,144 tokens' worth).
 pub const MIN_TOKENS_PER_TEXT: u64 = 16;
@@ -168,9 +179,11 @@ impl TokenLimits {
 
     /// Charges the worst case of embedding `texts`; the returned charge is settled with
     /// [`EmbedCharge::settle`] once the embedder has counted.
-    pub fn embed<'a>(&'a self, texts: &[String]) -> Result<EmbedCharge<'a>, CfError> {
+    /// A token costs at least a byte, so a text's bytes (up to its model's limit) bound its tokens.
+    pub fn embed<'a>(&'a self, model: &str, texts: &[String]) -> Result<EmbedCharge<'a>, CfError> {
         let Some(c) = caller() else { return Ok(EmbedCharge { limits: self, key: None, charged: 0, texts: 0 }) };
-        let charged: u64 = texts.iter().map(|t| (t.len() as u64).clamp(MIN_TOKENS_PER_TEXT, MAX_TOKENS_PER_TEXT - 2) + 2).sum();
+        let most = max_tokens_per_text(model);
+        let charged: u64 = texts.iter().map(|t| (t.len() as u64).clamp(MIN_TOKENS_PER_TEXT, most - 2) + 2).sum();
         self.embed_tokens
             .take(&c.id, charged as f64)
             .map_err(|wait| ai_refusal(wait, "more embedder tokens per second than this token may use"))?;
@@ -212,6 +225,16 @@ fn mutation_refusal(wait: Duration) -> CfError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_model_s_text_is_charged_to_its_own_limit() {
+        let long = "x".repeat(20_000);
+        let charge = |model: &str| long.len().min(max_tokens_per_text(model) as usize - 2) as u64 + 2;
+        assert_eq!(charge("@cf/baai/bge-base-en-v1.5"), 514);
+        assert_eq!(charge("@cf/google/embeddinggemma-300m"), 2050);
+        assert_eq!(charge("@cf/baai/bge-m3"), 8194, "8,192 tokens, not the BGE models' 512");
+        assert_eq!(charge("@an/operator-provisioned-model"), 8194, "unknown: charged as the longest");
+    }
 
     #[test]
     fn a_bucket_lets_a_burst_through_then_refuses_until_it_refills() {

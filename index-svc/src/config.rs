@@ -119,10 +119,11 @@ pub struct EngineConfig {
     pub filter_exact_threshold: usize,
 
     /// A sealed segment of at most this many rows is scanned exactly instead of searched: its
-    /// graph search at ef 64 computes about as many distances (64 candidates × their links, then
-    /// the rescoring), so the exact answer costs no more. Small segments come from quiet indexes
-    /// settling, or from the last chunk of a restore; this keeps their answers exact, where a
-    /// graph's recall (≈ 0.99) would miss now and then.
+    /// graph search at ef 64 computes on the order of a thousand 8-bit distances (64 candidates
+    /// × their links) and then rescores, so 1,024 f32 distances cost the same order (each a few
+    /// times an 8-bit one) and the answer is exact. Small segments come from quiet indexes
+    /// settling; this keeps their answers exact where a graph's recall (≈ 0.99) would miss now
+    /// and then. Their graph is still built, so lowering this setting needs no rebuild.
     #[arg(long, env = "STRATO_EXACT_SEGMENT_ROWS", default_value_t = 1024)]
     pub exact_segment_rows: usize,
 

@@ -82,9 +82,10 @@ struct RunResult {
     pooling: Option<&'static str>,
 }
 
-/// Whether a model takes bge-m3's schema (§5.3): `contexts`, `query`, `truncate_inputs`.
+/// Whether a model takes bge-m3's schema (§5.3): `contexts`, `query`, `truncate_inputs` — the
+/// catalogue's `@cf/baai/bge-m3` and any variant an operator provisions under a name with it.
 fn takes_bge_m3_schema(model: &str) -> bool {
-    model.ends_with("/bge-m3") || model.ends_with("-bge-m3")
+    model.contains("bge-m3")
 }
 
 /// `{text: string | string[], pooling?: "mean" | "cls"}` → `{shape, data, pooling}` (spec §5.2).
@@ -104,6 +105,11 @@ async fn run(State(st): State<AppState>, Path(p): Path<RunPath>, headers: Header
     if !m3 && (input.contexts || input.truncate_inputs.is_some()) {
         return Err(CfError::ai_bad_input(format!("Error: {} takes {{text}}; 'contexts', 'query' and 'truncate_inputs' are bge-m3's", ai_input::echo(&p.model))));
     }
+    let dimensions = match input.dimensions.map(u32::try_from) {
+        None => 0,
+        Some(Ok(d)) => d,
+        Some(Err(_)) => return Err(CfError::ai_bad_input(format!("Error: {} has no {}-value vectors", ai_input::echo(&p.model), input.dimensions.unwrap_or_default()))),
+    };
     st.limits.ai_request(&p.model)?;
     let requested = input.pooling;
     let ctx = TraceContext::from_headers(&headers);
@@ -112,12 +118,12 @@ async fn run(State(st): State<AppState>, Path(p): Path<RunPath>, headers: Header
         texts,
         pooling: input.pooling as i32,
         prompt_name: input.prompt_name.clone().unwrap_or_default(),
-        dimensions: input.dimensions.map_or(0, |d| u32::try_from(d).unwrap_or(u32::MAX)),
+        dimensions: dimensions as u32,
         refuse_over_limit: m3 && !input.truncate_inputs.unwrap_or(false),
     };
     let mut all = input.texts.clone();
     all.extend(input.query.clone());
-    let charge = st.limits.embed(&all)?;
+    let charge = st.limits.embed(&p.model, &all)?;
     let failed = |e| cf::ai_error(e, &p.model);
     let mut tokens = 0;
     let r = embed(&st, &ctx, request(input.texts), failed).await;
@@ -280,10 +286,14 @@ async fn openai_embeddings(State(st): State<AppState>, headers: HeaderMap, Body(
     let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(input.texts.len());
     let mut tokens = 0u64;
     // One charge for the whole request (its chunks are one request's work), settled once.
-    let charge = st.limits.embed(&input.texts)?;
+    let charge = st.limits.embed(&input.model, &input.texts)?;
     let mut failed = None;
     // A Matryoshka model cuts its vectors to `dimensions`; any other refuses a length not its own.
-    let dimensions_asked = input.dimensions.map_or(0, |d| u32::try_from(d).unwrap_or(u32::MAX));
+    let dimensions_asked = match input.dimensions.map(u32::try_from) {
+        None => 0,
+        Some(Ok(d)) => d,
+        Some(Err(_)) => return Err(OpenAiError::bad(format!("This model does not support {} dimensions.", input.dimensions.unwrap_or_default()))),
+    };
     for chunk in input.texts.chunks(MAX_TEXTS) {
         let req = epb::EmbedRequest { model: input.model.clone(), texts: chunk.to_vec(), dimensions: dimensions_asked, ..Default::default() };
         match embed(&st, &ctx, req, |e| openai_error(e, &input.model)).await {

@@ -134,7 +134,7 @@ impl<'de> Visitor<'de> for RunVisitor {
                 "contexts" => contexts = map.next_value_seed(Optional(Contexts))?,
                 "query" => input.query = map.next_value_seed(Optional(NonEmpty("query")))?,
                 "prompt_name" => input.prompt_name = map.next_value_seed(Optional(NonEmpty("prompt_name")))?,
-                "truncate_inputs" => input.truncate_inputs = map.next_value::<Option<bool>>()?,
+                "truncate_inputs" => input.truncate_inputs = map.next_value_seed(Optional(Flag("truncate_inputs")))?,
                 "dimensions" => input.dimensions = map.next_value_seed(Optional(Dimensions))?,
                 "requests" => {
                     requests = true;
@@ -160,19 +160,37 @@ impl<'de> Visitor<'de> for Contexts {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        #[derive(serde::Deserialize)]
-        struct Context {
-            text: String,
+        /// `{text}`; anything else is said with its path, as Workers AI's schema errors are.
+        struct Context;
+        impl<'de> Visitor<'de> for Context {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("Type mismatch of '/contexts/…', 'object' with a string 'text' expected")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut text = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "text" {
+                        text = map.next_value_seed(Optional(NonEmpty("contexts/…/text")))?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                text.ok_or_else(|| de::Error::custom("'/contexts/…' must have required property 'text'"))
+            }
+        }
+        impl<'de> DeserializeSeed<'de> for Context {
+            type Value = String;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
         }
         let mut out = Vec::new();
-        while let Some(c) = seq.next_element::<Context>()? {
+        while let Some(c) = seq.next_element_seed(Context)? {
             if out.len() == MAX_TEXTS {
                 return Err(de::Error::custom(format!("'/contexts' must NOT have more than {MAX_TEXTS} items")));
             }
-            if c.text.is_empty() {
-                return Err(de::Error::custom(format!("'/contexts/{}/text' must NOT have fewer than 1 characters", out.len())));
-            }
-            out.push(c.text);
+            out.push(c);
         }
         if out.is_empty() {
             return Err(de::Error::custom("'/contexts' must NOT have fewer than 1 items"));
@@ -197,9 +215,31 @@ impl<'de> Visitor<'de> for NonEmpty {
         if s.is_empty() {
             return Err(E::custom(format!("'/{}' must NOT have fewer than 1 characters", self.0)));
         }
+        // A prompt's name is a word (`query`, `Retrieval-document`); the query is a text.
+        if self.0 == "prompt_name" && s.len() > MAX_PROMPT_NAME_BYTES {
+            return Err(E::custom(format!("'/prompt_name' must NOT have more than {MAX_PROMPT_NAME_BYTES} characters, got {}", echo(s))));
+        }
         Ok(s.to_owned())
     }
 }
+
+/// A boolean field (its name in the error).
+struct Flag(&'static str);
+
+impl<'de> Visitor<'de> for Flag {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "Type mismatch of '/{}', 'boolean' expected", self.0)
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(b)
+    }
+}
+
+/// Longest prompt name taken (the exports' are under 32 bytes).
+const MAX_PROMPT_NAME_BYTES: usize = 64;
 
 /// `text`: a non-empty string, or 1..=100 of them.
 #[derive(Clone, Copy)]

@@ -100,7 +100,7 @@ async fn insert(st: &AppState, ctx: &TraceContext, texts: Vec<String>, ids: Vec<
 /// The AI binding's embedding, within the caller's embedder budget (`limits.rs`: a caller's
 /// when it sent a token).
 async fn embed(st: &AppState, ctx: &TraceContext, texts: Vec<String>) -> Result<Vec<Vec<f32>>, TutorialError> {
-    let charge = st.limits.embed(&texts)?;
+    let charge = st.limits.embed(&st.cfg.ai_model, &texts)?;
     let r = bindings::embed(st, ctx, texts).await;
     charge.settle(r.as_ref().map_or(0, |(_, tokens)| *tokens));
     Ok(r?.0)

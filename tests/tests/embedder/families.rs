@@ -229,6 +229,18 @@ async fn bge_m3_text_contexts_query_and_truncate_inputs_over_rest() {
     }
     let (s, b) = post(&format!("{RUN}/@strato/test-qwen3-embedding"), serde_json::json!({ "contexts": ctx })).await;
     assert_eq!((s, b["errors"][0]["code"].as_u64()), (400, Some(5006)), "contexts are bge-m3's: {b}");
+    // Each malformed field said in Workers AI's words, with its path; nothing reaches the embedder.
+    for (bad, says) in [
+        (serde_json::json!({ "contexts": ["a"] }), "'/contexts/…'"),
+        (serde_json::json!({ "contexts": [{}] }), "required property 'text'"),
+        (serde_json::json!({ "text": "a", "truncate_inputs": "x" }), "'/truncate_inputs', 'boolean'"),
+        (serde_json::json!({ "text": "a", "dimensions": 4294967296u64 }), "4294967296"),
+        (serde_json::json!({ "text": "a", "prompt_name": "p".repeat(100_000) }), "more than 64"),
+    ] {
+        let (s, b) = post(&format!("{RUN}/@strato/test-bge-m3"), bad.clone()).await;
+        let message = b["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+        assert!(s == 400 && b["errors"][0]["code"] == 5006 && message.contains(says) && message.len() < 400, "{says}: {s} {message}");
+    }
 }
 
 /// Prompts and Matryoshka lengths through Workers AI's route and the OpenAI-compatible one.
