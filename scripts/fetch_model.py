@@ -104,31 +104,60 @@ def published(repo, revision, paths):
     return out
 
 
-def download(repo, revision, path, dest, want):
-    """Streams the file to dest.part, hashing as it comes; renamed into place only when it matches."""
+def hasher(kind, size):
+    return hashlib.sha256() if kind == "sha256" else hashlib.sha1(f"blob {size}\0".encode())
+
+
+def matches(path, want):
+    """Whether a file already here is the one the repository publishes (a re-run after a
+    failure keeps what was verified instead of fetching gigabytes again)."""
     kind, digest, size = want
-    h = hashlib.sha256() if kind == "sha256" else hashlib.sha1(f"blob {size}\0".encode())
+    if not os.path.isfile(path) or os.path.getsize(path) != size:
+        return False
+    h = hasher(kind, size)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest() == digest
+
+
+def download(repo, revision, path, dest, want):
+    """Streams the file to dest.part, hashing as it comes; renamed into place only when it
+    matches, and the .part removed whatever goes wrong."""
+    kind, digest, size = want
+    if matches(dest, want):
+        log(f"{dest}: already here and checked")
+        return
+    h = hasher(kind, size)
     got = 0
     url = f"{BASE}/{repo}/resolve/{revision}/{path}"
     log(f"fetching {url} ({size} bytes)")
     part = dest + ".part"
-    with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as f:
-        while chunk := r.read(1 << 20):
-            h.update(chunk)
-            f.write(chunk)
-            got += len(chunk)
-    if got != size or h.hexdigest() != digest:
-        os.remove(part)
-        raise SystemExit(f"fetch_model: {url}: got {got} bytes with {kind} {h.hexdigest()}, the repository says {size} bytes, {digest}")
-    os.replace(part, dest)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as f:
+            while chunk := r.read(1 << 20):
+                h.update(chunk)
+                f.write(chunk)
+                got += len(chunk)
+        if got != size or h.hexdigest() != digest:
+            raise SystemExit(f"fetch_model: {url}: got {got} bytes with {kind} {h.hexdigest()}, the repository says {size} bytes, {digest}")
+        os.replace(part, dest)
+    finally:
+        if os.path.exists(part):
+            os.remove(part)
 
 
 def fetch(models_dir, name, spec):
     d = os.path.join(models_dir, spec["dir"])
     manifest = os.path.join(d, "strato-model.json")
+    source = f"{spec['repo']}@{spec['revision']}"
     if os.path.exists(manifest):
-        log(f"{name}: already in {d}")
-        return
+        with open(manifest) as f:
+            if json.load(f).get("source") == source:
+                log(f"{name}: already in {d}")
+                return
+        # Another revision is pinned now: not a model again until its files are checked.
+        os.remove(manifest)
     os.makedirs(d, exist_ok=True)
     want = published(spec["repo"], spec["revision"], list(spec["files"]))
     for path, local in spec["files"].items():
@@ -139,7 +168,7 @@ def fetch(models_dir, name, spec):
             json.dump(value, f, indent=2, ensure_ascii=False)
     # Written last: a directory is a model only once everything in it is checked.
     with open(manifest + ".part", "w") as f:
-        json.dump(spec["manifest"], f, indent=2)
+        json.dump({**spec["manifest"], "source": source}, f, indent=2)
     os.replace(manifest + ".part", manifest)
     log(f"{name}: ready in {d}")
 
@@ -154,6 +183,7 @@ def selftest():
     global BASE
     files = {"onnx/model.onnx": os.urandom(3 << 20), "tokenizer.json": b'{"version": "1.0"}'}
     tamper = {"on": False}
+    gets = []
 
     class Origin(http.server.BaseHTTPRequestHandler):
         def log_message(self, *a):
@@ -171,6 +201,7 @@ def selftest():
             self._send(json.dumps(out).encode())
 
         def do_GET(self):
+            gets.append(self.path)
             path = self.path.split("/resolve/rev1/", 1)[1]
             body = bytearray(files[path])
             if tamper["on"] and path.endswith(".onnx"):
@@ -194,6 +225,14 @@ def selftest():
             assert f.read() == files["onnx/model.onnx"], "the file kept is the file served"
         assert os.path.exists(os.path.join(out, "m", "strato-model.json"))
         assert os.path.exists(os.path.join(out, "m", "1_Pooling", "config.json"))
+        # A second run finds it complete; with its manifest gone (an interrupted run), the
+        # checked files are kept, not fetched again.
+        n = len(gets)
+        fetch(out, "@x/m", spec)
+        os.remove(os.path.join(out, "m", "strato-model.json"))
+        fetch(out, "@x/m", spec)
+        assert len(gets) == n, f"verified files were fetched again: {gets[n:]}"
+        assert os.path.exists(os.path.join(out, "m", "strato-model.json"))
         tamper["on"] = True
         spec["dir"] = "m2"
         try:
