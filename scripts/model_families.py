@@ -234,6 +234,20 @@ def build(out):
     write_json(os.path.join(d, "strato-model.json"), {"name": "@strato/test-embeddinggemma", "dimensions": 64, "max_tokens": 48,
                                                       "output": "last_hidden_state", "matryoshka_dims": [64, 32, 16]})
 
+    # An fp16 graph (embedding lookup only): not served yet, which the loader must say.
+    from onnx import TensorProto, helper, numpy_helper
+    d16 = os.path.join(out, "fp16")
+    os.makedirs(d16, exist_ok=True)
+    tok.save(os.path.join(d16, "tokenizer.json"))
+    e16 = numpy_helper.from_array(np.random.default_rng(SEED).normal(0, 1, (tok.get_vocab_size(), 8)).astype(np.float16), "E")
+    g16 = helper.make_graph([helper.make_node("Gather", ["E", "input_ids"], ["last_hidden_state"])], "fp16",
+                            [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])],
+                            [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT16, ["batch", "seq", 8])], [e16])
+    m16 = helper.make_model(g16, opset_imports=[helper.make_opsetid("", 17)])
+    m16.ir_version = 8
+    onnx.save(m16, os.path.join(d16, "model.onnx"))
+    write_json(os.path.join(d16, "strato-model.json"), {"name": "@strato/test-fp16", "dimensions": 8, "max_tokens": 48, "default_pooling": "mean"})
+
     # Qwen3-Embedding: last-token pooling, left padding, a query instruction, an LM's inputs.
     d = os.path.join(out, "qwen3")
     os.makedirs(d, exist_ok=True)

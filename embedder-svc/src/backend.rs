@@ -103,7 +103,13 @@ impl OrtBackend {
         let hidden = recipe.dense.first().map_or(model.manifest.dimensions, |d| d.inputs);
         // The output's declared width, where the graph fixes it, must be what the recipe takes:
         // a mismatch is a load error, not a failure of every request.
-        let declared = session.outputs().iter().find(|o| o.name() == output).and_then(|o| o.dtype().tensor_shape().map(|s| s.to_vec())).unwrap_or_default();
+        let out_type = session.outputs().iter().find(|o| o.name() == output).map(|o| o.dtype().clone());
+        if let Some(t) = &out_type
+            && t.tensor_type() != Some(TensorElementType::Float32)
+        {
+            return Err(EmbedError::Load(format!("{}: output {output:?} is {t}; only float32 graphs are served (not fp16 yet)", model.onnx().display())));
+        }
+        let declared = out_type.and_then(|t| t.tensor_shape().map(|s| s.to_vec())).unwrap_or_default();
         let pooled_in_graph = declared.len() == 2;
         let want = if pooled_in_graph { recipe.output_width(hidden) } else { hidden };
         if let Some(&w) = declared.last()

@@ -152,6 +152,8 @@ async fn what_a_model_cannot_do_is_refused() {
     let gemma = find("@strato/test-embeddinggemma");
     assert!(gemma.loaded && gemma.prompts.contains(&"query".to_owned()) && gemma.matryoshka_dims == [64, 32, 16], "{gemma:?}");
     assert_eq!(find("@strato/test-qwen3-embedding").default_pooling, pb::Pooling::LastToken as i32);
+    let fp16 = find("@strato/test-fp16");
+    assert!(!fp16.loaded && fp16.source.contains("only float32"), "an fp16 graph is refused at load, in words: {fp16:?}");
     for real in ["@cf/baai/bge-m3", "@cf/google/embeddinggemma-300m", "@cf/qwen/qwen3-embedding-0.6b"] {
         assert!(!find(real).loaded, "{real}");
     }
