@@ -60,7 +60,8 @@ pub struct OrtBackend {
 
 impl OrtBackend {
     pub fn load(runtime: &Runtime, model: &ModelDir, recipe: Arc<Recipe>, opts: BackendOptions) -> Result<Self, EmbedError> {
-        let err = |e: ort::Error<_>| EmbedError::Load(format!("{}: {e}", model.onnx().display()));
+        let bad = |why: String| EmbedError::Load(format!("{}: {why}", model.onnx().display()));
+        let err = |e: ort::Error<_>| bad(e.to_string());
         let threads = if opts.intra_threads == 0 {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         } else {
@@ -79,24 +80,24 @@ impl OrtBackend {
             .with_memory_pattern(false)
             .map_err(err)?;
         builder = with_device(builder, opts)?;
-        let session = builder.commit_from_file(model.onnx()).map_err(|e| EmbedError::Load(format!("{}: {e}", model.onnx().display())))?;
+        let session = builder.commit_from_file(model.onnx()).map_err(|e| bad(e.to_string()))?;
         let has = |name: &str| session.inputs().iter().any(|i| i.name() == name);
         if !has("input_ids") {
-            return Err(EmbedError::Load(format!("{}: graph has no input_ids input", model.onnx().display())));
+            return Err(bad("graph has no input_ids input".to_owned()));
         }
         let output = model.manifest.output.clone();
         if !session.outputs().iter().any(|o| o.name() == output) {
-            return Err(EmbedError::Load(format!("{}: graph has no output {output:?}", model.onnx().display())));
+            return Err(bad(format!("graph has no output {output:?}")));
         }
         let mut empty_cache = Vec::new();
         for i in session.inputs().iter().filter(|i| i.name().starts_with("past_key_values")) {
             if i.dtype().tensor_type() != Some(TensorElementType::Float32) {
-                return Err(EmbedError::Load(format!("{}: {} is not float32 (fp16 graphs are not served)", model.onnx().display(), i.name())));
+                return Err(bad(format!("{} is not float32 (fp16 graphs are not served)", i.name())));
             }
             let shape = i.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
             // [batch, heads, past, head size]: only the batch and the past may be symbolic.
             if shape.len() != 4 || shape[1] <= 0 || shape[3] <= 0 {
-                return Err(EmbedError::Load(format!("{}: {} is {shape:?}; a cache input is [batch, heads, past, head size]", model.onnx().display(), i.name())));
+                return Err(bad(format!("{} is {shape:?}; a cache input is [batch, heads, past, head size]", i.name())));
             }
             empty_cache.push((i.name().to_owned(), shape));
         }
@@ -107,7 +108,7 @@ impl OrtBackend {
         if let Some(t) = &out_type
             && t.tensor_type() != Some(TensorElementType::Float32)
         {
-            return Err(EmbedError::Load(format!("{}: output {output:?} is {t}; only float32 graphs are served (not fp16 yet)", model.onnx().display())));
+            return Err(bad(format!("output {output:?} is {t}; only float32 graphs are served (not fp16 yet)")));
         }
         let declared = out_type.and_then(|t| t.tensor_shape().map(|s| s.to_vec())).unwrap_or_default();
         let pooled_in_graph = declared.len() == 2;
@@ -116,12 +117,12 @@ impl OrtBackend {
             && w > 0
             && w as usize != want
         {
-            return Err(EmbedError::Load(format!("{}: output {output:?} is {w} wide, the model's recipe takes {want}", model.onnx().display())));
+            return Err(bad(format!("output {output:?} is {w} wide, the model's recipe takes {want}")));
         }
         for i in session.inputs() {
             let known = ["input_ids", "attention_mask", "token_type_ids", "position_ids"].contains(&i.name()) || i.name().starts_with("past_key_values");
             if !known {
-                return Err(EmbedError::Load(format!("{}: input {:?} is not one this server feeds", model.onnx().display(), i.name())));
+                return Err(bad(format!("input {:?} is not one this server feeds", i.name())));
             }
         }
         Ok(Self {

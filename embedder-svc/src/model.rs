@@ -219,10 +219,18 @@ impl Registry {
         let n = p.texts.len();
         let (prompt, pooling, dims) = model.choices(&p)?;
         let cap = text_byte_cap(model.info.max_tokens);
-        let texts: Vec<String> = p.texts.into_iter().map(|t| format!("{prompt}{t}")).collect();
         // A text cut to the byte cap is over the limit for sure; the tokenizer says of the rest.
-        let capped = texts.iter().position(|t| t.len() > cap);
-        let texts: Vec<String> = texts.into_iter().map(|t| cap_text(t, cap)).collect();
+        let mut capped = None;
+        let texts: Vec<String> = (0..)
+            .zip(p.texts)
+            .map(|(i, t)| {
+                let t = if prompt.is_empty() { t } else { format!("{prompt}{t}") };
+                if t.len() > cap && capped.is_none() {
+                    capped = Some(i);
+                }
+                cap_text(t, cap)
+            })
+            .collect();
         let _permits = self.admission.admit(n, texts.iter().map(String::len).sum())?;
 
         let t0 = Instant::now();

@@ -7,6 +7,7 @@
 //! - `config_sentence_transformers.json`: the named prompts (`query`, `document`, task names),
 //!   prepended to a text before it is tokenized (their tokens are pooled too: `include_prompt`);
 //! - `strato-model.json` `matryoshka_dims`: the lengths a vector may be cut to (then re-normalised).
+//!
 //! Every vector ends L2-normalised, as sentence-transformers' `Normalize` and Workers AI give it.
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,8 +24,6 @@ pub struct Recipe {
     pub pooling: Option<Pooling>,
     pub dense: Vec<Dense>,
     pub prompts: BTreeMap<String, String>,
-    /// Lengths a vector may be cut to; empty: only the full length.
-    pub matryoshka: Vec<usize>,
 }
 
 /// One linear layer: `y = W x (+ b)`, W row-major [out][in]; the activation is the identity
@@ -68,9 +67,9 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, E
 
 impl Recipe {
     /// Reads the recipe from `dir`; `dims` is the model's vector length (`strato-model.json`),
-    /// which the last Dense layer must give.
+    /// which the last Dense layer must give and every Matryoshka length must be within.
     pub fn load(dir: &Path, dims: usize, matryoshka: &[usize]) -> Result<Self, EmbedError> {
-        let mut r = Recipe { matryoshka: matryoshka.to_vec(), ..Default::default() };
+        let mut r = Recipe::default();
         let pooling_path = dir.join("1_Pooling/config.json");
         if let Some(cfg) = read_json::<BTreeMap<String, Value>>(&pooling_path)? {
             let on = |k: &str| cfg.get(k).and_then(Value::as_bool).unwrap_or(false);

@@ -128,6 +128,19 @@ impl Clients {
         }
     }
 
+    /// The embedder's catalogue (ListModels): what the AI binding resolves and what
+    /// `…/ai/models/search` lists.
+    pub async fn list_models(&self, ctx: &TraceContext) -> Result<Vec<epb::ModelInfo>, ApiError> {
+        let r = self
+            .call("embedder", ctx, true, |d| {
+                let mut c = self.embedder.clone();
+                let r = self.request(ctx, epb::ListModelsRequest {}, d);
+                async move { c.list_models(r).await }
+            })
+            .await?;
+        Ok(r.models)
+    }
+
     /// Each service's gRPC health (the embedder, then every index pod), asked at once with a
     /// one-second deadline: what `/__strato/status` shows an operator.
     pub async fn health(&self, ctx: &TraceContext) -> Vec<ServiceHealth> {

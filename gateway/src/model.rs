@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use strato_proto::embedder::v1 as pb;
 use tokio::sync::RwLock;
 use tracing::{info, warn};
 
@@ -44,14 +43,7 @@ impl ModelChoice {
         if let Some(s) = self.current().await {
             return Ok(s);
         }
-        let models = clients
-            .call("embedder", ctx, true, |d| {
-                let mut c = clients.embedder.clone();
-                let r = clients.request(ctx, pb::ListModelsRequest {}, d);
-                async move { c.list_models(r).await }
-            })
-            .await?
-            .models;
+        let models = clients.list_models(ctx).await?;
         let find = |name: &str| models.iter().find(|m| m.name == name);
         let serving = match find(&self.requested) {
             Some(m) if m.loaded => Serving { requested: self.requested.clone(), serving: m.name.clone(), dimensions: m.dimensions, fallback: false, reason: None },

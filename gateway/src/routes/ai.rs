@@ -166,20 +166,12 @@ fn rank(query: &[f32], contexts: &[Vec<f32>]) -> Vec<serde_json::Value> {
 
 /// `GET …/ai/models/search` (Cloudflare's catalogue listing): the embedder's catalogue, each
 /// entry in Cloudflare's shape (`name`, `task`, `properties`) plus what Cloudflare has no need
-/// to say: `loaded` (answering now), `dimensions`, and in words whether it is only known. Query parameters (`search`, `task`, paging) are not applied: the catalogue is
-/// a handful of embedding models.
+/// to say: `loaded` (answering now), `dimensions`, and in words whether it is only known.
+/// Query parameters (`search`, `task`, paging) are not applied: the catalogue is a handful of
+/// embedding models.
 async fn models(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, CfError> {
     let ctx = TraceContext::from_headers(&headers);
-    let list = st
-        .clients
-        .call("embedder", &ctx, true, |d| {
-            let mut c = st.clients.embedder.clone();
-            let r = st.clients.request(&ctx, epb::ListModelsRequest {}, d);
-            async move { c.list_models(r).await }
-        })
-        .await
-        .map_err(cf::index_error)?
-        .models;
+    let list = st.clients.list_models(&ctx).await.map_err(|e| cf::upstream_error(e, None))?;
     let result: Vec<_> = list
         .into_iter()
         .map(|m| {

@@ -3,7 +3,8 @@
 //!
 //! Each service's gRPC health (`services`), the services' addresses, the binding and the
 //! fallback's reason (which names model files) are shown only to an authorised caller
-//! (`auth::Authorised`: a valid token, or the open loopback mode); anyone else (`--public-tutorial`) sees the model names and whether it is healthy.
+//! (`auth::Authorised`: a valid token, or the open loopback mode); anyone else
+//! (`--public-tutorial`) sees the model names and whether it is healthy.
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
