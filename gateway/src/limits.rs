@@ -228,12 +228,18 @@ mod tests {
 
     #[test]
     fn a_long_model_s_text_is_charged_to_its_own_limit() {
-        let long = "x".repeat(20_000);
-        let charge = |model: &str| long.len().min(max_tokens_per_text(model) as usize - 2) as u64 + 2;
-        assert_eq!(charge("@cf/baai/bge-base-en-v1.5"), 514);
-        assert_eq!(charge("@cf/google/embeddinggemma-300m"), 2050);
-        assert_eq!(charge("@cf/baai/bge-m3"), 8194, "8,192 tokens, not the BGE models' 512");
-        assert_eq!(charge("@an/operator-provisioned-model"), 8194, "unknown: charged as the longest");
+        // A bucket of 10,000 tokens (1,000 a second, ten seconds' burst), charged by `embed`.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+        let long = vec!["x".repeat(20_000)];
+        let charges_before_refusal = |model: &'static str| {
+            let l = TokenLimits::new(1000, 1000, 1000);
+            let caller = Caller { id: "t".into(), all_accounts: true };
+            rt.block_on(as_caller(caller, async { (0..100).take_while(|_| l.embed(model, &long).is_ok()).count() }))
+        };
+        assert_eq!(charges_before_refusal("@cf/baai/bge-base-en-v1.5"), 19, "514 a text");
+        assert_eq!(charges_before_refusal("@cf/google/embeddinggemma-300m"), 4, "2,050 a text");
+        assert_eq!(charges_before_refusal("@cf/baai/bge-m3"), 1, "8,194 a text, not the BGE models' 514");
+        assert_eq!(charges_before_refusal("@an/operator-provisioned-model"), 1, "unknown: charged as the longest");
     }
 
     #[test]
