@@ -14,6 +14,9 @@ each family's documented recipe (no real weights can be had here; the recipes ar
                          attention_mask, position_ids, past_key_values.0.{key,value}; output
                          last_hidden_state; last-token pooling with LEFT padding; an instruction
                          prompt for queries; Matryoshka dims.
+      and two variants the exports ship beside the float graph: bge-m3-int8/ (onnxruntime's
+      dynamic quantization, model_quantized.onnx) and qwen3-fp16/ (model_fp16.onnx: float16
+      weights, cache inputs and output).
       With TOKENIZERS_DIR (provision.sh --tokenizers), also qwen3-real-tokenizer/ and
       embeddinggemma-real-tokenizer/: the same recipes on the real tokenizers registries ship.
       Each graph mixes every token with the others (bidirectionally, or causally for Qwen), so the
@@ -32,6 +35,7 @@ each family's documented recipe (no real weights can be had here; the recipes ar
 """
 import json
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -93,23 +97,28 @@ def tokenizer_qwen():
     return tok
 
 
-def graph(name, vocab, hidden, output, causal, extra_inputs):
+def graph(name, vocab, hidden, output, causal, extra_inputs, fp16=False):
     """Embedding lookup, then every token mixed with the (masked) mean of the others: over all
-    real tokens, or over those up to it (causal). Pads never reach a real token's state."""
+    real tokens, or over those up to it (causal). Pads never reach a real token's state. With
+    fp16, every float in the graph is half precision (weights, state, cache inputs, output), as in
+    the `model_fp16.onnx` exports; onnxruntime's CPU provider runs it by casting where it lacks a
+    half kernel."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
+    dt, ft = (np.float16, TensorProto.FLOAT16) if fp16 else (np.float32, TensorProto.FLOAT)
     rng = np.random.default_rng(SEED + hidden + vocab)
-    E = rng.normal(0, 1, (vocab, hidden)).astype(np.float32)
-    W1 = rng.normal(0, 1 / np.sqrt(hidden), (hidden, hidden)).astype(np.float32)
-    W2 = rng.normal(0, 1 / np.sqrt(hidden), (hidden, hidden)).astype(np.float32)
-    B1 = rng.normal(0, 0.1, (hidden,)).astype(np.float32)
+    E = rng.normal(0, 1, (vocab, hidden)).astype(dt)
+    W1 = rng.normal(0, 1 / np.sqrt(hidden), (hidden, hidden)).astype(dt)
+    W2 = rng.normal(0, 1 / np.sqrt(hidden), (hidden, hidden)).astype(dt)
+    B1 = rng.normal(0, 0.1, (hidden,)).astype(dt)
     inits = [numpy_helper.from_array(a, n) for a, n in [(E, "E"), (W1, "W1"), (W2, "W2"), (B1, "B1")]]
     inits += [numpy_helper.from_array(np.array(v, dtype=np.int64), n) for v, n in [([1], "ax1"), ([2], "ax2"), (1, "ax1s")]]
-    inits.append(numpy_helper.from_array(np.array(1e-9, dtype=np.float32), "eps"))
-    inits.append(numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"))
+    # A count is 0 only at a pad position; half's smallest normal keeps the division finite.
+    inits.append(numpy_helper.from_array(np.array(1e-4 if fp16 else 1e-9, dtype=dt), "eps"))
+    inits.append(numpy_helper.from_array(np.array(0.0, dtype=dt), "zero"))
     nodes = [
         helper.make_node("Gather", ["E", "input_ids"], ["emb"]),
-        helper.make_node("Cast", ["attention_mask"], ["maskf"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["attention_mask"], ["maskf"], to=ft),
         helper.make_node("Unsqueeze", ["maskf", "ax2"], ["m"]),
         helper.make_node("Mul", ["emb", "m"], ["em"]),
     ]
@@ -139,13 +148,13 @@ def graph(name, vocab, hidden, output, causal, extra_inputs):
     for inp in extra_inputs:
         if inp == "position_ids":
             inputs.append(helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch", "seq"]))
-            nodes += [helper.make_node("Cast", ["position_ids"], ["posf"], to=TensorProto.FLOAT),
+            nodes += [helper.make_node("Cast", ["position_ids"], ["posf"], to=ft),
                       helper.make_node("Mul", ["posf", "zero"], ["pos0"]),
                       helper.make_node("Unsqueeze", ["pos0", "ax2"], ["pos1"]),
                       helper.make_node("Add", [last, "pos1"], ["with_pos"])]
             last = "with_pos"
         else:
-            inputs.append(helper.make_tensor_value_info(inp, TensorProto.FLOAT, ["batch", 2, "past", 4]))
+            inputs.append(helper.make_tensor_value_info(inp, ft, ["batch", 2, "past", 4]))
             r = inp.replace(".", "_")
             nodes += [helper.make_node("ReduceSum", [inp], [r + "_sum"], keepdims=0),
                       helper.make_node("Mul", [r + "_sum", "zero"], [r + "_0"]),
@@ -154,7 +163,7 @@ def graph(name, vocab, hidden, output, causal, extra_inputs):
     nodes.append(helper.make_node("Tanh", [last], [output]))
     used = {i for n in nodes for i in n.input}
     inits = [t for t in inits if t.name in used]
-    g = helper.make_graph(nodes, name, inputs, [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", "seq", hidden])], inits)
+    g = helper.make_graph(nodes, name, inputs, [helper.make_tensor_value_info(output, ft, ["batch", "seq", hidden])], inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="strato-model-families")
     m.ir_version = 8
     onnx.checker.check_model(m)
@@ -165,6 +174,13 @@ def write_json(path, value):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         json.dump(value, f, indent=2, ensure_ascii=False)
+
+
+def copy_files(src, dst, names):
+    """A variant's directory: the same export files beside its own graph."""
+    for f in names:
+        os.makedirs(os.path.dirname(os.path.join(dst, f)), exist_ok=True)
+        shutil.copyfile(os.path.join(src, f), os.path.join(dst, f))
 
 
 def pooling_config(hidden, mode):
@@ -203,10 +219,7 @@ def build(out):
     from onnxruntime.quantization import QuantType, quantize_dynamic
     q = os.path.join(out, "bge-m3-int8")
     os.makedirs(q, exist_ok=True)
-    for f in ["tokenizer.json", "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "tokenizer_config.json"]:
-        with open(os.path.join(d, f), "rb") as a, open(os.path.join(q, f), "wb") as b:
-            b.write(a.read())
-    write_json(os.path.join(q, "1_Pooling/config.json"), pooling_config(48, "cls_token"))
+    copy_files(d, q, ["tokenizer.json", "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "tokenizer_config.json", "1_Pooling/config.json"])
     quantize_dynamic(os.path.join(d, "model.onnx"), os.path.join(q, "model_quantized.onnx"), weight_type=QuantType.QInt8)
     write_json(os.path.join(q, "strato-model.json"), {"name": "@strato/test-bge-m3-int8", "dimensions": 48, "max_tokens": 64,
                                                       "output": "token_embeddings", "onnx": "model_quantized.onnx"})
@@ -234,20 +247,6 @@ def build(out):
     write_json(os.path.join(d, "strato-model.json"), {"name": "@strato/test-embeddinggemma", "dimensions": 64, "max_tokens": 48,
                                                       "output": "last_hidden_state", "matryoshka_dims": [64, 32, 16]})
 
-    # An fp16 graph (embedding lookup only): not served yet, which the loader must say.
-    from onnx import TensorProto, helper, numpy_helper
-    d16 = os.path.join(out, "fp16")
-    os.makedirs(d16, exist_ok=True)
-    tok.save(os.path.join(d16, "tokenizer.json"))
-    e16 = numpy_helper.from_array(np.random.default_rng(SEED).normal(0, 1, (tok.get_vocab_size(), 8)).astype(np.float16), "E")
-    g16 = helper.make_graph([helper.make_node("Gather", ["E", "input_ids"], ["last_hidden_state"])], "fp16",
-                            [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])],
-                            [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT16, ["batch", "seq", 8])], [e16])
-    m16 = helper.make_model(g16, opset_imports=[helper.make_opsetid("", 17)])
-    m16.ir_version = 8
-    onnx.save(m16, os.path.join(d16, "model.onnx"))
-    write_json(os.path.join(d16, "strato-model.json"), {"name": "@strato/test-fp16", "dimensions": 8, "max_tokens": 48, "default_pooling": "mean"})
-
     # Qwen3-Embedding: last-token pooling, left padding, a query instruction, an LM's inputs.
     d = os.path.join(out, "qwen3")
     os.makedirs(d, exist_ok=True)
@@ -263,6 +262,14 @@ def build(out):
     write_json(os.path.join(d, "tokenizer_config.json"), {"tokenizer_class": "Qwen2Tokenizer", "padding_side": "left", "pad_token": "<|endoftext|>"})
     write_json(os.path.join(d, "strato-model.json"), {"name": "@strato/test-qwen3-embedding", "dimensions": 32, "max_tokens": 40,
                                                       "output": "last_hidden_state", "matryoshka_dims": [32, 16]})
+    # Its fp16 variant (`model_fp16.onnx` beside the float graph, as onnx-community ships it):
+    # float16 weights, cache inputs and output.
+    q = os.path.join(out, "qwen3-fp16")
+    os.makedirs(q, exist_ok=True)
+    copy_files(d, q, ["tokenizer.json", "modules.json", "config_sentence_transformers.json", "tokenizer_config.json", "1_Pooling/config.json"])
+    onnx.save(graph("qwen3", tok.get_vocab_size(), 32, "last_hidden_state", True, extra, fp16=True), os.path.join(q, "model_fp16.onnx"))
+    write_json(os.path.join(q, "strato-model.json"), {"name": "@strato/test-qwen3-embedding-fp16", "dimensions": 32, "max_tokens": 40,
+                                                      "output": "last_hidden_state", "onnx": "model_fp16.onnx", "matryoshka_dims": [32, 16]})
 
 
 def build_attention(out, hidden, max_tokens):
@@ -398,7 +405,7 @@ def reference(model_dir, request):
         if inp.name == "position_ids":
             feeds["position_ids"] = np.tile(np.arange(seq, dtype=np.int64), (len(encs), 1))  # transformers' default
         elif inp.name.startswith("past_key_values"):
-            feeds[inp.name] = np.zeros((len(encs), 2, 0, 4), dtype=np.float32)
+            feeds[inp.name] = np.zeros((len(encs), 2, 0, 4), dtype=np.float16 if inp.type == "tensor(float16)" else np.float32)
     h = sess.run([manifest["output"]], feeds)[0].astype(np.float64)
 
     pool = load(os.path.join(model_dir, "1_Pooling", "config.json"))

@@ -1,6 +1,9 @@
 //! ONNX Runtime backend: one session per model, fed right-padded batches of token ids (with
 //! `position_ids` and an empty key/value cache where a decoder export declares them); pools each
-//! row and applies the model's recipe (`recipe.rs`). Only this file knows about `ort`.
+//! row and applies the model's recipe (`recipe.rs`). float16 graphs (the `model_fp16.onnx`
+//! exports) get float16 caches and have their output widened to f32 before pooling, so the
+//! pooling, projection and normalisation are the same f32 code for every variant. Only this file
+//! knows about `ort`.
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -52,8 +55,10 @@ pub struct OrtBackend {
     wants_token_type_ids: bool,
     wants_attention_mask: bool,
     wants_position_ids: bool,
-    /// `past_key_values.*` inputs and their declared shapes (symbolic dimensions as -1).
-    empty_cache: Vec<(String, Vec<i64>)>,
+    /// `past_key_values.*` inputs, their declared shapes (symbolic dimensions as -1) and types.
+    empty_cache: Vec<(String, Vec<i64>, Float)>,
+    /// The output's element type.
+    output_type: Float,
     /// The graph's output is already one vector per text ([batch, dims]).
     pub pooled_in_graph: bool,
 }
@@ -91,25 +96,24 @@ impl OrtBackend {
         }
         let mut empty_cache = Vec::new();
         for i in session.inputs().iter().filter(|i| i.name().starts_with("past_key_values")) {
-            if i.dtype().tensor_type() != Some(TensorElementType::Float32) {
-                return Err(bad(format!("{} is not float32 (fp16 graphs are not served)", i.name())));
-            }
+            let Some(float) = Float::of(i.dtype()) else {
+                return Err(bad(format!("{} is {}; a cache input is float32 or float16", i.name(), i.dtype())));
+            };
             let shape = i.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
             // [batch, heads, past, head size]: only the batch and the past may be symbolic.
             if shape.len() != 4 || shape[1] <= 0 || shape[3] <= 0 {
                 return Err(bad(format!("{} is {shape:?}; a cache input is [batch, heads, past, head size]", i.name())));
             }
-            empty_cache.push((i.name().to_owned(), shape));
+            empty_cache.push((i.name().to_owned(), shape, float));
         }
         let hidden = recipe.dense.first().map_or(model.manifest.dimensions, |d| d.inputs);
         // The output's declared width, where the graph fixes it, must be what the recipe takes:
         // a mismatch is a load error, not a failure of every request.
         let out_type = session.outputs().iter().find(|o| o.name() == output).map(|o| o.dtype().clone());
-        if let Some(t) = &out_type
-            && t.tensor_type() != Some(TensorElementType::Float32)
-        {
-            return Err(bad(format!("output {output:?} is {t}; only float32 graphs are served (not fp16 yet)")));
-        }
+        let output_type = match &out_type {
+            None => Float::F32,
+            Some(t) => Float::of(t).ok_or_else(|| bad(format!("output {output:?} is {t}; float32 or float16 graphs are served")))?,
+        };
         let declared = out_type.and_then(|t| t.tensor_shape().map(|s| s.to_vec())).unwrap_or_default();
         let pooled_in_graph = declared.len() == 2;
         let want = if pooled_in_graph { recipe.output_width(hidden) } else { hidden };
@@ -131,6 +135,7 @@ impl OrtBackend {
             wants_attention_mask: has("attention_mask"),
             wants_position_ids: has("position_ids"),
             empty_cache,
+            output_type,
             session,
             output,
             hidden,
@@ -168,17 +173,24 @@ impl OrtBackend {
             let pos: Vec<i64> = (0..n).flat_map(|_| 0..seq as i64).collect();
             inputs.push(("position_ids".into(), Tensor::from_array((shape.clone(), pos)).map_err(infer)?.into_dyn()));
         }
-        for (name, declared) in &self.empty_cache {
+        for (name, declared, float) in &self.empty_cache {
             // An empty cache: batch n, no past positions, the declared heads and head size.
             let dims: Vec<i64> = declared.iter().enumerate().map(|(i, d)| if i == 0 { n as i64 } else { (*d).max(0) }).collect();
-            inputs.push((name.as_str().into(), Tensor::from_array((dims, Vec::<f32>::new())).map_err(infer)?.into_dyn()));
+            let empty = match float {
+                Float::F32 => Tensor::from_array((dims, Vec::<f32>::new())).map_err(infer)?.into_dyn(),
+                Float::F16 => Tensor::from_array((dims, Vec::<half::f16>::new())).map_err(infer)?.into_dyn(),
+            };
+            inputs.push((name.as_str().into(), empty));
         }
         inputs.push(("input_ids".into(), Tensor::from_array((shape, ids)).map_err(infer)?.into_dyn()));
         let outputs = self.session.run(inputs).map_err(infer)?;
         let value = outputs
             .get(&self.output)
             .ok_or_else(|| EmbedError::Inference(format!("no output {:?}", self.output)))?;
-        let (out_shape, hidden) = value.try_extract_tensor::<f32>().map_err(infer)?;
+        let (out_shape, hidden): (_, Cow<'_, [f32]>) = match self.output_type {
+            Float::F32 => value.try_extract_tensor::<f32>().map(|(s, v)| (s, v.into())).map_err(infer)?,
+            Float::F16 => value.try_extract_tensor::<half::f16>().map(|(s, v)| (s, v.iter().map(|h| h.to_f32()).collect())).map_err(infer)?,
+        };
         let width = out_shape.last().copied().unwrap_or(0) as usize;
         if out_shape.first().copied() != Some(n as i64) {
             return Err(EmbedError::Inference(format!("unexpected output shape {:?}", &out_shape[..])));
@@ -208,6 +220,23 @@ impl OrtBackend {
                 v
             })
             .collect())
+    }
+}
+
+/// The float types a graph's cache inputs and output may have.
+#[derive(Debug, Clone, Copy)]
+enum Float {
+    F32,
+    F16,
+}
+
+impl Float {
+    fn of(t: &ort::value::ValueType) -> Option<Self> {
+        match t.tensor_type()? {
+            TensorElementType::Float32 => Some(Self::F32),
+            TensorElementType::Float16 => Some(Self::F16),
+            _ => None,
+        }
     }
 }
 

@@ -118,7 +118,7 @@ async fn run(State(st): State<AppState>, Path(p): Path<RunPath>, headers: Header
         texts,
         pooling: input.pooling as i32,
         prompt_name: input.prompt_name.clone().unwrap_or_default(),
-        dimensions: dimensions as u32,
+        dimensions,
         refuse_over_limit: m3 && !input.truncate_inputs.unwrap_or(false),
     };
     let mut all = input.texts.clone();
