@@ -41,7 +41,10 @@ pub fn init_runtime(lib: &std::path::Path) -> Result<Runtime, EmbedError> {
 pub struct BackendOptions {
     pub device: Device,
     pub cuda_device_id: i32,
+    /// Intra-op threads per session; 0 = the CPUs this process may use, shared among sessions.
     pub intra_threads: usize,
+    /// Sessions per model, each run by its own batch worker (batcher.rs).
+    pub sessions: usize,
 }
 
 pub struct OrtBackend {
@@ -68,7 +71,8 @@ impl OrtBackend {
         let bad = |why: String| EmbedError::Load(format!("{}: {why}", model.onnx().display()));
         let err = |e: ort::Error<_>| bad(e.to_string());
         let threads = if opts.intra_threads == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            (cpus / opts.sessions.max(1)).max(1)
         } else {
             opts.intra_threads
         };

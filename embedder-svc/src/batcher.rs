@@ -1,7 +1,14 @@
-//! Dynamic batching: one worker thread per model owns the ONNX session. Requests from every caller
-//! queue their texts here; each round the worker takes everything queued, sorts it by length (to
-//! cut padding) and runs it in batches bounded by a padded-token budget. While a round runs, new
-//! texts queue up for the next, so batches grow with load without any waiting window.
+//! Dynamic batching: each of a model's worker threads owns one ONNX session. Requests from every
+//! caller queue their texts here; a free worker takes everything queued, sorts it by length (to
+//! cut padding) and cuts it into batches bounded by a padded-token budget, runs the first and
+//! leaves the rest for whichever worker is free next. While batches run, new texts queue up for
+//! the next round, so batches grow with load without any waiting window.
+//!
+//! Several sessions of one thread each (`--sessions`) rather than one session of several threads:
+//! a small batch's operators are too short to split across threads without the threads waiting on
+//! each other, and tokenizing on the same cores makes one of them late every time.
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
@@ -37,35 +44,49 @@ pub struct Embedded {
 pub struct BatchLimits {
     pub max_batch_tokens: usize,
     pub max_batch_texts: usize,
+    /// Most of a batch's computed tokens that may be padding, in percent: a text that would
+    /// push its batch past it starts the next one.
+    pub max_padding_pct: usize,
 }
 
-/// The handle callers queue texts with; dropping it (`stop`) ends the worker once the queue is
+/// The handle callers queue texts with; dropping it (`stop`) ends the workers once the queue is
 /// empty.
 pub struct Batcher {
     tx: mpsc::UnboundedSender<Entry>,
     metrics: ModelMetrics,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// What the workers share: the queue, and the batches cut from a round but not yet taken.
+struct Work {
+    rx: mpsc::UnboundedReceiver<Entry>,
+    ready: VecDeque<Vec<Entry>>,
 }
 
 impl Batcher {
-    /// Starts the worker thread that owns `backend`.
-    pub fn spawn(name: &str, backend: OrtBackend, limits: BatchLimits) -> Self {
+    /// Starts one worker thread per backend (each owns its session).
+    pub fn spawn(name: &str, backends: Vec<OrtBackend>, limits: BatchLimits) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let metrics = ModelMetrics::new(name);
-        let m = metrics.clone();
-        let thread_name = format!("embed-{}", name.rsplit('/').next().unwrap_or(name));
-        let spawned = std::thread::Builder::new()
-            .name(thread_name)
-            .spawn(move || worker(backend, rx, limits, &m));
-        let thread = spawned.map_err(|e| warn!("cannot start batch worker: {e}")).ok();
-        Self { tx, metrics, thread }
+        let work = Arc::new(Mutex::new(Work { rx, ready: VecDeque::new() }));
+        let short = name.rsplit('/').next().unwrap_or(name);
+        let threads = backends
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, backend)| {
+                let (m, work) = (metrics.clone(), work.clone());
+                let spawned = std::thread::Builder::new().name(format!("embed-{short}-{i}")).spawn(move || worker(backend, &work, limits, &m));
+                spawned.map_err(|e| warn!("cannot start batch worker: {e}")).ok()
+            })
+            .collect();
+        Self { tx, metrics, threads }
     }
 
-    /// Closes the queue and waits for the worker: whatever is queued is still computed.
+    /// Closes the queue and waits for the workers: whatever is queued is still computed.
     pub fn stop(self) {
-        let Self { tx, thread, .. } = self;
+        let Self { tx, threads, .. } = self;
         drop(tx);
-        if let Some(t) = thread {
+        for t in threads {
             let _ = t.join();
         }
     }
@@ -77,10 +98,24 @@ impl Batcher {
     }
 }
 
-fn worker(mut backend: OrtBackend, mut rx: mpsc::UnboundedReceiver<Entry>, limits: BatchLimits, metrics: &ModelMetrics) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut round = vec![first];
-        while let Ok(e) = rx.try_recv() {
+fn worker(mut backend: OrtBackend, work: &Mutex<Work>, limits: BatchLimits, metrics: &ModelMetrics) {
+    while let Some(batch) = next_batch(work, limits, metrics) {
+        run_batch(&mut backend, batch, metrics);
+    }
+}
+
+/// A batch left from a round, else a new round: everything queued, sorted by length and cut into
+/// batches, the first returned and the rest left for the next free worker. The lock is held while
+/// waiting for the queue, which is when there is nothing else to take. None once the queue is
+/// closed and empty.
+fn next_batch(work: &Mutex<Work>, limits: BatchLimits, metrics: &ModelMetrics) -> Option<Vec<Entry>> {
+    let mut w = work.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(b) = w.ready.pop_front() {
+        return Some(b);
+    }
+    loop {
+        let mut round = vec![w.rx.blocking_recv()?];
+        while let Ok(e) = w.rx.try_recv() {
             round.push(e);
         }
         let now = Instant::now();
@@ -94,24 +129,32 @@ fn worker(mut backend: OrtBackend, mut rx: mpsc::UnboundedReceiver<Entry>, limit
         // Texts leave the queue (depth) when their batch starts, or here when dropped.
         metrics.queue_depth.sub((taken - round.len()) as i64);
         round.sort_by_key(|e| e.ids.len());
-        for batch in split(round, limits) {
-            run_batch(&mut backend, batch, metrics);
+        let mut batches: VecDeque<Vec<Entry>> = split(round, limits).into();
+        if let Some(first) = batches.pop_front() {
+            w.ready = batches;
+            return Some(first);
         }
     }
 }
 
-/// Cuts a length-sorted round into batches whose padded size (texts × longest) fits the budget.
-/// A single text always forms a batch, whatever its length, so nothing can wait forever.
+/// Cuts a length-sorted round into batches whose padded size (texts × longest) fits the budget
+/// and whose padding stays under its share. A single text always forms a batch, whatever its
+/// length, so nothing can wait forever.
 fn split(round: Vec<Entry>, limits: BatchLimits) -> Vec<Vec<Entry>> {
     let mut batches = Vec::new();
     let mut current: Vec<Entry> = Vec::new();
+    let mut real = 0usize;
     for e in round {
         let longest = e.ids.len(); // sorted ascending: the newcomer is the longest
+        let padded = (current.len() + 1) * longest;
+        let padding_pct = 100 * (padded - (real + longest)) / padded.max(1);
         if !current.is_empty()
-            && (current.len() + 1 > limits.max_batch_texts || (current.len() + 1) * longest > limits.max_batch_tokens)
+            && (current.len() + 1 > limits.max_batch_texts || padded > limits.max_batch_tokens || padding_pct > limits.max_padding_pct)
         {
             batches.push(std::mem::take(&mut current));
+            real = 0;
         }
+        real += longest;
         current.push(e);
     }
     if !current.is_empty() {
@@ -195,11 +238,14 @@ mod tests {
 
     #[test]
     fn split_respects_padded_budget_and_count() {
-        let limits = BatchLimits { max_batch_tokens: 40, max_batch_texts: 3 };
-        let round: Vec<Entry> = [2, 3, 5, 10, 10, 30, 100].into_iter().map(entry).collect();
-        let sizes: Vec<Vec<usize>> =
-            split(round, limits).iter().map(|b| b.iter().map(|e| e.ids.len()).collect()).collect();
+        let limits = BatchLimits { max_batch_tokens: 40, max_batch_texts: 3, max_padding_pct: 100 };
+        let sizes = |round: &[usize], limits| -> Vec<Vec<usize>> {
+            split(round.iter().copied().map(entry).collect(), limits).iter().map(|b| b.iter().map(|e| e.ids.len()).collect()).collect()
+        };
         // [2,3,5] hits the count cap; [10,10] fits 2×10; 30 alone (2×30 > 40); 100 alone despite the budget.
-        assert_eq!(sizes, vec![vec![2, 3, 5], vec![10, 10], vec![30], vec![100]]);
+        assert_eq!(sizes(&[2, 3, 5, 10, 10, 30, 100], limits), vec![vec![2, 3, 5], vec![10, 10], vec![30], vec![100]]);
+        // At most 20 % padding: 9, 10 and 12 join 8 (5, 10, 18 %); 20 would make it 41 %, 40 beside 20 and 21 32 %.
+        let limits = BatchLimits { max_batch_tokens: 1000, max_batch_texts: 10, max_padding_pct: 20 };
+        assert_eq!(sizes(&[8, 9, 10, 12, 20, 21, 40], limits), vec![vec![8, 9, 10, 12], vec![20, 21], vec![40]]);
     }
 }

@@ -1,7 +1,7 @@
 //! embedder-svc: Workers AI text-embedding models over gRPC.
 //!
 //! Request path, file by file: `service.rs` (gRPC ↔ domain) → `model.rs` (validate, admit,
-//! tokenize) → `batcher.rs` (dynamic batching on the model's worker thread) → `backend.rs`
+//! tokenize) → `batcher.rs` (dynamic batching on the model's worker threads, one per session) → `backend.rs`
 //! (ONNX Runtime) → `pooling.rs`. `catalogue.rs` names the models; `error.rs` maps errors to status.
 pub mod backend;
 pub mod batcher;
@@ -37,8 +37,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         device: config.device,
         cuda_device_id: config.cuda_device_id,
         intra_threads: config.intra_threads,
+        sessions: config.sessions,
     };
-    let limits = batcher::BatchLimits { max_batch_tokens: config.max_batch_tokens, max_batch_texts: config.max_batch_texts };
+    let limits = batcher::BatchLimits {
+        max_batch_tokens: config.max_batch_tokens,
+        max_batch_texts: config.max_batch_texts,
+        max_padding_pct: usize::from(config.max_batch_padding_pct),
+    };
     let registry = tokio::task::block_in_place(|| {
         model::Registry::load(&runtime, &dirs, &config.models, backend, limits, model::Admission::new(config.max_queued_texts, config.max_queued_bytes))
     });

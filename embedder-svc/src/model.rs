@@ -162,13 +162,13 @@ impl Registry {
             };
             let _span = info_span!("load_model", model = %m.name).entered();
             match load_one(runtime, dir, backend) {
-                Ok((tokenizer, recipe, backend)) => {
+                Ok((tokenizer, recipe, backends)) => {
                     info.loaded = true;
                     // An explicit manifest default wins (BGE keeps Workers AI's mean, with CLS
                     // on request, even beside a CLS 1_Pooling); else the export's, else the catalogue's.
                     let catalogue = KNOWN.iter().find(|k| k.name == m.name).map(|k| k.default_pooling);
                     info.default_pooling = m.default_pooling.or(recipe.pooling).or(catalogue).unwrap_or(Pooling::Mean);
-                    let fixed_pooling = if backend.pooled_in_graph {
+                    let fixed_pooling = if backends[0].pooled_in_graph {
                         Some(info.default_pooling)
                     } else if m.default_pooling.is_some() {
                         None
@@ -177,7 +177,7 @@ impl Registry {
                     };
                     info.prompts = recipe.prompts.keys().cloned().collect();
                     tracing::info!(model = %m.name, dir = %dir.dir.display(), dims = m.dimensions, "model loaded");
-                    let batcher = Batcher::spawn(&m.name, backend, limits);
+                    let batcher = Batcher::spawn(&m.name, backends, limits);
                     missing.remove(&m.name);
                     loaded.insert(m.name.clone(), LoadedModel { info, recipe, fixed_pooling, tokenizer: Arc::new(tokenizer), batcher });
                 }
@@ -343,7 +343,8 @@ fn validate(p: &EmbedParams) -> Result<(), EmbedError> {
     Ok(())
 }
 
-fn load_one(runtime: &Runtime, dir: &ModelDir, backend: BackendOptions) -> Result<(Tokenizer, Arc<Recipe>, OrtBackend), EmbedError> {
+/// The tokenizer, the recipe and one backend per session (at least one).
+fn load_one(runtime: &Runtime, dir: &ModelDir, backend: BackendOptions) -> Result<(Tokenizer, Arc<Recipe>, Vec<OrtBackend>), EmbedError> {
     let mut tokenizer = Tokenizer::from_file(dir.tokenizer())
         .map_err(|e| EmbedError::Load(format!("{}: {e}", dir.tokenizer().display())))?;
     // Longer inputs are truncated to the model's limit, as Workers AI does; we pad ourselves.
@@ -352,8 +353,8 @@ fn load_one(runtime: &Runtime, dir: &ModelDir, backend: BackendOptions) -> Resul
         .map_err(|e| EmbedError::Load(e.to_string()))?;
     tokenizer.with_padding(None);
     let recipe = Arc::new(Recipe::load(&dir.dir, dir.manifest.dimensions, &dir.manifest.matryoshka_dims)?);
-    let backend = OrtBackend::load(runtime, dir, recipe.clone(), backend)?;
-    Ok((tokenizer, recipe, backend))
+    let backends = (0..backend.sessions.max(1)).map(|_| OrtBackend::load(runtime, dir, recipe.clone(), backend)).collect::<Result<_, _>>()?;
+    Ok((tokenizer, recipe, backends))
 }
 
 /// Each text's ids (truncated at the model's limit), and the first text that was truncated.

@@ -134,7 +134,7 @@ pub fn execute(st: &IndexState, query: &[f32], plan: Plan) -> Planned {
     }
     // Unfiltered, the graph's 8-bit order picks which candidates are worth an exact score;
     // filtered, every candidate is, as any may be the one that passes.
-    let rescore = if pred.is_trivial() { 2 * k + 16 } else { usize::MAX };
+    let trivial = pred.is_trivial();
     for seg in &st.sealed {
         if seg.len() <= exact_segment_rows {
             let _span = info_span!("exact_scan", rows = seg.len(), source = "small_segment").entered();
@@ -142,7 +142,7 @@ pub fn execute(st: &IndexState, query: &[f32], plan: Plan) -> Planned {
             continue;
         }
         let _span = info_span!("hnsw_search", segment = seg.uid, rows = seg.len(), exact_fallback = Empty).entered();
-        search_segment(seg, &q, k, rescore, &mut |seq, p, top| consider(seq, p, top), &mut top);
+        search_segment(seg, &q, k, trivial, &mut |seq, p, top| consider(seq, p, top), &mut top);
     }
     Planned { hits: top.into_sorted(), path: Path::Graph, warnings }
 }
@@ -153,15 +153,16 @@ fn search_segment(
     seg: &Sealed,
     q: &[f32],
     k: usize,
-    rescore: usize,
+    unfiltered: bool,
     consider: &mut dyn FnMut(u64, &[f32], &mut TopK),
     top: &mut TopK,
 ) {
-    let Some(graph) = seg.tier_for(k) else {
+    let Some((ef, graph)) = seg.tier_for(k) else {
         tracing::Span::current().record("exact_fallback", "k_above_ef");
         seg.for_each(&mut |seq, p| consider(seq, p, top));
         return;
     };
+    let rescore = if unfiltered { rescore_depth(k, ef) } else { usize::MAX };
     let mut local = TopK::new(k);
     let mut seen = 0usize;
     seg.search(graph, q, rescore, &mut |seq, p| {
@@ -174,6 +175,12 @@ fn search_segment(
     } else {
         top.extend(local);
     }
+}
+
+/// How many of a graph's ef candidates (nearest first by its 8-bit distance) an unfiltered
+/// query scores exactly. PLACEHOLDER
+pub fn rescore_depth(k: usize, ef: usize) -> usize {
+    (2 * k + 16).min(ef)
 }
 
 /// The smallest posting list every passing vector must be in: the namespace's, or a clause's

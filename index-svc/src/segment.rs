@@ -358,18 +358,18 @@ impl Sealed {
 
     /// The smallest tier whose ef covers `want` candidates (made now if it is the first query
     /// to need it), or None when even the largest does not.
-    pub fn tier_for(&self, want: usize) -> Option<&Graph> {
+    pub fn tier_for(&self, want: usize) -> Option<(usize, &Graph)> {
         if want <= self.ef {
-            return Some(&self.graph);
+            return Some((self.ef, &self.graph));
         }
         let (ef, cell) = self.wider.iter().find(|(ef, _)| *ef >= want)?;
         let made = || hnsw::with_ef(&self.graph, *ef).inspect_err(|e| tracing::warn!(segment = self.uid, "ef tier {ef}: {e}")).ok();
-        cell.get_or_init(made).as_ref()
+        Some((*ef, cell.get_or_init(made).as_ref()?))
     }
 
     /// Every tier, (ef, graph) ascending (benchmarks sweep them).
     pub fn tiers(&self) -> Vec<(usize, &Graph)> {
-        let wider = self.wider.iter().filter_map(|(ef, _)| Some((*ef, self.tier_for(*ef)?)));
+        let wider = self.wider.iter().filter_map(|(ef, _)| self.tier_for(*ef));
         std::iter::once((self.ef, &self.graph)).chain(wider).collect()
     }
 
@@ -527,7 +527,7 @@ mod tests {
             exact.sort_by(|a, b| a.0.total_cmp(&b.0));
             let truth: Vec<u64> = exact.iter().take(10).map(|e| e.1).collect();
             let mut got: Vec<(f32, u64)> = Vec::new();
-            seg.search(seg.tier_for(10).expect("tier"), &q, usize::MAX, &mut |s, p| got.push((distance(metric, &q, p), s)));
+            seg.search(seg.tier_for(10).expect("tier").1, &q, usize::MAX, &mut |s, p| got.push((distance(metric, &q, p), s)));
             got.sort_by(|a, b| a.0.total_cmp(&b.0));
             found += got.iter().take(10).filter(|g| truth.contains(&g.1)).count();
             asked += 10;

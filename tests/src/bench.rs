@@ -54,6 +54,11 @@ pub fn percentile(xs: &[Duration], q: f64) -> Duration {
     v[rank - 1]
 }
 
+/// One series' value in a Prometheus text exposition (`name{labels}` exactly as exposed).
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+}
+
 pub fn fmt_us(d: Duration) -> String {
     format!("{:.0} µs", d.as_secs_f64() * 1e6)
 }

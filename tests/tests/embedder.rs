@@ -94,7 +94,18 @@ async fn long_input_is_truncated_not_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_requests_get_what_they_get_alone() {
-    let svc = embedder();
+    concurrent_as_alone(embedder()).await;
+}
+
+/// Two sessions, each fed by its own worker: a round's batches are shared between them, and
+/// every text still gets what it gets alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sessions_answer_as_one_does() {
+    let svc = start_embedder(&["--sessions", "2", "--intra-threads", "1"]).expect("two-session embedder");
+    concurrent_as_alone(&svc).await;
+}
+
+async fn concurrent_as_alone(svc: &Service) {
     let mut c = client(svc).await;
     let texts: Vec<String> = (0..64)
         .map(|i| format!("request {i}: {}", "the orange cloud drifts over the llama ".repeat(1 + (i * 7) % 23)))

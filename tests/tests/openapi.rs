@@ -435,8 +435,23 @@ async fn edge_answers_are_documented() {
     let head = format!("POST /insert HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{", public.addr);
     held.write_all(head.as_bytes()).await.expect("write the head");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while http().get(url("/openapi.json")).bearer_auth(TOKEN).send().await.expect("probe").status() != 503 {
-        assert!(std::time::Instant::now() < deadline, "the gateway never shed load with its one permit held");
+    let mut probes = Vec::new();
+    loop {
+        let probe = http().get(url("/openapi.json")).bearer_auth(TOKEN).send().await.expect("probe").status().as_u16();
+        if probe == 503 {
+            break;
+        }
+        probes.push(probe);
+        if std::time::Instant::now() >= deadline {
+            // Say what the held request got, if anything: it should still be waiting.
+            let mut got = vec![0u8; 512];
+            let n = tokio::time::timeout(Duration::from_millis(200), tokio::io::AsyncReadExt::read(&mut held, &mut got)).await;
+            let held_got = match n {
+                Ok(Ok(n)) => String::from_utf8_lossy(&got[..n]).into_owned(),
+                other => format!("{other:?}"),
+            };
+            panic!("the gateway never shed load with its one permit held; probes answered {probes:?}; the held request got {held_got:?}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let ai_run = format!("/accounts/{ACCOUNT}/ai/run/@cf/baai/bge-base-en-v1.5");

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use strato_tests::bench::sample;
 use strato_tests::process::{Service, Stack};
 
 use crate::http;
@@ -28,10 +29,6 @@ fn promtool(text: &str, who: &str) {
     child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
     let out = child.wait_with_output().expect("promtool");
     assert!(out.status.success(), "promtool on {who}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-}
-
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
 }
 
 #[tokio::test(flavor = "multi_thread")]

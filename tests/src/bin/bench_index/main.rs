@@ -33,11 +33,17 @@ const Q: usize = 1_000;
 const K: usize = 10;
 const SWEEP: &[usize] = &[10, 12, 16, 20, 24, 32, 40, 48, 56, 64, 80, 96, 128, 160, 200];
 
+#[derive(Default)]
 struct Point {
     ef: usize,
     qps: f64,
     recall: f64,
     p50: Duration,
+    /// Ours only: recall had the planner rescored 2·topK + 16 candidates, or all ef of them, and
+    /// the depth it does rescore.
+    recall_old: f64,
+    recall_all: f64,
+    depth: usize,
 }
 
 #[tokio::main]
@@ -121,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
                             qps: r["qps"].as_f64().unwrap_or(0.0),
                             recall: r["recall"].as_f64().unwrap_or(0.0),
                             p50: Duration::from_secs_f64(r["p50_us"].as_f64().unwrap_or(0.0) / 1e6),
+                            ..Default::default()
                         })
                         .collect()
                 })
@@ -138,13 +145,19 @@ async fn main() -> anyhow::Result<()> {
     let _ = py.wait();
 
     println!("\n== in-process search, one thread: QPS / recall@10 per ef (round medians) ==");
-    println!("{:>5} {:>12} {:>10} {:>10} | {:>12} {:>10} {:>10}", "ef", "ours QPS", "recall", "p50", "hnswlib QPS", "recall", "p50");
+    println!(
+        "{:>5} {:>6} {:>12} {:>10} {:>10} {:>10} {:>10} | {:>12} {:>10} {:>10}",
+        "ef", "depth", "ours QPS", "recall", "@2k+16", "@ef", "p50", "hnswlib QPS", "recall", "p50"
+    );
     for (i, ef) in SWEEP.iter().enumerate() {
         let m = |rs: &Vec<Vec<Point>>, f: &dyn Fn(&Point) -> f64| median(rs.iter().map(|r| f(&r[i])).collect());
         println!(
-            "{ef:>5} {:>12.0} {:>10.4} {:>10} | {:>12.0} {:>10.4} {:>10}",
+            "{ef:>5} {:>6} {:>12.0} {:>10.4} {:>10.4} {:>10.4} {:>10} | {:>12.0} {:>10.4} {:>10}",
+            ours[0][i].depth.min(*ef),
             m(&ours, &|p| p.qps),
             m(&ours, &|p| p.recall),
+            m(&ours, &|p| p.recall_old),
+            m(&ours, &|p| p.recall_all),
             fmt_us(Duration::from_secs_f64(m(&ours, &|p| p.p50.as_secs_f64()))),
             m(&theirs, &|p| p.qps),
             m(&theirs, &|p| p.recall),
@@ -185,31 +198,48 @@ fn exact(stored: &[Vec<f32>], q: &[f32]) -> Vec<u32> {
     s.into_iter().map(|(_, i)| i).collect()
 }
 
-/// Graph search + exact rescoring of the hits, as the planner does for one segment.
-fn search(seg: &Sealed, g: &index_svc::hnsw::Graph, q: &[f32]) -> Vec<u32> {
+/// Graph search + exact rescoring of the best `depth` candidates (by the graph's 8-bit order), as
+/// the planner does for one segment.
+fn search(seg: &Sealed, g: &index_svc::hnsw::Graph, q: &[f32], depth: usize) -> Vec<u32> {
     let q = segment::query_form(Metric::Cosine, q);
     let mut hits: Vec<(f32, u32)> = Vec::with_capacity(64);
-    seg.search(g, &q, usize::MAX, &mut |seq, p| hits.push((segment::distance(Metric::Cosine, &q, p), seq as u32)));
+    seg.search(g, &q, depth, &mut |seq, p| hits.push((segment::distance(Metric::Cosine, &q, p), seq as u32)));
+    top_k(hits)
+}
+
+fn top_k(mut hits: Vec<(f32, u32)>) -> Vec<u32> {
     hits.sort_by(|a, b| a.0.total_cmp(&b.0));
     hits.truncate(K);
     hits.into_iter().map(|(_, i)| i).collect()
 }
 
+/// The rescoring depths whose recall the sweep reports: the planner's before this commit
+/// (2·topK + 16), and every candidate the graph returns.
+const OLD_DEPTH: usize = 2 * K + 16;
+
 fn sweep_in_process(seg: &Sealed, queries: &[Vec<f32>], truth: &[Vec<u32>]) -> Vec<Point> {
     seg.tiers()
         .into_iter()
         .map(|(ef, g)| {
+            let depth = index_svc::planner::rescore_depth(K, ef);
             let mut lat = Vec::with_capacity(queries.len());
             let mut hits = 0;
             let start = Instant::now();
             for (q, t) in queries.iter().zip(truth) {
                 let t0 = Instant::now();
-                let got = search(seg, g, q);
+                let got = search(seg, g, q, depth);
                 lat.push(t0.elapsed());
                 hits += got.iter().filter(|i| t.contains(i)).count();
             }
             let secs = start.elapsed().as_secs_f64();
-            Point { ef, qps: queries.len() as f64 / secs, recall: hits as f64 / (queries.len() * K) as f64, p50: percentile(&lat, 0.5) }
+            // Recall at the other depths, from one untimed pass over every candidate.
+            let (mut old, mut all) = (0, 0);
+            for (q, t) in queries.iter().zip(truth) {
+                old += search(seg, g, q, OLD_DEPTH).iter().filter(|i| t.contains(i)).count();
+                all += search(seg, g, q, usize::MAX).iter().filter(|i| t.contains(i)).count();
+            }
+            let per = (queries.len() * K) as f64;
+            Point { ef, qps: queries.len() as f64 / secs, recall: hits as f64 / per, p50: percentile(&lat, 0.5), recall_old: old as f64 / per, recall_all: all as f64 / per, depth }
         })
         .collect()
 }
