@@ -201,29 +201,39 @@ impl OrtBackend {
         }
         // [batch, dims]: pooled (and projected) inside the graph, as `sentence_embedding` is.
         if out_shape.len() == 2 && width == self.recipe.output_width(self.hidden) {
-            return Ok(hidden
+            return hidden
                 .chunks_exact(width)
                 .map(|row| {
                     let mut v = row.to_vec();
                     pooling::l2_normalize(&mut v);
-                    v
+                    finite(v)
                 })
-                .collect());
+                .collect();
         }
         if out_shape.len() != 3 || width != self.hidden || out_shape[1] != seq as i64 {
             return Err(EmbedError::Inference(format!("unexpected output shape {:?}", &out_shape[..])));
         }
         let row = seq * width;
-        Ok(texts
+        texts
             .iter()
             .zip(poolings)
             .enumerate()
             .map(|(i, (t, p))| {
                 let mut v = self.recipe.project(pooling::pool(&hidden[i * row..(i + 1) * row], width, t.len(), *p));
                 pooling::l2_normalize(&mut v);
-                v
+                finite(v)
             })
-            .collect())
+            .collect()
+    }
+}
+
+/// A vector with an infinity or NaN in it (an fp16 graph overflowing past 65,504, say) is an
+/// error of the batch, not an answer: JSON cannot carry it, and an index would store garbage.
+fn finite(v: Vec<f32>) -> Result<Vec<f32>, EmbedError> {
+    if v.iter().all(|x| x.is_finite()) {
+        Ok(v)
+    } else {
+        Err(EmbedError::Inference("the model produced a non-finite value (inf or NaN; an fp16 graph overflowing?)".to_owned()))
     }
 }
 
@@ -261,5 +271,18 @@ fn with_device(builder: ort::session::builder::SessionBuilder, opts: BackendOpti
         Device::Cuda => Err(EmbedError::Load(
             "--device cuda needs embedder-svc built with `--features cuda`".to_owned(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_finite_vector_is_an_error() {
+        assert!(finite(vec![0.6, 0.8]).is_ok());
+        for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+            assert!(matches!(finite(vec![0.6, bad]), Err(EmbedError::Inference(_))), "{bad}");
+        }
     }
 }

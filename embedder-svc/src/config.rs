@@ -18,7 +18,7 @@ pub const DEFAULT_SESSIONS: usize = 1;
 /// Padding share of a batch. On CPU a batch computes its padding as real work and batching
 /// itself buys little (every text sorted globally: 59.6 texts/s; one at a time: 59.7), so
 /// padding is pure loss: uncapped, 8 clients got 28 % padding and 0.86× one client's
-/// throughput; capped at 10 %, 4 % padding and 1.13× (same bench).
+/// throughput; capped at 10 %, 4 % padding and 1.10× (same bench).
 pub const DEFAULT_MAX_BATCH_PADDING_PCT: u8 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,7 +61,7 @@ pub struct Config {
 
     /// ONNX Runtime sessions per model, each fed batches by its own worker; every session holds
     /// its own copy of the weights. See DEFAULT_SESSIONS.
-    #[arg(long, env = "STRATO_SESSIONS", default_value_t = DEFAULT_SESSIONS)]
+    #[arg(long, env = "STRATO_SESSIONS", default_value_t = DEFAULT_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub sessions: usize,
 
     /// Token budget of one batch, counted padded (texts × longest text), as ORT computes padded.
