@@ -1,4 +1,4 @@
-//! ONNX Runtime backend: one session per model, fed right-padded batches of token ids (with
+//! ONNX Runtime backend: one session (a model may have several, batcher.rs), fed right-padded batches of token ids (with
 //! `position_ids` and an empty key/value cache where a decoder export declares them); pools each
 //! row and applies the model's recipe (`recipe.rs`). float16 graphs (the `model_fp16.onnx`
 //! exports) get float16 caches and have their output widened to f32 before pooling, so the
@@ -104,9 +104,10 @@ impl OrtBackend {
                 return Err(bad(format!("{} is {}; a cache input is float32 or float16", i.name(), i.dtype())));
             };
             let shape = i.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
-            // [batch, heads, past, head size]: only the batch and the past may be symbolic.
-            if shape.len() != 4 || shape[1] <= 0 || shape[3] <= 0 {
-                return Err(bad(format!("{} is {shape:?}; a cache input is [batch, heads, past, head size]", i.name())));
+            // [batch, heads, past, head size]: the batch and the past symbolic (an empty cache
+            // has any batch and no past), heads and head size fixed.
+            if shape.len() != 4 || shape[0] > 0 || shape[2] > 0 || shape[1] <= 0 || shape[3] <= 0 {
+                return Err(bad(format!("{} is {shape:?}; a cache input is [batch, heads, past, head size] with batch and past symbolic", i.name())));
             }
             empty_cache.push((i.name().to_owned(), shape, float));
         }
@@ -201,35 +202,36 @@ impl OrtBackend {
         }
         // [batch, dims]: pooled (and projected) inside the graph, as `sentence_embedding` is.
         if out_shape.len() == 2 && width == self.recipe.output_width(self.hidden) {
-            return hidden
+            return Ok(hidden
                 .chunks_exact(width)
                 .map(|row| {
                     let mut v = row.to_vec();
                     pooling::l2_normalize(&mut v);
-                    finite(v)
+                    v
                 })
-                .collect();
+                .collect());
         }
         if out_shape.len() != 3 || width != self.hidden || out_shape[1] != seq as i64 {
             return Err(EmbedError::Inference(format!("unexpected output shape {:?}", &out_shape[..])));
         }
         let row = seq * width;
-        texts
+        Ok(texts
             .iter()
             .zip(poolings)
             .enumerate()
             .map(|(i, (t, p))| {
                 let mut v = self.recipe.project(pooling::pool(&hidden[i * row..(i + 1) * row], width, t.len(), *p));
                 pooling::l2_normalize(&mut v);
-                finite(v)
+                v
             })
-            .collect()
+            .collect())
     }
 }
 
 /// A vector with an infinity or NaN in it (an fp16 graph overflowing past 65,504, say) is an
-/// error of the batch, not an answer: JSON cannot carry it, and an index would store garbage.
-fn finite(v: Vec<f32>) -> Result<Vec<f32>, EmbedError> {
+/// error of its text, not an answer: JSON cannot carry it, and an index would store garbage.
+/// Checked per text (batcher.rs), so one text's overflow fails no other caller's.
+pub fn finite(v: Vec<f32>) -> Result<Vec<f32>, EmbedError> {
     if v.iter().all(|x| x.is_finite()) {
         Ok(v)
     } else {

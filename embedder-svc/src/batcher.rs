@@ -147,9 +147,10 @@ fn split(round: Vec<Entry>, limits: BatchLimits) -> Vec<Vec<Entry>> {
     for e in round {
         let longest = e.ids.len(); // sorted ascending: the newcomer is the longest
         let padded = (current.len() + 1) * longest;
-        let padding_pct = 100 * (padded - (real + longest)) / padded.max(1);
+        // Sorted ascending, so real + longest ≤ padded; compared without rounding.
+        let too_padded = 100 * (padded - (real + longest)) > limits.max_padding_pct * padded;
         if !current.is_empty()
-            && (current.len() + 1 > limits.max_batch_texts || padded > limits.max_batch_tokens || padding_pct > limits.max_padding_pct)
+            && (current.len() + 1 > limits.max_batch_texts || padded > limits.max_batch_tokens || too_padded)
         {
             batches.push(std::mem::take(&mut current));
             real = 0;
@@ -200,7 +201,7 @@ fn run_batch(backend: &mut OrtBackend, batch: Vec<Entry>, metrics: &ModelMetrics
             for (e, vector) in live.into_iter().zip(vectors) {
                 let _enter = e.span.enter();
                 let queue_us = start.duration_since(e.enqueued).as_micros() as u64;
-                let _ = e.reply.send(Ok(Embedded { vector, queue_us, inference_us }));
+                let _ = e.reply.send(crate::backend::finite(vector).map(|vector| Embedded { vector, queue_us, inference_us }));
             }
         }
         Err(err) => {
@@ -247,5 +248,8 @@ mod tests {
         // At most 20 % padding: 9, 10 and 12 join 8 (5, 10, 18 %); 20 would make it 41 %, 40 beside 20 and 21 32 %.
         let limits = BatchLimits { max_batch_tokens: 1000, max_batch_texts: 10, max_padding_pct: 20 };
         assert_eq!(sizes(&[8, 9, 10, 12, 20, 21, 40], limits), vec![vec![8, 9, 10, 12], vec![20, 21], vec![40]]);
+        // 0 % means none at all (no rounding lets 1 % through): only equal lengths share a batch.
+        let limits = BatchLimits { max_batch_tokens: 1000, max_batch_texts: 10, max_padding_pct: 0 };
+        assert_eq!(sizes(&[5, 5, 6, 200, 201], limits), vec![vec![5, 5], vec![6], vec![200], vec![201]]);
     }
 }

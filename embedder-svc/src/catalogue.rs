@@ -94,6 +94,9 @@ pub fn discover(root: &Path) -> Result<Vec<ModelDir>, EmbedError> {
             .map_err(|e| EmbedError::Load(format!("{}: {e}", path.display())))?;
         let manifest: Manifest =
             serde_json::from_str(&text).map_err(|e| EmbedError::Load(format!("{}: {e}", path.display())))?;
+        if manifest.dimensions == 0 || manifest.max_tokens == 0 {
+            return Err(EmbedError::Load(format!("{}: dimensions and max_tokens must be above 0", path.display())));
+        }
         if let Some(known) = KNOWN.iter().find(|k| k.name == manifest.name)
             && known.dimensions != manifest.dimensions
         {

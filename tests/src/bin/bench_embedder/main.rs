@@ -57,8 +57,8 @@ async fn main() -> anyhow::Result<()> {
     // Ways to spend 2 cores on one model: sessions × intra-op threads, and the most padding a
     // batch may hold. BENCH_LAYOUTS lists them as SxT:P (default: the service's defaults, then
     // the other session layout); the first is the one the targets are read on.
-    let d = format!("{}x{}:{}", DEFAULT_SESSIONS, 2 / DEFAULT_SESSIONS.max(1), DEFAULT_MAX_BATCH_PADDING_PCT);
-    let other = format!("{}x{}:{}", 3 - DEFAULT_SESSIONS, 2 / (3 - DEFAULT_SESSIONS), DEFAULT_MAX_BATCH_PADDING_PCT);
+    let pad = DEFAULT_MAX_BATCH_PADDING_PCT;
+    let (d, other) = if DEFAULT_SESSIONS == 1 { (format!("1x2:{pad}"), format!("2x1:{pad}")) } else { (format!("{DEFAULT_SESSIONS}x1:{pad}"), format!("1x2:{pad}")) };
     let spec = std::env::var("BENCH_LAYOUTS").unwrap_or(format!("{d},{other}"));
     let mut layouts: Vec<(String, Vec<String>)> = Vec::new();
     for l in spec.split(',') {

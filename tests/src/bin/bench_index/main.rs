@@ -11,6 +11,8 @@
 //!      BENCH_WRITES_BASELINE=/path/to/index-svc ./strato bench index
 //!      BENCH_STARTUP_BASELINE=/path/to/index-svc ./strato bench index
 //!      BENCH_BACKUP_BASELINE=/path/to/index-svc ./strato bench index   (a backup under load)
+//! What each ef_construction buys (build time and CPU beside recall and QPS per ef), nothing else:
+//!      BENCH_BUILD_SWEEP=100,200,400 ./strato bench index
 mod versus;
 
 use std::io::{BufRead, BufReader, Write};
@@ -81,6 +83,11 @@ async fn main() -> anyhow::Result<()> {
     let base_f = write("base.f32", &|b| base.iter().flatten().for_each(|x| b.extend_from_slice(&x.to_le_bytes())))?;
     let q_f = write("q.f32", &|b| queries.iter().flatten().for_each(|x| b.extend_from_slice(&x.to_le_bytes())))?;
     let t_f = write("truth.u32", &|b| truth.iter().flatten().for_each(|x| b.extend_from_slice(&x.to_le_bytes())))?;
+
+    if let Ok(list) = std::env::var("BENCH_BUILD_SWEEP") {
+        let settings: Vec<usize> = list.split(',').filter_map(|v| v.trim().parse().ok()).collect();
+        return build_sweep(&stored, queries, &truth, &settings);
+    }
 
     // In-process: one sealed segment of all 45k, one graph copy per swept ef.
     let t = Instant::now();
@@ -187,6 +194,24 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     grpc_section(base, queries, &truth, &seg, rounds).await
+}
+
+/// What each ef_construction buys (issue #27, point 6): build time and CPU beside recall and
+/// QPS at a few ef. instant-distance fixes M at 32 (64 links on layer 0), so ef_construction is
+/// the one build setting there is. One query thread, one pass per ef (a build takes the time).
+fn build_sweep(stored: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<u32>], settings: &[usize]) -> anyhow::Result<()> {
+    const EFS: [usize; 5] = [16, 32, 64, 96, 128];
+    println!("\n== build settings (M = 32 fixed by instant-distance): build wall / CPU, then recall@10 and QPS per ef ==");
+    println!("{:>6} {:>8} {:>8} | {}", "efc", "wall s", "CPU s", EFS.iter().map(|e| format!("{:>17}", format!("ef {e}"))).collect::<Vec<_>>().join(" "));
+    for &efc in settings {
+        let cpu0 = strato_tests::bench::cpu_seconds(std::process::id());
+        let t = Instant::now();
+        let seg = Sealed::build(1, Metric::Cosine, DIMS, stored.iter().flatten().copied().collect(), (0..N as u64).collect(), &EFS, efc)?;
+        let (wall, cpu) = (t.elapsed().as_secs_f64(), strato_tests::bench::cpu_seconds(std::process::id()) - cpu0);
+        let cells: Vec<String> = sweep_in_process(&seg, queries, truth).iter().map(|p| format!("{:>9.4} {:>6.0}/s", p.recall, p.qps)).collect();
+        println!("{efc:>6} {wall:>8.1} {cpu:>8.1} | {}", cells.join(" "));
+    }
+    Ok(())
 }
 
 fn exact(stored: &[Vec<f32>], q: &[f32]) -> Vec<u32> {

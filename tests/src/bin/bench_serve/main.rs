@@ -9,15 +9,18 @@
 //! - recall@10 against exact search, p50/p99, resident memory per vector.
 //!
 //! Bodies are encoded in advance and each client keeps one keep-alive connection. Figures are
-//! medians over ≥ 3 rounds of the per-round ratio Strato ÷ Chroma. Then one Strato run exports
+//! medians over ≥ 3 rounds of the per-round ratio Strato ÷ Chroma. Then each part of a rested
+//! query beside its floor, measured in the same run (`floors.rs`). Then one Strato run exports
 //! its traces to an in-process OTLP receiver, for where a query's time goes.
 //!
 //! Then memory per vector at 100k (and more) synthetic vectors, Strato alone (`memory.rs`).
 //!
 //! Run: ./strato bench serve   [env BENCH_N (22000), BENCH_Q (500), BENCH_ROUNDS (3),
-//! BENCH_REST_SECS (30), BENCH_MEMORY (100000; comma list), BENCH_PARTS (compare,breakdown,memory)]
+//! BENCH_REST_SECS (30), BENCH_MEMORY (100000; comma list), BENCH_PARTS
+//! (compare,floors,breakdown,memory)]
 mod breakdown;
 mod chroma;
+mod floors;
 mod memory;
 mod strato;
 
@@ -136,10 +139,13 @@ async fn main() -> anyhow::Result<()> {
     let (base, queries) = data.vectors.split_at(n);
     let truth: Vec<Vec<usize>> = queries.iter().map(|v| exact(base, v, 100)).collect();
     println!("served path: {n} vectors (384-d MiniLM of Debian synopses), {q} held-out queries, {rounds} rounds, {}s rest", rest.as_secs());
-    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "compare,breakdown,memory".into());
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "compare,floors,breakdown,memory".into());
     let sizes: Vec<usize> = std::env::var("BENCH_MEMORY").unwrap_or_else(|_| "100000".into()).split(',').filter_map(|v| v.trim().parse().ok()).collect();
     if parts.contains("compare") {
         compare(base, queries, &truth, rounds, rest).await?;
+    }
+    if parts.contains("floors") {
+        floors::run(base, queries, rest, rounds).await?;
     }
     if parts.contains("breakdown") {
         breakdown::run(base, queries, rest).await?;

@@ -1,0 +1,91 @@
+//! Each part of a rested query beside its floor, measured in the same run on the same servers
+//! (issue #27, point 1). Per query, five probes run back to back in a rotating order, so all see
+//! the same cache and scheduler state:
+//! - the query through the REST API (what a user measures);
+//! - a fixed-body route of the same gateway, on the same keep-alive connection (the gateway's
+//!   floor: HTTP in and out, the same middleware, no work);
+//! - the same query straight to index-svc over gRPC (so REST − gRPC is the gateway's part);
+//! - the same Query on an index of one vector (the hop with the query's payload, no search);
+//! - grpc.health.v1 Check on the same channel (an empty call: the hop's floor).
+//! The search itself is compared with hnswlib by `./strato bench index`.
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use strato_proto::index::v1::{self as pb, vector_index_client::VectorIndexClient};
+use strato_tests::bench::{fmt_us, median, percentile};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::strato::{ACCOUNT, Strato};
+use crate::{BATCH, Server};
+
+const PROBES: [&str; 5] = ["REST query", "gateway fixed body", "gRPC Query", "gRPC Query, 1-vector index", "gRPC empty call"];
+
+pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration, rounds: usize) -> anyhow::Result<()> {
+    let mut s = Strato::start()?;
+    s.reset().await?;
+    for (b, chunk) in base.chunks(BATCH).enumerate() {
+        s.ingest(b * BATCH, chunk).await?;
+    }
+    let http = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
+    let tiny = "floor-tiny";
+    let r = http.post(s.base()).json(&json!({"name": tiny, "config": {"dimensions": 384, "metric": "cosine"}})).send().await?;
+    anyhow::ensure!(r.status().is_success(), "create {tiny}: {}", r.text().await?);
+    let one = json!({"id": "0", "values": base[0]}).to_string();
+    let r = http.post(format!("{}/{tiny}/upsert", s.base())).header("content-type", "application/x-ndjson").body(one).send().await?;
+    anyhow::ensure!(r.status().is_success(), "upsert {tiny}: {}", r.text().await?);
+    tokio::time::sleep(rest).await;
+
+    let channel = tonic::transport::Endpoint::from_shared(s.index_url())?.connect().await?;
+    let mut index = VectorIndexClient::new(channel.clone());
+    let mut health = HealthClient::new(channel);
+    let fixed = format!("{}/console/icon.svg", s.base().split("/client/v4").next().unwrap_or_default());
+    let query = |name: &str, q: &[f32]| pb::QueryRequest { account: ACCOUNT.into(), index: name.into(), vector: q.to_vec(), top_k: 10, ..Default::default() };
+    let name = s.index_name().to_owned();
+
+    // p50 of each probe, per round.
+    let mut p50s: Vec<[f64; 5]> = Vec::new();
+    for round in 0..rounds {
+        let mut lat: [Vec<Duration>; 5] = Default::default();
+        for (i, q) in queries.iter().enumerate() {
+            for step in 0..PROBES.len() {
+                let probe = (i + round + step) % PROBES.len();
+                let t = Instant::now();
+                match probe {
+                    0 => {
+                        let r = http.execute(s.prepare(q, 10)).await?;
+                        anyhow::ensure!(r.status().is_success(), "REST query: {}", r.status());
+                        r.bytes().await?;
+                    }
+                    1 => {
+                        let r = http.get(&fixed).send().await?;
+                        anyhow::ensure!(r.status().is_success(), "fixed body: {}", r.status());
+                        r.bytes().await?;
+                    }
+                    2 => anyhow::ensure!(!index.query(query(&name, q)).await?.into_inner().matches.is_empty(), "no matches"),
+                    3 => anyhow::ensure!(index.query(query(tiny, q)).await?.into_inner().matches.len() == 1, "tiny index"),
+                    _ => drop(health.check(HealthCheckRequest { service: String::new() }).await?),
+                }
+                lat[probe].push(t.elapsed());
+            }
+        }
+        let p = lat.map(|l| percentile(&l, 0.5).as_secs_f64());
+        println!("  round {}: {}", round + 1, PROBES.iter().zip(p).map(|(n, v)| format!("{n} {}", fmt_us(Duration::from_secs_f64(v)))).collect::<Vec<_>>().join(", "));
+        p50s.push(p);
+    }
+    let med = |f: &dyn Fn(&[f64; 5]) -> f64| median(p50s.iter().map(f).collect());
+    let us = |v: f64| fmt_us(Duration::from_secs_f64(v.max(0.0)));
+    println!("\nfloors of a rested query, one client (p50s per round, medians over {rounds} rounds; ratio = part ÷ floor, goal ≤ 1.3):");
+    println!("  {:<58} {:>9} {:>9} {:>7}", "part (how it is measured)", "part", "floor", "ratio");
+    let rows: [(&str, &dyn Fn(&[f64; 5]) -> f64, &dyn Fn(&[f64; 5]) -> f64); 3] = [
+        ("gateway: REST − gRPC Query  vs  fixed-body route", &|p| p[0] - p[2], &|p| p[1]),
+        ("gRPC hop: Query on a 1-vector index  vs  empty call", &|p| p[3], &|p| p[4]),
+        ("index-svc's search: Query − Query on 1 vector", &|p| p[2] - p[3], &|_| f64::NAN),
+    ];
+    for (label, part, floor) in rows {
+        let ratio = median(p50s.iter().map(|p| part(p) / floor(p)).collect());
+        let floor_txt = if med(floor).is_nan() { "bench index".to_owned() } else { us(med(floor)) };
+        println!("  {label:<58} {:>9} {floor_txt:>9} {:>7}", us(med(part)), if ratio.is_nan() { "—".to_owned() } else { format!("{ratio:.2}×") });
+    }
+    println!("  {:<58} {:>9}", "end to end (REST query)", us(med(&|p| p[0])));
+    Ok(())
+}
