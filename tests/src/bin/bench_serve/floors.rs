@@ -34,6 +34,10 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration, rounds
     let r = http.post(format!("{}/{tiny}/upsert", s.base())).header("content-type", "application/x-ndjson").body(one).send().await?;
     anyhow::ensure!(r.status().is_success(), "upsert {tiny}: {}", r.text().await?);
     tokio::time::sleep(rest).await;
+    // Rested means settled: no seal or merge still running beside the probes.
+    let at = |name: &str| pb::IndexRef { account: ACCOUNT.into(), name: name.into() };
+    let segments = strato_tests::bench::settle(&s.index_url(), at(s.index_name()), s.index_pid()).await?;
+    println!("  settled: {segments} sealed segment(s)");
 
     let channel = tonic::transport::Endpoint::from_shared(s.index_url())?.connect().await?;
     let mut index = VectorIndexClient::new(channel.clone());
