@@ -17,6 +17,9 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration) -> any
         s.ingest(b * BATCH, chunk).await?;
     }
     tokio::time::sleep(rest).await;
+    // Rested means settled (as in floors.rs): no seal or merge still running beside the queries.
+    let at = strato_proto::index::v1::IndexRef { account: crate::strato::ACCOUNT.into(), name: s.index_name().into() };
+    strato_tests::bench::settle(&s.index_url(), at, s.index_pid()).await?;
     let truth: Vec<Vec<usize>> = queries.iter().map(|_| Vec::new()).collect();
     let (_, lat, _) = run_queries(&s, queries, &truth, 10, 1).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
