@@ -4,9 +4,9 @@
 //! leaves the rest for whichever worker is free next. While batches run, new texts queue up for
 //! the next round, so batches grow with load without any waiting window.
 //!
-//! Several sessions of one thread each (`--sessions`) rather than one session of several threads:
-//! a small batch's operators are too short to split across threads without the threads waiting on
-//! each other, and tokenizing on the same cores makes one of them late every time.
+//! Several sessions (`--sessions`) run batches side by side, each on its own threads: under load
+//! that beats one session splitting each small batch across threads that wait on each other, but
+//! a lone request then gets fewer threads; `config::DEFAULT_SESSIONS` says what was measured.
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;

@@ -113,3 +113,26 @@ pub fn discover(root: &Path) -> Result<Vec<ModelDir>, EmbedError> {
     found.sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manifest of 0 dimensions or tokens is refused when the directory is read (it would
+    /// otherwise load and panic on the first batch, cutting rows of width 0).
+    #[test]
+    fn zero_dimensions_or_tokens_are_refused() {
+        let root = std::env::temp_dir().join(format!("strato-catalogue-{}", std::process::id()));
+        for (dims, tokens, ok) in [(0, 512, false), (8, 0, false), (8, 512, true)] {
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(root.join("m")).expect("dir");
+            let manifest = format!(r#"{{"name": "@strato/zero", "dimensions": {dims}, "max_tokens": {tokens}}}"#);
+            std::fs::write(root.join("m/strato-model.json"), manifest).expect("write");
+            match discover(&root) {
+                Ok(found) => assert!(ok && found.len() == 1, "{dims}/{tokens} accepted"),
+                Err(e) => assert!(!ok && e.to_string().contains("above 0"), "{dims}/{tokens}: {e}"),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
