@@ -1,6 +1,6 @@
-//! ONNX Runtime backend: one session (a model may have several, batcher.rs), fed right-padded batches of token ids (with
-//! `position_ids` and an empty key/value cache where a decoder export declares them); pools each
-//! row and applies the model's recipe (`recipe.rs`). float16 graphs (the `model_fp16.onnx`
+//! ONNX Runtime backend: one session (a model may have several, batcher.rs), fed right-padded
+//! batches of token ids (with `position_ids` and an empty key/value cache where a decoder export
+//! declares them); pools each row and applies the model's recipe (`recipe.rs`). float16 graphs (the `model_fp16.onnx`
 //! exports) get float16 caches and have their output widened to f32 before pooling, so the
 //! pooling, projection and normalisation are the same f32 code for every variant. Only this file
 //! knows about `ort`.

@@ -1,8 +1,8 @@
 //! embedder-svc: Workers AI text-embedding models over gRPC.
 //!
 //! Request path, file by file: `service.rs` (gRPC ↔ domain) → `model.rs` (validate, admit,
-//! tokenize) → `batcher.rs` (dynamic batching on the model's worker threads, one per session) → `backend.rs`
-//! (ONNX Runtime) → `pooling.rs`. `catalogue.rs` names the models; `error.rs` maps errors to status.
+//! tokenize) → `batcher.rs` (dynamic batching, a worker thread per session) → `backend.rs` (ONNX
+//! Runtime) → `pooling.rs`. `catalogue.rs` names the models; `error.rs` maps errors to status.
 pub mod backend;
 pub mod batcher;
 pub mod catalogue;
