@@ -82,10 +82,9 @@ pub struct EngineConfig {
     #[arg(long, env = "STRATO_SEAL_THRESHOLD", default_value_t = 8192)]
     pub seal_threshold: usize,
 
-    /// ef_search tiers, ascending: a sealed segment answers with the first; the others are
-    /// copies of its graph with another ef (made without a rebuild, on the first query that
-    /// needs one). A query uses the smallest tier with ef ≥ topK; above the last tier it scans
-    /// the segment exactly. See hnsw.rs.
+    /// ef_search tiers, ascending: a query searches a sealed segment with the smallest tier
+    /// ≥ its topK (ef is per query: a tier costs no memory); above the last tier it scans the
+    /// segment exactly.
     #[arg(long, env = "STRATO_EF_TIERS", value_delimiter = ',', default_value = "64,200")]
     pub ef_tiers: Vec<usize>,
 

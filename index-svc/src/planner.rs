@@ -82,7 +82,7 @@ pub fn plan<'a>(st: &IndexState, k: usize, filter: Option<&'a Filter>, namespace
     let tail = st.active.len() + st.frozen.iter().map(|c| c.len()).sum::<usize>();
     let scan_rows = match &candidates {
         Some(c) => c.len(),
-        None => tail + st.sealed.iter().filter(|s| !s.has_tier_for(k) || s.len() <= cfg.exact_segment_rows).map(|s| s.len()).sum::<usize>(),
+        None => tail + st.sealed.iter().filter(|s| s.ef_for(k).is_none() || s.len() <= cfg.exact_segment_rows).map(|s| s.len()).sum::<usize>(),
     };
     let path = if candidates.is_some() { Path::ExactFiltered } else { Path::Graph };
     span.record("path", tracing::field::debug(path)).record("scan_rows", scan_rows);
@@ -157,7 +157,7 @@ fn search_segment(
     consider: &mut dyn FnMut(u64, &[f32], &mut TopK),
     top: &mut TopK,
 ) {
-    let Some((ef, graph)) = seg.tier_for(k) else {
+    let Some(ef) = seg.ef_for(k) else {
         tracing::Span::current().record("exact_fallback", "k_above_ef");
         seg.for_each(&mut |seq, p| consider(seq, p, top));
         return;
@@ -165,7 +165,7 @@ fn search_segment(
     let rescore = if unfiltered { rescore_depth(k, ef) } else { usize::MAX };
     let mut local = TopK::new(k);
     let mut seen = 0usize;
-    seg.search(graph, q, rescore, &mut |seq, p| {
+    seg.search(ef, q, rescore, &mut |seq, p| {
         seen += 1;
         consider(seq, p, &mut local);
     });

@@ -1,9 +1,8 @@
 //! The two kinds of segment. A `Chunk` is a flat arena (fixed stride) searched exactly: the
 //! active one takes every write, full ones are frozen until sealed. A `Sealed` segment is an
-//! immutable HNSW graph (wider ef tiers copied on demand) over f32 rows mapped from its file. Neither deletes anything: a point whose sequence
-//! number is no longer live is a tombstone, skipped by the caller's liveness check.
+//! immutable HNSW graph (ef chosen per query) over f32 rows mapped from its file. Neither deletes
+//! anything: a point whose sequence number is no longer live is a tombstone, skipped by the caller's liveness check.
 use std::path::Path;
-use std::sync::OnceLock;
 
 use crate::error::IndexError;
 use crate::hnsw::{self, Graph};
@@ -67,7 +66,7 @@ impl std::ops::Deref for Rows {
 }
 
 /// An immutable segment: its vectors in a flat f32 arena (exact scoring, exact scans, merges)
-/// and a quantised HNSW graph over them, one copy per ef tier.
+/// and a quantised HNSW graph over them.
 pub struct Sealed {
     pub uid: u64,
     pub metric: Metric,
@@ -82,17 +81,14 @@ pub struct Sealed {
     /// Rows clipped by `scale` or `phi` (at most ~0.1 %): scored exactly on every search, since
     /// the graph only knows them approximately. Derived from the rows, not persisted.
     pub outliers: Vec<u32>,
-    /// The graph, answering with ef_search `ef`.
+    /// The graph; a query's ef comes from `efs`.
     graph: Graph,
-    ef: usize,
-    /// Wider tiers (ef ascending): the same graph with a larger ef, made from it on the first
-    /// query that needs one (topK above `ef`), so an index never asked for that does not hold a
-    /// second copy of its graph (≈ 640 B a 384-d vector). See hnsw.rs for why a copy.
-    wider: Vec<(usize, OnceLock<Option<Graph>>)>,
+    /// ef_search per band of topK, ascending (`--ef-tiers`): a query uses the first ≥ its topK.
+    efs: Vec<usize>,
 }
 
 /// The segment file: a header, the rows (f32, from byte 64, so aligned once mapped), the seqs
-/// (u64), the graph (postcard). All little-endian. The tiers are re-derived from the one graph.
+/// (u64), the graph (instant-distance's postcard form, `hnsw/codec.rs`). All little-endian.
 ///
 /// Every byte is checked before it is served: the header carries a CRC-32C of each region and of
 /// itself, and the index's metric and dimensions. Opening reads the file once with plain reads
@@ -256,8 +252,7 @@ impl Sealed {
     ) -> Result<Self, IndexError> {
         let (phi, scale) = ranges(metric, dims, &rows);
         let (quantized, width) = graph_points(metric, dims, &rows, phi, scale);
-        let first = ef_tiers.first().copied().unwrap_or(64);
-        let graph = hnsw::build(&quantized, width, (0..seqs.len() as u32).collect(), first, ef_construction)?;
+        let graph = hnsw::build(&quantized, width, (0..seqs.len() as u32).collect(), ef_construction)?;
         drop(quantized);
         Self::with_tiers(uid, metric, dims, Rows::Heap(rows), seqs, phi, scale, graph, ef_tiers)
     }
@@ -274,10 +269,9 @@ impl Sealed {
         graph: Graph,
         ef_tiers: &[usize],
     ) -> Result<Self, IndexError> {
-        let ef = ef_tiers.first().copied().unwrap_or(64);
-        let wider = ef_tiers.iter().skip(1).map(|ef| (*ef, OnceLock::new())).collect();
+        let efs = if ef_tiers.is_empty() { vec![64] } else { ef_tiers.to_vec() };
         let outliers = outlier_rows(metric, dims, &rows, phi, scale);
-        Ok(Self { uid, metric, dims, rows, seqs, phi, scale, outliers, graph, ef, wider })
+        Ok(Self { uid, metric, dims, rows, seqs, phi, scale, outliers, graph, efs })
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>, IndexError> {
@@ -351,32 +345,16 @@ impl Sealed {
         &self.graph
     }
 
-    /// Whether some tier's ef covers `want` candidates (else the caller scans exactly).
-    pub fn has_tier_for(&self, want: usize) -> bool {
-        want <= self.ef || self.wider.iter().any(|(ef, _)| *ef >= want)
+    /// The ef a query of topK `want` searches with: the first tier covering it, or None when
+    /// none does (the caller scans exactly).
+    pub fn ef_for(&self, want: usize) -> Option<usize> {
+        self.efs.iter().copied().find(|ef| *ef >= want)
     }
 
-    /// The smallest tier whose ef covers `want` candidates (made now if it is the first query
-    /// to need it), or None when even the largest does not.
-    pub fn tier_for(&self, want: usize) -> Option<(usize, &Graph)> {
-        if want <= self.ef {
-            return Some((self.ef, &self.graph));
-        }
-        let (ef, cell) = self.wider.iter().find(|(ef, _)| *ef >= want)?;
-        let made = || hnsw::with_ef(&self.graph, *ef).inspect_err(|e| tracing::warn!(segment = self.uid, "ef tier {ef}: {e}")).ok();
-        Some((*ef, cell.get_or_init(made).as_ref()?))
-    }
-
-    /// Every tier, (ef, graph) ascending (benchmarks sweep them).
-    pub fn tiers(&self) -> Vec<(usize, &Graph)> {
-        let wider = self.wider.iter().filter_map(|(ef, _)| self.tier_for(*ef));
-        std::iter::once((self.ef, &self.graph)).chain(wider).collect()
-    }
-
-    /// Graph search with `graph` (one of the tiers): `f(seq, exact stored vector)` for the
+    /// Graph search with `ef`: `f(seq, exact stored vector)` for the
     /// `rescore` nearest candidates by the graph's 8-bit distance (its order is nearly the exact
     /// one, so the true top k are among the first few dozen of ef), and for every outlier.
-    pub fn search(&self, graph: &Graph, q_stored: &[f32], rescore: usize, f: &mut dyn FnMut(u64, &[f32])) {
+    pub fn search(&self, ef: usize, q_stored: &[f32], rescore: usize, f: &mut dyn FnMut(u64, &[f32])) {
         let mut q = q_stored.to_vec();
         if self.metric == Metric::DotProduct {
             // Inner-product order does not change with the query's length, but its 8-bit codes
@@ -391,7 +369,7 @@ impl Sealed {
         }
         let q = hnsw::quantize(&q, self.scale);
         let mut rows: Vec<u32> = Vec::with_capacity(64);
-        graph.search(&q, &mut |row| rows.push(row));
+        self.graph.search(&q, ef, &mut |row| rows.push(row));
         rows.truncate(rescore);
         for &row in &self.outliers {
             if !rows.contains(&row) {
@@ -527,7 +505,7 @@ mod tests {
             exact.sort_by(|a, b| a.0.total_cmp(&b.0));
             let truth: Vec<u64> = exact.iter().take(10).map(|e| e.1).collect();
             let mut got: Vec<(f32, u64)> = Vec::new();
-            seg.search(seg.tier_for(10).expect("tier").1, &q, usize::MAX, &mut |s, p| got.push((distance(metric, &q, p), s)));
+            seg.search(seg.ef_for(10).expect("tier"), &q, usize::MAX, &mut |s, p| got.push((distance(metric, &q, p), s)));
             got.sort_by(|a, b| a.0.total_cmp(&b.0));
             found += got.iter().take(10).filter(|g| truth.contains(&g.1)).count();
             asked += 10;

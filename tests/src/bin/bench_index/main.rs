@@ -88,12 +88,12 @@ async fn main() -> anyhow::Result<()> {
         return build_sweep(&stored, queries, &truth, &settings);
     }
 
-    // In-process: one sealed segment of all 45k, one graph copy per swept ef.
+    // In-process: one sealed segment of all 45k, searched at each swept ef.
     let t = Instant::now();
     let efc: usize = std::env::var("BENCH_EF_CONSTRUCTION").ok().and_then(|v| v.parse().ok()).unwrap_or(index_svc::EngineConfig::default().ef_construction);
     let seg = Sealed::build(1, Metric::Cosine, DIMS, stored.iter().flatten().copied().collect(), (0..N as u64).collect(), SWEEP, efc)?;
     let build_s = t.elapsed().as_secs_f64();
-    let graph_bytes = seg.graph().to_bytes()?.len();
+    let graph_bytes = seg.graph().heap_bytes();
     let arena_bytes = seg.rows.len() * 4 + seg.seqs.len() * 8;
 
     let mut py = Command::new(strato_tests::python())
@@ -118,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
     let sweep_line = SWEEP.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let run_ours = || sweep_in_process(&seg, queries, &truth);
+        let run_ours = || sweep_in_process(&seg, SWEEP, queries, &truth);
         let mut run_theirs = || -> anyhow::Result<Vec<Point>> {
             writeln!(py_in, "{sweep_line}")?;
             let mut l = String::new();
@@ -182,8 +182,8 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!(
-        "sealed segment ≈ {:.0} bytes/vector: graph {:.0} (8-bit points inline + links) per ef tier, f32 arena {:.0}",
-        (graph_bytes * 2 + arena_bytes) as f64 / N as f64,
+        "sealed segment ≈ {:.0} bytes/vector: graph {:.0} (8-bit points inline + links), f32 arena {:.0}",
+        (graph_bytes + arena_bytes) as f64 / N as f64,
         graph_bytes as f64 / N as f64,
         arena_bytes as f64 / N as f64
     );
@@ -206,7 +206,7 @@ fn build_sweep(stored: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<u32>], se
         let t = Instant::now();
         let seg = Sealed::build(1, Metric::Cosine, DIMS, stored.iter().flatten().copied().collect(), (0..N as u64).collect(), &EFS, efc)?;
         let (wall, cpu) = (t.elapsed().as_secs_f64(), strato_tests::bench::cpu_seconds(std::process::id()) - cpu0);
-        let cells: Vec<String> = sweep_in_process(&seg, queries, truth).iter().map(|p| format!("{:>9.4} {:>6.0}/s", p.recall, p.qps)).collect();
+        let cells: Vec<String> = sweep_in_process(&seg, &EFS, queries, truth).iter().map(|p| format!("{:>9.4} {:>6.0}/s", p.recall, p.qps)).collect();
         println!("{efc:>6} {wall:>8.1} {cpu:>8.1} | {}", cells.join(" "));
     }
     Ok(())
@@ -223,10 +223,10 @@ fn exact(stored: &[Vec<f32>], q: &[f32]) -> Vec<u32> {
 
 /// Graph search + exact rescoring of the best `depth` candidates (by the graph's 8-bit order), as
 /// the planner does for one segment.
-fn search(seg: &Sealed, g: &index_svc::hnsw::Graph, q: &[f32], depth: usize) -> Vec<u32> {
+fn search(seg: &Sealed, ef: usize, q: &[f32], depth: usize) -> Vec<u32> {
     let q = segment::query_form(Metric::Cosine, q);
     let mut hits: Vec<(f32, u32)> = Vec::with_capacity(64);
-    seg.search(g, &q, depth, &mut |seq, p| hits.push((segment::distance(Metric::Cosine, &q, p), seq as u32)));
+    seg.search(ef, &q, depth, &mut |seq, p| hits.push((segment::distance(Metric::Cosine, &q, p), seq as u32)));
     top_k(hits)
 }
 
@@ -236,23 +236,22 @@ fn top_k(mut hits: Vec<(f32, u32)>) -> Vec<u32> {
     hits.into_iter().map(|(_, i)| i).collect()
 }
 
-fn sweep_in_process(seg: &Sealed, queries: &[Vec<f32>], truth: &[Vec<u32>]) -> Vec<Point> {
-    seg.tiers()
-        .into_iter()
-        .map(|(ef, g)| {
+fn sweep_in_process(seg: &Sealed, efs: &[usize], queries: &[Vec<f32>], truth: &[Vec<u32>]) -> Vec<Point> {
+    efs.iter()
+        .map(|&ef| {
             let depth = index_svc::planner::rescore_depth(K, ef);
             let mut lat = Vec::with_capacity(queries.len());
             let mut hits = 0;
             let start = Instant::now();
             for (q, t) in queries.iter().zip(truth) {
                 let t0 = Instant::now();
-                let got = search(seg, g, q, depth);
+                let got = search(seg, ef, q, depth);
                 lat.push(t0.elapsed());
                 hits += got.iter().filter(|i| t.contains(i)).count();
             }
             let secs = start.elapsed().as_secs_f64();
             // Recall with every candidate rescored, from one untimed pass.
-            let all: usize = queries.iter().zip(truth).map(|(q, t)| search(seg, g, q, usize::MAX).iter().filter(|i| t.contains(i)).count()).sum();
+            let all: usize = queries.iter().zip(truth).map(|(q, t)| search(seg, ef, q, usize::MAX).iter().filter(|i| t.contains(i)).count()).sum();
             let per = (queries.len() * K) as f64;
             Point { ef, qps: queries.len() as f64 / secs, recall: hits as f64 / per, p50: percentile(&lat, 0.5), recall_all: all as f64 / per, depth }
         })
