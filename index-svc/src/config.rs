@@ -132,6 +132,13 @@ pub struct EngineConfig {
     #[arg(long, env = "STRATO_STORAGE_CACHE_MB", default_value_t = 16)]
     pub storage_cache_mb: usize,
 
+    /// How a search reads its candidates' exact rows from a sealed segment's file: `map`, through
+    /// the memory mapping (rows read stay in the process's RSS as clean file pages), or `pread`,
+    /// a syscall a row into a buffer (RSS holds only the heap). The page cache holds the rows,
+    /// charged to the pod's cgroup, either way. Measured in the README ("Rows off the heap").
+    #[arg(long, env = "STRATO_RESCORE_READS", value_enum, default_value_t = RescoreReads::Map)]
+    pub rescore_reads: RescoreReads,
+
     /// A backup whose client reads nothing for this long is abandoned: the snapshot it holds
     /// keeps every page written since from being reused (see backup.rs).
     #[arg(long, env = "STRATO_BACKUP_STALL_SECS", default_value_t = 60)]
@@ -140,8 +147,14 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { seal_threshold: 8192, ef_tiers: vec![64, 200], ef_construction: 400, max_segments: 8, settle_ms: 2000, merge_target: 250_000, filter_exact_threshold: 20000, exact_segment_rows: 1024, storage_cache_mb: 16, backup_stall_secs: 60 }
+        Self { seal_threshold: 8192, ef_tiers: vec![64, 200], ef_construction: 400, max_segments: 8, settle_ms: 2000, merge_target: 250_000, filter_exact_threshold: 20000, exact_segment_rows: 1024, storage_cache_mb: 16, rescore_reads: RescoreReads::Map, backup_stall_secs: 60 }
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RescoreReads {
+    Map,
+    Pread,
 }
 
 fn default_data_dir() -> PathBuf {

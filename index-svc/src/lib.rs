@@ -41,7 +41,7 @@ use anyhow::Context;
 use strato_proto::admin::Readiness;
 use strato_proto::index::v1::vector_index_server::VectorIndexServer;
 
-pub use config::{Config, EngineConfig};
+pub use config::{Config, EngineConfig, RescoreReads};
 
 /// 5000 vectors × 1536 dims × 4 bytes plus metadata fits.
 /// Largest gRPC message: a 100 MB upload (Vectorize's limit) with 10 KiB of metadata a vector

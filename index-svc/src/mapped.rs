@@ -3,10 +3,13 @@
 //! heap: a row is paged in from the kernel's page cache when first read, stays while memory
 //! allows, and is dropped under pressure (clean, file-backed pages), as Qdrant's on-disk
 //! vectors. Resident memory counts the rows read so far (`RssFile`), not the heap (`RssAnon`).
-//! (Reading them with `pread` instead would hide them from RSS but not from the cgroup, which
-//! charges page cache too, and costs a syscall per row: 10–20 % of a rested query here.) Segment files are immutable and
-//! replaced only by rename, and an unlinked file stays valid while it is mapped, so no access
-//! can fault on a shrunk file.
+//!
+//! `--rescore-reads pread` keeps the file open and reads a search's candidates with `pread`
+//! into a buffer instead: the rows then never count in the process's RSS (scans and merges
+//! still read the mapping), at a syscall a row. Either way the kernel's page cache holds the
+//! pages and the pod's cgroup is charged for them, as reclaimable file memory (README, "Rows
+//! off the heap"). Segment files are immutable and replaced only by rename, and an unlinked
+//! file stays valid while it is mapped or open, so no access can fault on a shrunk file.
 #![allow(unsafe_code)]
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -15,6 +18,8 @@ use std::path::Path;
 pub struct Mapped {
     ptr: *mut libc::c_void,
     len: usize,
+    /// Kept open for `read_f32s` when rows are read with pread.
+    file: Option<File>,
 }
 
 // SAFETY: the mapping is read-only and lives until `drop`; shared reads from any thread are fine.
@@ -22,7 +27,7 @@ unsafe impl Send for Mapped {}
 unsafe impl Sync for Mapped {}
 
 impl Mapped {
-    pub fn open(path: &Path) -> std::io::Result<Self> {
+    pub fn open(path: &Path, keep_file: bool) -> std::io::Result<Self> {
         let file = File::open(path)?;
         let len = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
         if len == 0 {
@@ -33,7 +38,23 @@ impl Mapped {
         if ptr == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(Self { ptr, len })
+        Ok(Self { ptr, len, file: keep_file.then_some(file) })
+    }
+
+    /// Whether `read_f32s` can read (the file was kept open for it).
+    pub fn reads_by_pread(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Fills `out` with the f32s at byte `offset` of the file through `pread`, bypassing the
+    /// mapping.
+    pub fn read_f32s(&self, offset: usize, out: &mut [f32]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let file = self.file.as_ref().ok_or_else(|| std::io::Error::other("segment file not kept open"))?;
+        // SAFETY: the bytes of `out`, which any bit pattern written into them leaves valid f32s
+        // (little-endian files; see the compile-time check in segment.rs).
+        let bytes = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(out)) };
+        file.read_exact_at(bytes, offset as u64)
     }
 
     pub fn bytes(&self) -> &[u8] {

@@ -367,7 +367,7 @@ impl Worker {
     fn install(&self, h: &Arc<IndexHandle>, index_uid: u64, seg: Sealed, replaces: &[u64], removed_manifests: &[u64]) -> Result<(), IndexError> {
         self.store.write_segment(index_uid, seg.uid, &seg.to_bytes()?)?;
         let (uid, path) = (seg.uid, self.store.segment_path(index_uid, seg.uid));
-        let seg = seg.into_mapped(&path).inspect_err(|_| self.store.remove_segment_files(index_uid, Some(&[uid])))?;
+        let seg = seg.into_mapped(&path, self.cfg.rescore_reads == crate::config::RescoreReads::Pread).inspect_err(|_| self.store.remove_segment_files(index_uid, Some(&[uid])))?;
         let _w = h.writer.blocking_lock();
         if h.is_deleted() {
             self.store.remove_segment_files(index_uid, Some(&[seg.uid]));

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
-use crate::config::EngineConfig;
+use crate::config::{EngineConfig, RescoreReads};
 use crate::error::IndexError;
 use crate::handle::IndexHandle;
 use crate::optimizer::Job;
@@ -74,7 +74,7 @@ fn rebuild(store: &Store, meta: IndexMeta, segments: Vec<SegmentManifest>, cfg: 
     for m in &segments {
         let path = store.segment_path(uid, m.uid);
         let expect = segment::Expected { metric: m.metric, dims: meta.dimensions, count: m.count };
-        let seg = Sealed::open(m.uid, &expect, &path, &cfg.ef_tiers);
+        let seg = Sealed::open(m.uid, &expect, &path, &cfg.ef_tiers, cfg.rescore_reads == RescoreReads::Pread);
         match seg {
             Ok(s) => sealed.push(s),
             Err(e) => {

@@ -300,9 +300,9 @@ impl Sealed {
 
     /// A segment from its file, checked (`read_checked`), rows mapped. Loading reads the file once;
     /// only the graph stays resident.
-    pub fn open(uid: u64, expect: &Expected, path: &Path, ef_tiers: &[usize]) -> Result<Self, IndexError> {
+    pub fn open(uid: u64, expect: &Expected, path: &Path, ef_tiers: &[usize], pread: bool) -> Result<Self, IndexError> {
         let (h, seqs, graph) = read_checked(path, expect)?;
-        let map = Mapped::open(path)?;
+        let map = Mapped::open(path, pread)?;
         let rows = Rows::Mapped(map, HEADER, h.count * h.dims);
         let seg = Self::with_tiers(uid, expect.metric, h.dims, rows, seqs, h.phi, h.scale, graph, ef_tiers)?;
         if let Rows::Mapped(m, ..) = &seg.rows {
@@ -312,9 +312,10 @@ impl Sealed {
         Ok(seg)
     }
 
-    /// Swaps the heap rows of a freshly built segment for its file, once written.
-    pub fn into_mapped(mut self, path: &Path) -> Result<Self, IndexError> {
-        let map = Mapped::open(path)?;
+    /// Swaps the heap rows of a freshly built segment for its file, once written (`pread`:
+    /// rescoring reads rows with pread rather than through the mapping; see mapped.rs).
+    pub fn into_mapped(mut self, path: &Path, pread: bool) -> Result<Self, IndexError> {
+        let map = Mapped::open(path, pread)?;
         let h = Header::parse(map.bytes(), map.bytes().len())?;
         if h.count != self.seqs.len() || h.dims != self.dims {
             return Err(IndexError::Storage(format!("segment file {} does not hold the segment just built", path.display())));
@@ -377,10 +378,24 @@ impl Sealed {
             }
         }
         let _span = tracing::info_span!("rescore", candidates = rows.len()).entered();
+        let d = self.dims;
         let all = &*self.rows;
-        for row in rows {
-            let r = row as usize;
-            f(self.seqs[r], &all[r * self.dims..(r + 1) * self.dims]);
+        let exact = |r: usize| &all[r * d..(r + 1) * d];
+        match &self.rows {
+            Rows::Mapped(m, offset, _) if m.reads_by_pread() => {
+                let mut buf = vec![0f32; d];
+                for row in rows {
+                    let r = row as usize;
+                    match m.read_f32s(offset + r * d * 4, &mut buf) {
+                        Ok(()) => f(self.seqs[r], &buf),
+                        Err(e) => {
+                            tracing::warn!(segment = self.uid, "pread of row {r}: {e}; reading it through the mapping");
+                            f(self.seqs[r], exact(r));
+                        }
+                    }
+                }
+            }
+            _ => rows.into_iter().for_each(|row| f(self.seqs[row as usize], exact(row as usize))),
         }
     }
 
@@ -524,7 +539,7 @@ mod tests {
             let seg = Sealed::build(1, metric, dims, stored, (0..n as u64).collect(), &[64, 200], 100).expect("build");
             let path = std::env::temp_dir().join(format!("strato-seg-{}-{metric:?}", std::process::id()));
             std::fs::write(&path, seg.to_bytes().expect("bytes")).expect("write");
-            let seg = Sealed::open(1, &Expected { metric, dims, count: n }, &path, &[64, 200]).expect("round trip");
+            let seg = Sealed::open(1, &Expected { metric, dims, count: n }, &path, &[64, 200], false).expect("round trip");
             let _ = std::fs::remove_file(&path);
             let recall = recall_at_10(&seg, metric, &raw, (0..50).map(|i| i * 7));
             assert!(recall >= 0.9, "{metric:?}: recall@10 {recall}");
@@ -545,7 +560,7 @@ mod tests {
         let expect = Expected { metric, dims, count: n };
         let open = |bytes: &[u8], expect: &Expected| {
             std::fs::write(&path, bytes).expect("write");
-            Sealed::open(1, expect, &path, &[64]).map(|_| ()).map_err(|e| e.to_string())
+            Sealed::open(1, expect, &path, &[64], false).map(|_| ()).map_err(|e| e.to_string())
         };
         open(&good, &expect).expect("the file as written");
         let rows_at = HEADER + 5;
