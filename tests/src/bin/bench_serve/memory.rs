@@ -41,8 +41,8 @@ async fn one(n: usize, mode: &str, efc: &str) -> anyhow::Result<()> {
     {
         let args = ["--ef-construction", efc, "--rescore-reads", mode];
         let mut s = Strato::start_with(&args, &[])?;
+        s.reset().await?; // a fresh stack: join its index-svc
         let cgroup = Cgroup::join(s.index_pid());
-        s.reset().await?;
         let started = Instant::now();
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64);
         for from in (0..n).step_by(BATCH) {
