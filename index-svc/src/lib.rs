@@ -4,7 +4,7 @@
 //! (`validate.rs`/`filter.rs`), then in a task no caller can cancel: decide under the index's
 //! writer lock (`handle.rs`), stage in `store.rs`, wait for a shared fsync (`group_commit.rs`),
 //! apply to `state.rs`. A query: `planner.rs` over exact chunks (`tail.rs`) and HNSW segments
-//! (`segment.rs`/`hnsw.rs`, kernels in `kernel.rs`, segment files mapped by `mapped.rs`).
+//! (`segment.rs`/`hnsw/`, kernels in `kernel.rs`, segment files mapped by `mapped.rs`).
 //! Background: `optimizer.rs` seals, compacts and settles quiet indexes; `recovery.rs`
 //! rebuilds memory at start-up.
 pub mod backup;
@@ -58,6 +58,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     token.check_listen("index-svc", config.listen).map_err(anyhow::Error::msg)?;
     let data = config.data_dir.clone();
     let engine_cfg = config.engine.clone();
+    if engine_cfg.rescore_reads == RescoreReads::Pread {
+        mapped::raise_open_files_limit();
+    }
     let faults = store::Faults::new(config.fault_dir.clone());
     let engine = tokio::task::spawn_blocking(move || engine::Engine::open_with_faults(&data, engine_cfg, faults))
         .await?

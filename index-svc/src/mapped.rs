@@ -94,6 +94,21 @@ impl Mapped {
     }
 }
 
+/// `--rescore-reads pread` holds one descriptor per sealed segment (up to `--max-segments` + a
+/// few an index), so an installation of many indexes would meet a 1,024 soft limit (systemd's
+/// and many container runtimes' default): raise the soft limit to the hard one, as databases do.
+pub fn raise_open_files_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit on a local struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur >= lim.rlim_max {
+        return;
+    }
+    let want = libc::rlimit { rlim_cur: lim.rlim_max, ..lim };
+    // SAFETY: setrlimit from a local struct.
+    let ok = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0;
+    tracing::info!(from = lim.rlim_cur, to = want.rlim_cur, ok, "open files soft limit raised");
+}
+
 impl Drop for Mapped {
     fn drop(&mut self) {
         // SAFETY: unmapping exactly what `open` mapped, once.

@@ -370,7 +370,7 @@ impl Sealed {
         }
         let q = hnsw::quantize(&q, self.scale);
         let mut rows: Vec<u32> = Vec::with_capacity(64);
-        self.graph.search(&q, ef, &mut |row| rows.push(row));
+        self.graph.search(&q, ef, &mut rows);
         rows.truncate(rescore);
         for &row in &self.outliers {
             if !rows.contains(&row) {
@@ -386,12 +386,12 @@ impl Sealed {
                 let mut buf = vec![0f32; d];
                 for row in rows {
                     let r = row as usize;
+                    // A read error here is the disk failing a page the cache dropped: the
+                    // mapping would meet the same page as a SIGBUS, so the row is left out of
+                    // this answer (logged) rather than read through it.
                     match m.read_f32s(offset + r * d * 4, &mut buf) {
                         Ok(()) => f(self.seqs[r], &buf),
-                        Err(e) => {
-                            tracing::warn!(segment = self.uid, "pread of row {r}: {e}; reading it through the mapping");
-                            f(self.seqs[r], exact(r));
-                        }
+                        Err(e) => tracing::error!(segment = self.uid, "pread of row {r}: {e}; row left out of this answer"),
                     }
                 }
             }

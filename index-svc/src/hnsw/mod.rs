@@ -170,7 +170,7 @@ mod tests {
         let g = build(&pts, 40, (0..500).map(|r| r + 7).collect(), 50).expect("build");
         for ef in [1, 10, 120, 600] {
             let mut got = Vec::new();
-            g.search(&pts[3 * 40..4 * 40], ef, &mut |row| got.push(row));
+            g.search(&pts[3 * 40..4 * 40], ef, &mut got);
             assert_eq!(got.len(), ef.min(500), "ef {ef}");
             assert_eq!(got[0], 3 + 7, "ef {ef}: rows are the values given to the build");
         }

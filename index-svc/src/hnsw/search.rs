@@ -1,6 +1,9 @@
 //! The graph search (the HNSW paper's algorithm 2 on every layer, ef 1 above layer 0), visiting
 //! what instant-distance's search visits, in the same order: candidates and results are ordered
 //! by (distance, node), and a candidate further than the current ef-th result ends the layer.
+//! (Exactly so below distance 2^24, where f32 holds every integer: instant-distance keys on the
+//! distance as an f32, we on the exact integer, so past it — far points of wide Euclidean or
+//! dot-product indexes — ours orders distinct distances it would call ties.)
 //!
 //! What differs is cost, not answers: a (distance, node) pair is one u64 (the i8 squared
 //! distance fits 32 bits), the results are a bounded max-heap instead of a sorted Vec kept by
@@ -58,10 +61,10 @@ fn distance(key: u64) -> u64 {
 }
 
 impl Graph {
-    /// Calls `f(row)` for the `ef` nearest points to `q` the graph finds (fewer when it holds
-    /// fewer), nearest first by the 8-bit distance. `q` is in quantised graph form, at most
-    /// `width` long (the rest counts as zeros).
-    pub fn search(&self, q: &[i8], ef: usize, f: &mut dyn FnMut(u32)) {
+    /// Appends to `out` the rows of the `ef` nearest points to `q` the graph finds (fewer when
+    /// it holds fewer), nearest first by the 8-bit distance. `q` is in quantised graph form, at
+    /// most `width` long (the rest counts as zeros).
+    pub fn search(&self, q: &[i8], ef: usize, out: &mut Vec<u32>) {
         if self.is_empty() || ef == 0 {
             return;
         }
@@ -73,9 +76,7 @@ impl Graph {
             }
             self.layer(s, q, entry, &self.zero, LINKS0, ef);
             let mut found = std::mem::take(&mut s.nearest).into_sorted_vec();
-            for k in &found {
-                f(self.rows[node(*k) as usize]);
-            }
+            out.extend(found.iter().map(|k| self.rows[node(*k) as usize]));
             found.clear();
             s.nearest = BinaryHeap::from(found);
         });
@@ -129,12 +130,14 @@ impl Graph {
     }
 }
 
-/// Asks for every cache line of a point ahead of its distance.
+/// Asks for a point's first cache lines ahead of its distance: up to 8 (512 bytes, all of a
+/// 384-d point), so 64 neighbours' worth (32 KiB) fits L1; the hardware prefetcher streams the
+/// rest of a wider point once its first lines are read.
 #[inline(always)]
 #[allow(unsafe_code, unused_unsafe)]
 fn prefetch(point: &[i8]) {
     #[cfg(target_arch = "x86_64")]
-    for line in point.chunks(64) {
+    for line in point.chunks(64).take(8) {
         // SAFETY: a prefetch is a hint; it never faults, and the address is inside `point`.
         unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr()) };
     }
@@ -163,7 +166,7 @@ mod tests {
             for q in &queries {
                 let want: Vec<u32> = theirs.search(&super::super::pad::<64>(q), &mut search).map(|i| *i.value).collect();
                 let mut got = Vec::new();
-                ours.search(q, ef, &mut |r| got.push(r));
+                ours.search(q, ef, &mut got);
                 assert_eq!(got, want, "ef {ef}");
             }
         }
