@@ -134,8 +134,10 @@ pub struct EngineConfig {
 
     /// How a search reads its candidates' exact rows from a sealed segment's file: `map`, through
     /// the memory mapping (rows read stay in the process's RSS as clean file pages), or `pread`,
-    /// a syscall a row into a buffer (RSS holds only the heap). The page cache holds the rows,
-    /// charged to the pod's cgroup, either way. Measured in the README ("Rows off the heap").
+    /// a syscall a row into a buffer (RSS holds only the heap; one open file per segment, so
+    /// the soft open-files limit is raised to the hard one). The page cache holds the rows,
+    /// charged to the pod's cgroup, either way. Measured in the README ("Memory, by what counts
+    /// it"): `map` has the lower working set, `pread` the lower RSS.
     #[arg(long, env = "STRATO_RESCORE_READS", value_enum, default_value_t = RescoreReads::Map)]
     pub rescore_reads: RescoreReads,
 
