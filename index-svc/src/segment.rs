@@ -1,7 +1,8 @@
 //! The two kinds of segment. A `Chunk` is a flat arena (fixed stride) searched exactly: the
 //! active one takes every write, full ones are frozen until sealed. A `Sealed` segment is an
 //! immutable HNSW graph (ef chosen per query) over f32 rows mapped from its file. Neither deletes
-//! anything: a point whose sequence number is no longer live is a tombstone, skipped by the caller's liveness check.
+//! anything: a point whose sequence number is no longer live is a tombstone, skipped by the
+//! caller's liveness check.
 use std::path::Path;
 
 use crate::error::IndexError;
@@ -539,10 +540,24 @@ mod tests {
             let seg = Sealed::build(1, metric, dims, stored, (0..n as u64).collect(), &[64, 200], 100).expect("build");
             let path = std::env::temp_dir().join(format!("strato-seg-{}-{metric:?}", std::process::id()));
             std::fs::write(&path, seg.to_bytes().expect("bytes")).expect("write");
-            let seg = Sealed::open(1, &Expected { metric, dims, count: n }, &path, &[64, 200], false).expect("round trip");
-            let _ = std::fs::remove_file(&path);
+            let expect = Expected { metric, dims, count: n };
+            let seg = Sealed::open(1, &expect, &path, &[64, 200], false).expect("round trip");
+            let by_pread = Sealed::open(1, &expect, &path, &[64, 200], true).expect("round trip");
+            let _ = std::fs::remove_file(&path); // both keep reading the unlinked file
             let recall = recall_at_10(&seg, metric, &raw, (0..50).map(|i| i * 7));
             assert!(recall >= 0.9, "{metric:?}: recall@10 {recall}");
+            // `--rescore-reads pread` hands the caller the same rows, read another way.
+            for qi in [3, 500, 1999] {
+                let q = query_form(metric, &raw[qi]);
+                let hits = |s: &Sealed| {
+                    let mut got: Vec<(u64, Vec<f32>)> = Vec::new();
+                    s.search(64, &q, 36, &mut |seq, p| got.push((seq, p.to_vec())));
+                    got
+                };
+                let (mapped, read) = (hits(&seg), hits(&by_pread));
+                assert!(mapped.len() >= 36, "{metric:?}: {} candidates", mapped.len());
+                assert_eq!(mapped, read, "{metric:?}: query {qi}");
+            }
         }
     }
 
