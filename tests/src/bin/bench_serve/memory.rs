@@ -38,54 +38,58 @@ pub async fn run(sizes: &[usize]) -> anyhow::Result<()> {
 }
 
 async fn one(n: usize, mode: &str, efc: &str) -> anyhow::Result<()> {
-    {
-        let args = ["--ef-construction", efc, "--rescore-reads", mode];
-        let mut s = Strato::start_with(&args, &[])?;
-        s.reset().await?; // a fresh stack: join its index-svc
-        let cgroup = Cgroup::join(s.index_pid());
-        let started = Instant::now();
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64);
-        for from in (0..n).step_by(BATCH) {
-            let batch: Vec<Vec<f32>> = (from..(from + BATCH).min(n)).map(|_| rng.unit(384)).collect();
-            s.ingest(from, &batch).await?;
-        }
-        let ingest = started.elapsed();
-        let cpu0 = strato_tests::bench::cpu_seconds(s.index_pid());
-        let segments = settle(&s.index_url(), IndexRef { account: ACCOUNT.into(), name: s.index_name().into() }, s.index_pid()).await?;
-        let settled = started.elapsed();
-        let settle_cpu = strato_tests::bench::cpu_seconds(s.index_pid()) - cpu0;
-        let queries: Vec<Vec<f32>> = (0..1000).map(|_| rng.unit(384)).collect();
-        let truth = vec![Vec::new(); queries.len()];
-        crate::run_queries(&s, &queries, &truth, 10, 1).await?;
-        let m = Memory::of(s.index_pid());
-        if let Some(secs) = std::env::var("BENCH_HOLD_SECS").ok().and_then(|v| v.parse().ok()) {
-            println!("  holding index-svc (pid {}) for {secs} s", s.index_pid());
-            tokio::time::sleep(Duration::from_secs(secs)).await;
-        }
-        let per = |b: u64| b as f64 / n as f64;
-        println!(
-            "  {n:>8} vectors, rescore reads {mode}: {:.0} B/vector resident (heap {:.0}, file-backed: rows read, binary {:.0}) = {} MiB; {segments} segment(s); ingest {:.0}/s, settled {:.0} s later using {settle_cpu:.0} CPU-s (ef_construction {efc})",
-            per(m.rss),
-            per(m.anon),
-            per(m.file),
-            m.rss >> 20,
-            n as f64 / ingest.as_secs_f64(),
-            (settled - ingest).as_secs_f64()
-        );
-        match cgroup.as_ref().and_then(Cgroup::charged) {
-            Some(c) => println!(
-                "           its cgroup is charged {:.0} B/vector: anonymous {:.0}, page cache {:.0} (of it mapped {:.0}, inactive {:.0}); working set {:.0}",
-                per(c.usage),
-                per(c.anon),
-                per(c.cache),
-                per(c.mapped),
-                per(c.inactive_file),
-                per(c.usage.saturating_sub(c.inactive_file))
-            ),
-            None => println!("           (no memory cgroup could be made here: cgroup charge not measured)"),
-        }
-        drop(s); // the process first: a cgroup with a task in it cannot be removed
-        drop(cgroup);
+    let args = ["--ef-construction", efc, "--rescore-reads", mode];
+    let mut s = Strato::start_with(&args, &[])?;
+    s.reset().await?; // a fresh stack: join its index-svc
+    let cgroup = Cgroup::join(s.index_pid());
+    let measured = measure(&s, cgroup.as_ref(), n, mode, efc).await;
+    // The process first, on errors too: a cgroup with a task in it cannot be removed.
+    drop(s);
+    drop(cgroup);
+    measured
+}
+
+async fn measure(s: &Strato, cgroup: Option<&Cgroup>, n: usize, mode: &str, efc: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64);
+    for from in (0..n).step_by(BATCH) {
+        let batch: Vec<Vec<f32>> = (from..(from + BATCH).min(n)).map(|_| rng.unit(384)).collect();
+        s.ingest(from, &batch).await?;
+    }
+    let ingest = started.elapsed();
+    let cpu0 = strato_tests::bench::cpu_seconds(s.index_pid());
+    let segments = settle(&s.index_url(), IndexRef { account: ACCOUNT.into(), name: s.index_name().into() }, s.index_pid()).await?;
+    let settled = started.elapsed();
+    let settle_cpu = strato_tests::bench::cpu_seconds(s.index_pid()) - cpu0;
+    let queries: Vec<Vec<f32>> = (0..1000).map(|_| rng.unit(384)).collect();
+    let truth = vec![Vec::new(); queries.len()];
+    crate::run_queries(s, &queries, &truth, 10, 1).await?;
+    let m = Memory::of(s.index_pid());
+    if let Some(secs) = std::env::var("BENCH_HOLD_SECS").ok().and_then(|v| v.parse().ok()) {
+        println!("  holding index-svc (pid {}) for {secs} s", s.index_pid());
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
+    let per = |b: u64| b as f64 / n as f64;
+    println!(
+        "  {n:>8} vectors, rescore reads {mode}: {:.0} B/vector resident (heap {:.0}, file-backed: rows read, binary {:.0}) = {} MiB; {segments} segment(s); ingest {:.0}/s, settled {:.0} s later using {settle_cpu:.0} CPU-s (ef_construction {efc})",
+        per(m.rss),
+        per(m.anon),
+        per(m.file),
+        m.rss >> 20,
+        n as f64 / ingest.as_secs_f64(),
+        (settled - ingest).as_secs_f64()
+    );
+    match cgroup.and_then(Cgroup::charged) {
+        Some(c) => println!(
+            "           its cgroup is charged {:.0} B/vector: anonymous {:.0}, page cache {:.0} (of it mapped {:.0}, inactive {:.0}); working set {:.0}",
+            per(c.usage),
+            per(c.anon),
+            per(c.cache),
+            per(c.mapped),
+            per(c.inactive_file),
+            per(c.usage.saturating_sub(c.inactive_file))
+        ),
+        None => println!("           (no memory cgroup could be made here: cgroup charge not measured)"),
     }
     Ok(())
 }
