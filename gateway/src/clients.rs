@@ -12,7 +12,8 @@ use strato_proto::embedder::v1::embedder_client::EmbedderClient;
 use strato_proto::embedder::v1 as epb;
 use strato_proto::index::v1 as ipb;
 use strato_proto::index::v1::vector_index_client::VectorIndexClient;
-use tonic::transport::{Channel, Endpoint};
+use strato_proto::client::{Channel, Direct, DirectConfig};
+use tonic::transport::Endpoint;
 use tonic::{Code, Request, Response, Status};
 use tracing::debug;
 
@@ -41,12 +42,11 @@ pub struct Clients {
     token: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
 }
 
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
 fn endpoint(url: &str, timeout: Duration) -> anyhow::Result<Endpoint> {
-    Ok(Endpoint::from_shared(url.to_owned())?
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30)))
+    Ok(Endpoint::from_shared(url.to_owned())?.connect_timeout(CONNECT_TIMEOUT).timeout(timeout).tcp_nodelay(true).http2_keep_alive_interval(KEEP_ALIVE))
 }
 
 impl Clients {
@@ -60,10 +60,17 @@ impl Clients {
             endpoint(&cfg.embedder_urls[0], t)?.connect_lazy()
         } else {
             let eps = cfg.embedder_urls.iter().map(|u| endpoint(u, t)).collect::<anyhow::Result<Vec<_>>>()?;
-            Channel::balance_list(eps.into_iter())
+            tonic::transport::Channel::balance_list(eps.into_iter())
         };
+        // index-svc is called over a direct HTTP/2 connection: a query's message leaves with its
+        // headers in one write (strato_proto::client, issue #27).
         let index_pod = move |url: &str| -> anyhow::Result<(String, VectorIndexClient<Traced>, Traced)> {
-            let channel = strato_proto::telemetry::Traced(endpoint(url, t)?.connect_lazy());
+            let direct = || {
+                let config = DirectConfig { connect_timeout: CONNECT_TIMEOUT, timeout: Some(t), keep_alive_interval: KEEP_ALIVE };
+                Direct::new(url, config).map_err(|e| anyhow::anyhow!("{url}: {e}"))
+            };
+            let channel = if url.starts_with("http://") { Channel::Direct(direct()?) } else { Channel::Tonic(endpoint(url, t)?.connect_lazy()) };
+            let channel = strato_proto::telemetry::Traced(channel);
             let client = VectorIndexClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES);
             Ok((url.to_owned(), client, channel))
         };
@@ -73,8 +80,8 @@ impl Clients {
         // A pod named by a move: only http(s) URLs, as the mover was given them.
         let connect = move |url: &str| (url.starts_with("http://") || url.starts_with("https://")).then(|| index_pod(url).ok()).flatten();
         Ok(Self {
-            embedder: EmbedderClient::new(strato_proto::telemetry::Traced(embedder.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
-            embedder_channel: strato_proto::telemetry::Traced(embedder),
+            embedder: EmbedderClient::new(strato_proto::telemetry::Traced(Channel::Tonic(embedder.clone()))).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
+            embedder_channel: strato_proto::telemetry::Traced(Channel::Tonic(embedder)),
             embedder_target: cfg.embedder_urls.iter().map(|u| crate::partition::pod_name(u)).collect::<Vec<_>>().join(", "),
             index: IndexPods::new(pods, previous, connect),
             timeout: t,
@@ -344,10 +351,10 @@ impl prost::Message for Encoded {
 
 /// `dns://host:port`: every address the name resolves to is an endpoint, re-resolved every 5 s
 /// (a Kubernetes headless Service lists one address per ready pod).
-fn dns_balanced(target: &str, timeout: Duration) -> anyhow::Result<Channel> {
+fn dns_balanced(target: &str, timeout: Duration) -> anyhow::Result<tonic::transport::Channel> {
     use std::collections::HashSet;
     use tonic::transport::channel::Change;
-    let (channel, tx) = Channel::balance_channel::<std::net::SocketAddr>(64);
+    let (channel, tx) = tonic::transport::Channel::balance_channel::<std::net::SocketAddr>(64);
     let target = target.to_owned();
     tokio::spawn(async move {
         let mut known: HashSet<std::net::SocketAddr> = HashSet::new();

@@ -161,6 +161,12 @@ pub struct Config {
     #[arg(long, env = "STRATO_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,
 
+    /// Async worker threads; 0 = one per core. A request hops between tasks (its connection,
+    /// the gRPC connection), so fewer threads trade concurrent throughput for fewer cross-thread
+    /// wake-ups per request.
+    #[arg(long, env = "STRATO_GATEWAY_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
+
     /// Exit when standard input closes (tests, dev script).
     #[arg(long, hide = true)]
     pub exit_on_stdin_eof: bool,

@@ -11,6 +11,7 @@ pub mod clients;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod floats;
 pub mod limits;
 pub mod model;
 pub mod ndjson;

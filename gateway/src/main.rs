@@ -4,6 +4,6 @@ use strato_proto::serve::shutdown_signal;
 
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    let stdin_eof = config.exit_on_stdin_eof;
-    strato_proto::serve::main("strato-gateway", "info", 0, || gateway::run(config, shutdown_signal(stdin_eof)))?
+    let (stdin_eof, threads) = (config.exit_on_stdin_eof, config.worker_threads);
+    strato_proto::serve::main("strato-gateway", "info", threads, || gateway::run(config, shutdown_signal(stdin_eof)))?
 }

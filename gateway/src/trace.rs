@@ -7,7 +7,7 @@ use tonic::metadata::MetadataValue;
 
 /// A gRPC channel whose calls are client spans carrying the W3C trace context (`clients.rs`
 /// and `partition.rs` both hold them; neither imports the other's).
-pub type Traced = strato_proto::telemetry::Traced<tonic::transport::Channel>;
+pub type Traced = strato_proto::telemetry::Traced<strato_proto::client::Channel>;
 
 #[derive(Debug, Clone)]
 pub struct TraceContext {

@@ -3,6 +3,7 @@
 //! serving plumbing common to every binary (stop and drain, traces, metrics, the admin port).
 pub mod admin;
 pub mod auth;
+pub mod client;
 pub mod errors;
 pub mod json;
 pub mod metrics;

@@ -347,6 +347,15 @@ fn optional<T: DeserializeOwned>(obj: &Fields<'_>, key: &str) -> Result<Option<T
     }
 }
 
+/// Field `vector`: read by [`crate::floats`] when it is an array of plain numbers (the same
+/// values, faster), else by serde_json, which words the error.
+fn vector(obj: &Fields<'_>) -> Result<Option<Vec<f32>>, CfError> {
+    match obj.get("vector").and_then(|raw| crate::floats::f32_array(raw.get().as_bytes())) {
+        Some(v) => Ok(Some(v)),
+        None => optional(obj, "vector"),
+    }
+}
+
 /// `<key>: <serde message>` without the position in the field's own slice.
 fn field_error(key: &str, e: &serde_json::Error) -> CfError {
     let text = e.to_string();
@@ -411,7 +420,7 @@ fn query_request(p: &IndexPath, obj: &Fields<'_>, body: &[u8]) -> Result<ipb::Qu
         account: p.account_id.clone(),
         index: p.index_name.clone(),
         // Neither vector nor vectorId → an empty vector: index-svc answers 40006 "got 0 dimensions".
-        vector: optional(obj, "vector")?.unwrap_or_default(),
+        vector: vector(obj)?.unwrap_or_default(),
         vector_id: optional(obj, "vectorId")?.unwrap_or_default(),
         top_k,
         return_values: optional(obj, "returnValues")?.unwrap_or(false),

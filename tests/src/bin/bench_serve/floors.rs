@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use strato_proto::index::v1::{self as pb, vector_index_client::VectorIndexClient};
-use strato_tests::bench::{fmt_us, median, percentile};
+use strato_tests::bench::{cpu_ns, fmt_us, median, percentile};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::strato::{ACCOUNT, Strato};
@@ -40,11 +40,8 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration, rounds
     println!("  settled: {segments} sealed segment(s)");
 
     let channel = tonic::transport::Endpoint::from_shared(s.index_url())?.connect().await?;
-    let mut index = VectorIndexClient::new(channel.clone());
-    let mut health = HealthClient::new(channel);
     let fixed = format!("{}/console/icon.svg", s.base().split("/client/v4").next().unwrap_or_default());
-    let query = |name: &str, q: &[f32]| pb::QueryRequest { account: ACCOUNT.into(), index: name.into(), vector: q.to_vec(), top_k: 10, ..Default::default() };
-    let name = s.index_name().to_owned();
+    let mut probes = Probes { http, index: VectorIndexClient::new(channel.clone()), health: HealthClient::new(channel), fixed, name: s.index_name().to_owned(), tiny: tiny.to_owned() };
 
     // p50 of each probe, per round.
     let mut p50s: Vec<[f64; 5]> = Vec::new();
@@ -54,27 +51,39 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration, rounds
             for step in 0..PROBES.len() {
                 let probe = (i + round + step) % PROBES.len();
                 let t = Instant::now();
-                match probe {
-                    0 => {
-                        let r = http.execute(s.prepare(q, 10)).await?;
-                        anyhow::ensure!(r.status().is_success(), "REST query: {}", r.status());
-                        r.bytes().await?;
-                    }
-                    1 => {
-                        let r = http.get(&fixed).send().await?;
-                        anyhow::ensure!(r.status().is_success(), "fixed body: {}", r.status());
-                        r.bytes().await?;
-                    }
-                    2 => anyhow::ensure!(!index.query(query(&name, q)).await?.into_inner().matches.is_empty(), "no matches"),
-                    3 => anyhow::ensure!(index.query(query(tiny, q)).await?.into_inner().matches.len() == 1, "tiny index"),
-                    _ => drop(health.check(HealthCheckRequest { service: String::new() }).await?),
-                }
+                probes.run(&s, probe, q).await?;
                 lat[probe].push(t.elapsed());
             }
         }
         let p = lat.map(|l| percentile(&l, 0.5).as_secs_f64());
         println!("  round {}: {}", round + 1, PROBES.iter().zip(p).map(|(n, v)| format!("{n} {}", fmt_us(Duration::from_secs_f64(v)))).collect::<Vec<_>>().join(", "));
         p50s.push(p);
+    }
+    // CPU a probe costs each process: a run of one probe at a time, so each process's CPU clock
+    // (all threads, ns) divides by the requests. Latency minus CPU is waiting: wake-ups, the wire.
+    println!("\nCPU a request, each probe run alone ({} requests × {rounds}; µs of CPU in each process, median of rounds):", queries.len());
+    println!("  {:<28} {:>9} {:>9} {:>9}", "probe", "gateway", "index-svc", "client");
+    let me = std::process::id();
+    for (probe, label) in PROBES.iter().enumerate() {
+        let epoch = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        let from = epoch();
+        let mut per = [Vec::new(), Vec::new(), Vec::new()];
+        for _ in 0..rounds {
+            let before = [s.gateway_pid(), s.index_pid(), me].map(cpu_ns);
+            for q in queries {
+                probes.run(&s, probe, q).await?;
+            }
+            let after = [s.gateway_pid(), s.index_pid(), me].map(cpu_ns);
+            for p in 0..3 {
+                per[p].push((after[p] - before[p]) as f64 / queries.len() as f64 / 1000.0);
+            }
+        }
+        if std::env::var_os("BENCH_FLOORS_WINDOWS").is_some() {
+            // For tracing a probe's syscalls from outside (strace -ttt): its window in epoch seconds.
+            println!("  window {label}: {from:.6} {:.6}", epoch());
+        }
+        let [g, i, c] = per.map(median);
+        println!("  {label:<28} {g:>9.1} {i:>9.1} {c:>9.1}");
     }
     let med = |f: &dyn Fn(&[f64; 5]) -> f64| median(p50s.iter().map(f).collect());
     let us = |v: f64| fmt_us(Duration::from_secs_f64(v.max(0.0)));
@@ -92,4 +101,36 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration, rounds
     }
     println!("  {:<58} {:>9}", "end to end (REST query)", us(med(&|p| p[0])));
     Ok(())
+}
+
+/// The five probes' clients: one HTTP keep-alive connection, one gRPC channel.
+struct Probes {
+    http: reqwest::Client,
+    index: VectorIndexClient<tonic::transport::Channel>,
+    health: HealthClient<tonic::transport::Channel>,
+    fixed: String,
+    name: String,
+    tiny: String,
+}
+
+impl Probes {
+    async fn run(&mut self, s: &Strato, probe: usize, q: &[f32]) -> anyhow::Result<()> {
+        let query = |name: &str| pb::QueryRequest { account: ACCOUNT.into(), index: name.into(), vector: q.to_vec(), top_k: 10, ..Default::default() };
+        match probe {
+            0 => {
+                let r = self.http.execute(s.prepare(q, 10)).await?;
+                anyhow::ensure!(r.status().is_success(), "REST query: {}", r.status());
+                r.bytes().await?;
+            }
+            1 => {
+                let r = self.http.get(&self.fixed).send().await?;
+                anyhow::ensure!(r.status().is_success(), "fixed body: {}", r.status());
+                r.bytes().await?;
+            }
+            2 => anyhow::ensure!(!self.index.query(query(&self.name)).await?.into_inner().matches.is_empty(), "no matches"),
+            3 => anyhow::ensure!(self.index.query(query(&self.tiny)).await?.into_inner().matches.len() == 1, "tiny index"),
+            _ => drop(self.health.check(HealthCheckRequest { service: String::new() }).await?),
+        }
+        Ok(())
+    }
 }

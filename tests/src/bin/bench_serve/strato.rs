@@ -52,6 +52,10 @@ impl Strato {
         self.index.pid()
     }
 
+    pub fn gateway_pid(&self) -> u32 {
+        self.gateway.pid()
+    }
+
     pub fn base(&self) -> String {
         format!("{}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes", self.gateway.url())
     }
