@@ -117,13 +117,14 @@ struct Shared {
 }
 
 impl Shared {
+    /// The deadline covers the whole call, the answer's body too (gRPC's rule; tonic's channel
+    /// stops the clock at the answer's headers, so a body that stalls would hang the caller).
     async fn call(self: Arc<Self>, req: Request<tonic::body::Body>) -> Result<Response<RecvBody>, Status> {
         let limit = [self.config.timeout, grpc_timeout(req.headers())].into_iter().flatten().min();
-        let call = self.send(req);
-        match limit {
-            Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| Err(Status::cancelled("Timeout expired"))),
-            None => call.await,
-        }
+        let Some(deadline) = limit.map(|l| tokio::time::Instant::now() + l) else { return self.send(req).await };
+        let mut response = tokio::time::timeout_at(deadline, self.send(req)).await.unwrap_or_else(|_| Err(timeout_expired()))?;
+        response.body_mut().deadline = Some(Box::pin(tokio::time::sleep_until(deadline)));
+        Ok(response)
     }
 
     async fn send(self: &Arc<Self>, req: Request<tonic::body::Body>) -> Result<Response<RecvBody>, Status> {
@@ -138,10 +139,16 @@ impl Shared {
         uri.authority = Some(self.authority.clone());
         uri.path_and_query = parts.uri.path_and_query().cloned();
         parts.uri = Uri::from_parts(uri).map_err(|e| Status::internal(e.to_string()))?;
-        let (response, stream) = sender.send_request(Request::from_parts(parts, ()), false).map_err(|e| status_of(&self.addr, &e))?;
+        let (response, stream) = sender.send_request(Request::from_parts(parts, ()), false).map_err(|e| {
+            // Refused after a GOAWAY or a broken socket: the next call connects again.
+            if e.is_go_away() || e.is_io() {
+                self.forget(generation);
+            }
+            status_of(&self.addr, &e)
+        })?;
         send_body(body, stream);
         let response = response.await.map_err(|e| status_of(&self.addr, &e))?;
-        Ok(response.map(|recv| RecvBody { recv, data_done: false }))
+        Ok(response.map(|recv| RecvBody { recv, data_done: false, deadline: None }))
     }
 
     /// The live connection, or a new one.
@@ -307,6 +314,8 @@ async fn pump(mut body: tonic::body::Body, mut stream: h2::SendStream<Bytes>) {
 pub struct RecvBody {
     recv: h2::RecvStream,
     data_done: bool,
+    /// The call's deadline, if it has one: reading past it ends the body with an error.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl http_body::Body for RecvBody {
@@ -314,6 +323,21 @@ impl http_body::Body for RecvBody {
     type Error = Status;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
+        let frame = self.poll_stream(cx);
+        if frame.is_pending() && self.deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready()) {
+            self.deadline = None;
+            return Poll::Ready(Some(Err(timeout_expired())));
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.recv.is_end_stream()
+    }
+}
+
+impl RecvBody {
+    fn poll_stream(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
         if !self.data_done {
             match std::task::ready!(self.recv.poll_data(cx)) {
                 Some(Ok(data)) => {
@@ -330,10 +354,11 @@ impl http_body::Body for RecvBody {
             Err(e) => Poll::Ready(Some(Err(status_of("the peer", &e)))),
         }
     }
+}
 
-    fn is_end_stream(&self) -> bool {
-        self.recv.is_end_stream()
-    }
+/// What tonic's channel answers when a call's deadline passes.
+fn timeout_expired() -> Status {
+    Status::cancelled("Timeout expired")
 }
 
 /// An h2 error as gRPC's HTTP/2 mapping has it (PROTOCOL-HTTP2.md, as tonic maps it); a broken

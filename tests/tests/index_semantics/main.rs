@@ -1,5 +1,7 @@
 //! index-svc through its real gRPC socket: Vectorize semantics, limits and a brute-force oracle.
 //! One index-svc process serves every test of this binary; each test works on its own indexes.
+mod direct;
+
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::OnceLock;
