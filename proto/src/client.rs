@@ -407,7 +407,7 @@ mod tests {
     fn grpc_timeout_units() {
         let at = |v: &str| {
             let mut h = http::HeaderMap::new();
-            h.insert("grpc-timeout", v.parse().unwrap());
+            h.insert("grpc-timeout", v.parse().expect("header value"));
             grpc_timeout(&h)
         };
         assert_eq!(at("3S"), Some(Duration::from_secs(3)));
