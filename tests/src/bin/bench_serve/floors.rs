@@ -1,24 +1,31 @@
 //! Each part of a rested query beside its floor, measured in the same run on the same servers
-//! (issue #27, point 1). Per query, five probes run back to back in a rotating order, so all see
+//! (issue #27, point 1). Per query, seven probes run back to back in a rotating order, so all see
 //! the same cache and scheduler state:
 //! - the query through the REST API (what a user measures);
 //! - a fixed-body route of the same gateway, on the same keep-alive connection (the gateway's
 //!   floor: HTTP in and out, the same middleware, no work);
 //! - the same query straight to index-svc over gRPC (so REST − gRPC is the gateway's part);
 //! - the same Query on an index of one vector (the hop with the query's payload, no search);
-//! - grpc.health.v1 Check on the same channel (an empty call: the hop's floor).
-//! The search itself is compared with hnswlib by `./strato bench index`.
+//! - grpc.health.v1 Check on the same channel (an empty call: the hop's floor);
+//! - the first two again through a second gateway on the same index-svc, run with one worker
+//!   thread (`--worker-threads 1`), which shows what tokio's cross-thread wake-ups cost.
+//!
+//! Then each probe alone, with each process's CPU clock read around it: latency minus CPU is
+//! waiting. The search itself is compared with hnswlib by `./strato bench index`.
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use strato_proto::index::v1::{self as pb, vector_index_client::VectorIndexClient};
 use strato_tests::bench::{cpu_ns, fmt_us, median, percentile};
+use strato_tests::process::start_gateway;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::strato::{ACCOUNT, Strato};
 use crate::{BATCH, Server};
 
-const PROBES: [&str; 5] = ["REST query", "gateway fixed body", "gRPC Query", "gRPC Query, 1-vector index", "gRPC empty call"];
+const PROBES: [&str; N] = ["REST query", "gateway fixed body", "gRPC Query", "gRPC Query, 1-vector index", "gRPC empty call", "REST query, 1-worker gateway", "fixed body, 1-worker gateway"];
+const N: usize = 7;
+type Row<'a> = (&'a str, &'a dyn Fn(&[f64; N]) -> f64, &'a dyn Fn(&[f64; N]) -> f64);
 
 pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration, rounds: usize) -> anyhow::Result<()> {
     let mut s = Strato::start()?;
@@ -39,19 +46,21 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration, rounds
     let segments = strato_tests::bench::settle(&s.index_url(), at(s.index_name()), s.index_pid()).await?;
     println!("  settled: {segments} sealed segment(s)");
 
+    let one_worker = start_gateway("http://127.0.0.1:9", &s.index_url(), &["--max-concurrent-requests", "4096", "--worker-threads", "1"])?;
     let channel = tonic::transport::Endpoint::from_shared(s.index_url())?.connect().await?;
-    let fixed = format!("{}/console/icon.svg", s.base().split("/client/v4").next().unwrap_or_default());
-    let mut probes = Probes { http, index: VectorIndexClient::new(channel.clone()), health: HealthClient::new(channel), fixed, name: s.index_name().to_owned(), tiny: tiny.to_owned() };
+    let root = |url: String| url.split("/client/v4").next().unwrap_or_default().to_owned();
+    let gateways = [root(s.base()), one_worker.url()];
+    let mut probes = Probes { http, index: VectorIndexClient::new(channel.clone()), health: HealthClient::new(channel), gateways, name: s.index_name().to_owned(), tiny: tiny.to_owned() };
 
     // p50 of each probe, per round.
-    let mut p50s: Vec<[f64; 5]> = Vec::new();
+    let mut p50s: Vec<[f64; N]> = Vec::new();
     for round in 0..rounds {
-        let mut lat: [Vec<Duration>; 5] = Default::default();
+        let mut lat: [Vec<Duration>; N] = Default::default();
         for (i, q) in queries.iter().enumerate() {
             for step in 0..PROBES.len() {
                 let probe = (i + round + step) % PROBES.len();
                 let t = Instant::now();
-                probes.run(&s, probe, q).await?;
+                probes.run(probe, q).await?;
                 lat[probe].push(t.elapsed());
             }
         }
@@ -69,11 +78,12 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration, rounds
         let from = epoch();
         let mut per = [Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..rounds {
-            let before = [s.gateway_pid(), s.index_pid(), me].map(cpu_ns);
+            let gateway = if probe >= 5 { one_worker.pid() } else { s.gateway_pid() };
+            let before = [gateway, s.index_pid(), me].map(cpu_ns);
             for q in queries {
-                probes.run(&s, probe, q).await?;
+                probes.run(probe, q).await?;
             }
-            let after = [s.gateway_pid(), s.index_pid(), me].map(cpu_ns);
+            let after = [gateway, s.index_pid(), me].map(cpu_ns);
             for p in 0..3 {
                 per[p].push((after[p] - before[p]) as f64 / queries.len() as f64 / 1000.0);
             }
@@ -85,12 +95,13 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration, rounds
         let [g, i, c] = per.map(median);
         println!("  {label:<28} {g:>9.1} {i:>9.1} {c:>9.1}");
     }
-    let med = |f: &dyn Fn(&[f64; 5]) -> f64| median(p50s.iter().map(f).collect());
+    let med = |f: &dyn Fn(&[f64; N]) -> f64| median(p50s.iter().map(f).collect());
     let us = |v: f64| fmt_us(Duration::from_secs_f64(v.max(0.0)));
     println!("\nfloors of a rested query, one client (p50s per round, medians over {rounds} rounds; ratio = part ÷ floor, goal ≤ 1.3):");
     println!("  {:<58} {:>9} {:>9} {:>7}", "part (how it is measured)", "part", "floor", "ratio");
-    let rows: [(&str, &dyn Fn(&[f64; 5]) -> f64, &dyn Fn(&[f64; 5]) -> f64); 3] = [
+    let rows: [Row; 4] = [
         ("gateway: REST − gRPC Query  vs  fixed-body route", &|p| p[0] - p[2], &|p| p[1]),
+        ("the same, gateway on 1 worker thread", &|p| p[5] - p[2], &|p| p[6]),
         ("gRPC hop: Query on a 1-vector index  vs  empty call", &|p| p[3], &|p| p[4]),
         ("index-svc's search: Query − Query on 1 vector", &|p| p[2] - p[3], &|_| f64::NAN),
     ];
@@ -108,22 +119,25 @@ struct Probes {
     http: reqwest::Client,
     index: VectorIndexClient<tonic::transport::Channel>,
     health: HealthClient<tonic::transport::Channel>,
-    fixed: String,
+    /// The gateway's root URL, and the one-worker gateway's.
+    gateways: [String; 2],
     name: String,
     tiny: String,
 }
 
 impl Probes {
-    async fn run(&mut self, s: &Strato, probe: usize, q: &[f32]) -> anyhow::Result<()> {
+    async fn run(&mut self, probe: usize, q: &[f32]) -> anyhow::Result<()> {
         let query = |name: &str| pb::QueryRequest { account: ACCOUNT.into(), index: name.into(), vector: q.to_vec(), top_k: 10, ..Default::default() };
+        let gateway = &self.gateways[usize::from(probe >= 5)];
         match probe {
-            0 => {
-                let r = self.http.execute(s.prepare(q, 10)).await?;
+            0 | 5 => {
+                let url = format!("{gateway}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes/{}/query", self.name);
+                let r = self.http.post(url).json(&json!({"vector": q, "topK": 10})).send().await?;
                 anyhow::ensure!(r.status().is_success(), "REST query: {}", r.status());
                 r.bytes().await?;
             }
-            1 => {
-                let r = self.http.get(&self.fixed).send().await?;
+            1 | 6 => {
+                let r = self.http.get(format!("{gateway}/console/icon.svg")).send().await?;
                 anyhow::ensure!(r.status().is_success(), "fixed body: {}", r.status());
                 r.bytes().await?;
             }
