@@ -3,8 +3,9 @@
 //! A query's vector is most of its body, and serde_json (built with `float_roundtrip`, so every
 //! number is read exactly) spends its slow path on each of them: ~8 % of the gateway's CPU a
 //! query (issue #27). Here each number is checked against JSON's grammar and read by the
-//! standard library's exact parser: the same value serde_json reads (the nearest `f64`, then
-//! `as f32`; an integer through `u64`/`i64` as serde_json hands it over). Anything else — a
+//! standard library's exact parser: the same value serde_json reads (the nearest `f32`, as
+//! serde_json reads an `f32`; an integer through `u64`/`i64` as serde_json hands it over).
+//! Anything else — a
 //! string, a nested array, a 20-digit integer, a number beyond `f32` — gives `None`, and the
 //! caller lets serde_json read it and say what is wrong, so errors are worded as before.
 
@@ -15,8 +16,8 @@ pub fn f32_array(text: &[u8]) -> Option<Vec<f32>> {
         return None;
     }
     i = skip_ws(text, i + 1);
-    // A number takes at least two bytes with its comma: a bound, not a guess that reallocates.
-    let mut out = Vec::with_capacity(text.len() / 8);
+    // A number takes at least two bytes with its comma; a vector has at most 1,536 of them.
+    let mut out = Vec::with_capacity((text.len() / 2).min(2048));
     if text.get(i) != Some(&b']') {
         loop {
             let (x, next) = number(text, i)?;
@@ -31,6 +32,10 @@ pub fn f32_array(text: &[u8]) -> Option<Vec<f32>> {
     }
     (skip_ws(text, i + 1) == text.len()).then_some(out)
 }
+
+/// Longest decimal number read here (the longest shortest-form f64, with sign and exponent, is
+/// 24 bytes; a vector's numbers are shorter).
+const MAX_DECIMAL_BYTES: usize = 64;
 
 fn skip_ws(t: &[u8], mut i: usize) -> usize {
     while matches!(t.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
@@ -72,10 +77,15 @@ fn number(t: &[u8], start: usize) -> Option<(f32, usize)> {
         end = after;
     }
     if end > int_end {
+        // serde_json reads an f32 straight to f32 (one rounding; through f64, a decimal near an
+        // f32 midpoint would round twice). Longer texts are its: the standard library stops
+        // counting an exponent's digits at 65,536.
+        if end - start > MAX_DECIMAL_BYTES {
+            return None;
+        }
         // The bytes are ASCII digits, signs, '.', 'e': valid UTF-8.
-        let v: f64 = std::str::from_utf8(&t[start..end]).ok()?.parse().ok()?;
+        let x: f32 = std::str::from_utf8(&t[start..end]).ok()?.parse().ok()?;
         // Beyond f32's range serde_json refuses the number: let it.
-        let x = v as f32;
         return x.is_finite().then_some((x, end));
     }
     // An integer: serde_json reads up to 19 digits into a u64 (longer ones another way).
@@ -118,6 +128,24 @@ mod tests {
         // serde_json reads these (or refuses them) itself.
         for other in ["", "[", "[1,]", "[,1]", "[01]", "[1.]", "[.5]", "[+1]", "[1e]", "[NaN]", "[\"1\"]", "[[1]]", "[1] x", "{}", "[1e400]", "[3.4028236e38]", "[12345678901234567890]", "[-]", "[1 2]"] {
             assert_eq!(fast(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn decimals_round_once_as_serde_does() {
+        // Decimals on (or a hair from) an f32 rounding midpoint: through f64 they would round twice.
+        for text in ["[1.0000000596046448]", "[16777217.0000000001]", "[1.0000001788139343]", "[7.0064923216240854e-46]"] {
+            assert_eq!(fast(text), serde(text), "{text}");
+        }
+        let long_exponent = format!("[1{}e-6553600]", "0".repeat(65_540));
+        assert_eq!(fast(&long_exponent), None, "left to serde_json");
+        let mut x = 1e-40f32;
+        while x < 1e30 {
+            let mid = (f64::from(x) + f64::from(x.next_up())) / 2.0;
+            let text = format!("[{mid:e}, {:e}, {:e}]", mid + mid * 1e-16, mid - mid * 1e-16);
+            assert_eq!(fast(&text), serde(&text), "{text}");
+            assert!(fast(&text).is_some(), "{text}");
+            x *= 1.37;
         }
     }
 

@@ -79,8 +79,9 @@ pub struct DirectConfig {
 /// How long a keep-alive ping may go unanswered (hyper's default, which tonic's channel uses).
 const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Bytes of a streaming body sent before its stream has send capacity: what is ready when the
-/// call starts, up to this, leaves with the headers. A unary message always does, whatever its
-/// size (it is in memory already; h2 holds it, uncopied, until the window lets it go).
+/// call starts leaves with the headers, its first two messages whatever their size and more up
+/// to this. A unary message always does (it is in memory already; h2 holds it, uncopied, until
+/// the window lets it go).
 const INLINE_BYTES: usize = 64 * 1024;
 
 /// One HTTP/2 connection to `http://host:port`, made on first use and again after it ends.
@@ -128,27 +129,51 @@ impl Shared {
     }
 
     async fn send(self: &Arc<Self>, req: Request<tonic::body::Body>) -> Result<Response<RecvBody>, Status> {
-        let (generation, sender) = self.sender().await?;
-        let mut sender = sender.ready().await.map_err(|e| {
-            self.forget(generation);
-            unavailable(&self.addr, &e)
-        })?;
-        let (mut parts, body) = req.into_parts();
+        let (parts, body) = req.into_parts();
         let mut uri = http::uri::Parts::default();
         uri.scheme = Some(http::uri::Scheme::HTTP);
         uri.authority = Some(self.authority.clone());
         uri.path_and_query = parts.uri.path_and_query().cloned();
-        parts.uri = Uri::from_parts(uri).map_err(|e| Status::internal(e.to_string()))?;
-        let (response, stream) = sender.send_request(Request::from_parts(parts, ()), false).map_err(|e| {
-            // Refused after a GOAWAY or a broken socket: the next call connects again.
-            if e.is_go_away() || e.is_io() {
-                self.forget(generation);
-            }
-            status_of(&self.addr, &e)
-        })?;
-        send_body(body, stream);
+        let uri = Uri::from_parts(uri).map_err(|e| Status::internal(e.to_string()))?;
+        let (response, stream) = self.open(&parts, uri).await?;
+        // Until the answer's head is here, dropping this call (the caller gone, the deadline
+        // passed) resets a stream whose body is still being pumped, as hyper's client does.
+        let (answered, cancelled) = tokio::sync::oneshot::channel();
+        if let Err(status) = send_body(body, stream, cancelled) {
+            return Err(status);
+        }
         let response = response.await.map_err(|e| status_of(&self.addr, &e))?;
+        let _ = answered.send(());
         Ok(response.map(|recv| RecvBody { recv, data_done: false, deadline: None }))
+    }
+
+    /// A stream for `parts` on the live connection. One that fails before the request left (the
+    /// peer closed it, stream ids ran out) is forgotten and the request tried once more on a new
+    /// connection, as tonic's channel reconnects, so even a call that is never retried (a write)
+    /// does not fail for it.
+    async fn open(self: &Arc<Self>, parts: &http::request::Parts, uri: Uri) -> Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>), Status> {
+        let mut last = None;
+        for _ in 0..2 {
+            let (generation, sender) = self.sender().await?;
+            let opened = match sender.ready().await {
+                Ok(mut sender) => {
+                    let mut head = Request::new(());
+                    *head.method_mut() = parts.method.clone();
+                    *head.uri_mut() = uri.clone();
+                    *head.headers_mut() = parts.headers.clone();
+                    sender.send_request(head, false)
+                }
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok(opened) => return Ok(opened),
+                Err(e) => {
+                    self.forget(generation);
+                    last = Some(unavailable(&self.addr, &e));
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| Status::unavailable(format!("no connection to {}", self.addr))))
     }
 
     /// The live connection, or a new one.
@@ -222,8 +247,11 @@ async fn drive(mut conn: h2::client::Connection<tokio::net::TcpStream, Bytes>, p
 }
 
 /// Queues what of `body` is ready now on `stream` (all of a unary message, with END_STREAM),
-/// so it leaves with the headers; the rest, if any, is pumped by a task of its own.
-fn send_body(mut body: tonic::body::Body, mut stream: h2::SendStream<Bytes>) {
+/// so it leaves with the headers; the rest, if any, is pumped by a task of its own, which resets
+/// the stream if `cancelled` closes before the answer's head came. A body that fails at once
+/// (a message over the size limit) resets the stream and is the call's error, as on tonic's
+/// channel.
+fn send_body(mut body: tonic::body::Body, mut stream: h2::SendStream<Bytes>, cancelled: tokio::sync::oneshot::Receiver<()>) -> Result<(), Status> {
     use http_body::Body as _;
     let mut cx = Context::from_waker(Waker::noop());
     let (mut held, mut queued, mut frames) = (None::<Bytes>, 0usize, 0usize);
@@ -234,7 +262,7 @@ fn send_body(mut body: tonic::body::Body, mut stream: h2::SendStream<Bytes>) {
         match Pin::new(&mut body).poll_frame(&mut cx) {
             Poll::Ready(None) => {
                 let _ = stream.send_data(held.take().unwrap_or_default(), true);
-                return;
+                return Ok(());
             }
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => {
@@ -243,22 +271,25 @@ fn send_body(mut body: tonic::body::Body, mut stream: h2::SendStream<Bytes>) {
                     if let Some(previous) = held.replace(data)
                         && stream.send_data(previous, false).is_err()
                     {
-                        return;
+                        return Ok(());
                     }
                 }
                 Err(frame) => {
                     if let Some(previous) = held.take()
                         && stream.send_data(previous, false).is_err()
                     {
-                        return;
+                        return Ok(());
                     }
                     if let Ok(trailers) = frame.into_trailers() {
                         let _ = stream.send_trailers(trailers);
                     }
-                    return;
+                    return Ok(());
                 }
             },
-            Poll::Ready(Some(Err(_))) => return stream.send_reset(h2::Reason::CANCEL),
+            Poll::Ready(Some(Err(status))) => {
+                stream.send_reset(h2::Reason::CANCEL);
+                return Err(status);
+            }
             // Polled with a no-op waker: the pump polls again with its own.
             Poll::Pending => break,
         }
@@ -266,33 +297,55 @@ fn send_body(mut body: tonic::body::Body, mut stream: h2::SendStream<Bytes>) {
     if let Some(previous) = held.take()
         && stream.send_data(previous, false).is_err()
     {
-        return;
+        return Ok(());
     }
-    tokio::spawn(pump(body, stream));
+    tokio::spawn(pump(body, stream, cancelled));
+    Ok(())
 }
 
 /// The rest of a streaming body, a message at a time, each once the stream has send capacity
-/// (so a fast producer is paced by the receiver); stops when the server resets the stream.
-async fn pump(mut body: tonic::body::Body, mut stream: h2::SendStream<Bytes>) {
+/// (so a fast producer is paced by the receiver). Stops when the server resets the stream, and
+/// resets it when the call is dropped before its answer came.
+async fn pump(mut body: tonic::body::Body, mut stream: h2::SendStream<Bytes>, mut cancelled: tokio::sync::oneshot::Receiver<()>) {
     use http_body_util::BodyExt as _;
+    // Whether the call still waits for its answer (then dropping it cancels the stream).
+    let mut waiting = true;
     loop {
-        stream.reserve_capacity(1);
-        while stream.capacity() == 0 {
-            match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
-                Some(Ok(_)) => {}
-                _ => return,
+        let next = async {
+            stream.reserve_capacity(1);
+            while stream.capacity() == 0 {
+                match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
+                    Some(Ok(_)) => {}
+                    _ => return None,
+                }
             }
-        }
-        let frame = tokio::select! {
-            frame = body.frame() => frame,
-            _ = std::future::poll_fn(|cx| stream.poll_reset(cx)) => return,
+            tokio::select! {
+                frame = body.frame() => Some(frame),
+                _ = std::future::poll_fn(|cx| stream.poll_reset(cx)) => None,
+            }
+        };
+        let step = tokio::select! {
+            frame = next => Some(frame),
+            answered = &mut cancelled, if waiting => {
+                if answered.is_err() {
+                    stream.send_reset(h2::Reason::CANCEL);
+                    return;
+                }
+                None
+            }
+        };
+        let Some(frame) = step else {
+            waiting = false;
+            continue;
         };
         match frame {
-            None => {
+            // Reset by the server, or no capacity ever again.
+            None => return,
+            Some(None) => {
                 let _ = stream.send_data(Bytes::new(), true);
                 return;
             }
-            Some(Ok(frame)) => match frame.into_data() {
+            Some(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => {
                     if stream.send_data(data, false).is_err() {
                         return;
@@ -305,7 +358,7 @@ async fn pump(mut body: tonic::body::Body, mut stream: h2::SendStream<Bytes>) {
                     return;
                 }
             },
-            Some(Err(_)) => return stream.send_reset(h2::Reason::CANCEL),
+            Some(Some(Err(_))) => return stream.send_reset(h2::Reason::CANCEL),
         }
     }
 }
@@ -324,7 +377,10 @@ impl http_body::Body for RecvBody {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
         let frame = self.poll_stream(cx);
-        if frame.is_pending() && self.deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready()) {
+        // Checked on every frame (a body that keeps coming must still end by the deadline), and
+        // registered for a wake-up while the body waits.
+        let late = |d: &mut Pin<Box<tokio::time::Sleep>>| d.is_elapsed() || (frame.is_pending() && d.as_mut().poll(cx).is_ready());
+        if self.deadline.as_mut().is_some_and(late) {
             self.deadline = None;
             return Poll::Ready(Some(Err(timeout_expired())));
         }

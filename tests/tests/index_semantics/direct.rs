@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use strato_proto::client::{Channel, Direct, DirectConfig};
 use strato_proto::index::v1::{self as pb, vector_index_client::VectorIndexClient};
-use strato_tests::process::{Service, scratch_dir, start_index_on};
+use strato_tests::process::{Service, scratch_dir};
 use tonic::Code;
 
 const DIMS: usize = 512;
@@ -23,10 +23,20 @@ fn vector(i: usize) -> pb::Vector {
     pb::Vector { id: format!("v{i}"), values, ..Default::default() }
 }
 
+/// An address on a port below the ephemeral range (32768–60999 on Linux), so no connection's
+/// source port can take it while the service is down for its restart.
+fn port_below_ephemeral() -> String {
+    let base = 20_000 + (std::process::id() % 10_000) as u16;
+    let free = (0..500).map(|i| base + i).find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok());
+    format!("127.0.0.1:{}", free.expect("a free port below 30500"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn direct_channel_streams_times_out_and_reconnects() {
     let data = scratch_dir("direct-channel");
-    let mut svc = start_index_on(&data, &[]).expect("start index-svc");
+    let data_arg = ["--data-dir", data.to_str().expect("utf-8 path")];
+    let addr = port_below_ephemeral();
+    let mut svc = Service::start_on("index-svc", &addr, &data_arg, Duration::from_secs(300)).expect("start index-svc");
     let config = DirectConfig { connect_timeout: Duration::from_secs(1), timeout: Some(Duration::from_secs(20)), keep_alive_interval: Duration::from_secs(30) };
     let channel = Channel::Direct(Direct::new(&svc.url(), config).expect("channel"));
     let mut c = VectorIndexClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);
@@ -35,7 +45,7 @@ async fn direct_channel_streams_times_out_and_reconnects() {
     c.create_index(create).await.expect("create");
 
     // 40 messages of ~400 KB, each applied (and fsynced) before the service reads on: 16 MB
-    // against a 2 MiB stream window, so most of it waits for send capacity in the pump.
+    // against index-svc's 1 MiB stream window, so most of it waits for send capacity in the pump.
     let batches: Vec<pb::IngestRequest> = (0..BATCHES)
         .map(|b| pb::IngestRequest { account: account.clone(), index: index.clone(), mode: pb::WriteMode::Upsert as i32, vectors: (b * PER_BATCH..(b + 1) * PER_BATCH).map(vector).collect() })
         .collect();
@@ -62,13 +72,33 @@ async fn direct_channel_streams_times_out_and_reconnects() {
     assert!(matches!(err.code(), Code::Cancelled | Code::DeadlineExceeded), "{err:?}");
     assert_eq!(c.query(query()).await.expect("query").into_inner().matches[0].id, "v7");
 
+    // A client stream whose caller goes away while later messages are still to come: the
+    // stream is reset, so nothing after that is sent, nor applied.
+    let late = "late".to_owned();
+    let create = pb::CreateIndexRequest { account: account.clone(), name: late.clone(), dimensions: DIMS as u32, metric: pb::Metric::Euclidean as i32, ..Default::default() };
+    c.create_index(create).await.expect("create");
+    let (acc, idx) = (account.clone(), late.clone());
+    let slow = futures::stream::unfold(0usize, move |b| {
+        let (account, late) = (acc.clone(), idx.clone());
+        async move {
+            if b > 0 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            (b < 5).then(|| (pb::IngestRequest { account, index: late, mode: pb::WriteMode::Upsert as i32, vectors: (b * PER_BATCH..(b + 1) * PER_BATCH).map(vector).collect() }, b + 1))
+        }
+    });
+    // The caller drops the call (no deadline is sent, so only the reset can stop the service).
+    tokio::time::timeout(Duration::from_millis(150), c.ingest(slow)).await.expect_err("dropped before the stream ends");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let r = c.describe_index(pb::IndexRef { account: account.clone(), name: late.clone() }).await.expect("describe").into_inner();
+    assert_eq!(r.vector_count, PER_BATCH as u64, "only the message sent before the call was dropped");
+
     // kill -9: calls fail UNAVAILABLE (what the gateway retries); once the service is back on
     // its address, the next call connects again and finds every acknowledged write.
-    let addr = svc.url().trim_start_matches("http://").to_owned();
     svc.kill();
     let down = c.query(query()).await.expect_err("service down");
     assert_eq!(down.code(), Code::Unavailable, "{down:?}");
-    let _back = Service::start_on("index-svc", &addr, &["--data-dir", data.to_str().expect("utf-8 path")], Duration::from_secs(300)).expect("restart");
+    let _back = Service::start_on("index-svc", &addr, &data_arg, Duration::from_secs(300)).expect("restart");
     let r = c.describe_index(pb::IndexRef { account: account.clone(), name: index.clone() }).await.expect("describe after restart").into_inner();
     assert_eq!(r.vector_count, (BATCHES * PER_BATCH) as u64);
     assert_eq!(c.query(query()).await.expect("query after restart").into_inner().matches[0].id, "v7");
