@@ -139,9 +139,7 @@ impl Shared {
         // Until the answer's head is here, dropping this call (the caller gone, the deadline
         // passed) resets a stream whose body is still being pumped, as hyper's client does.
         let (answered, cancelled) = tokio::sync::oneshot::channel();
-        if let Err(status) = send_body(body, stream, cancelled) {
-            return Err(status);
-        }
+        send_body(body, stream, cancelled)?;
         let response = response.await.map_err(|e| status_of(&self.addr, &e))?;
         let _ = answered.send(());
         Ok(response.map(|recv| RecvBody { recv, data_done: false, deadline: None }))
