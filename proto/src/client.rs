@@ -17,7 +17,10 @@
 //! connection ends (errors are UNAVAILABLE, so idempotent calls retry), `connect_timeout`, a
 //! deadline per call (the lesser of the channel's and the request's `grpc-timeout`, expiring as
 //! tonic's does, CANCELLED "Timeout expired"), HTTP/2 keep-alive pings that drop a dead peer.
-//! No TLS: neither does the workspace's tonic (no TLS feature), so `https` stays on tonic.
+//! No TLS: neither does the workspace's tonic (no TLS feature), so `https` stays on tonic. As
+//! with hyper, a call opened after the server's GOAWAY waits until the server closes the
+//! connection (index-svc does once its last calls end) and fails UNAVAILABLE, which idempotent
+//! calls retry on a new connection.
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
