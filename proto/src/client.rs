@@ -206,7 +206,7 @@ impl Shared {
         };
         let generation = self.made.fetch_add(1, Ordering::Relaxed);
         *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some((generation, sender.clone()));
-        tokio::spawn(drive(conn, ping, generation, Arc::downgrade(self)));
+        tokio::spawn(drive(conn, ping, self.config.keep_alive_interval, generation, Arc::downgrade(self)));
         Ok((generation, sender))
     }
 
@@ -224,8 +224,7 @@ impl Shared {
 
 /// Runs a connection until it ends or a keep-alive ping goes unanswered, then forgets it (calls
 /// in flight on it fail UNAVAILABLE; the next call connects again).
-async fn drive(mut conn: h2::client::Connection<tokio::net::TcpStream, Bytes>, ping: Option<h2::PingPong>, generation: u64, shared: Weak<Shared>) {
-    let interval = shared.upgrade().map_or(Duration::MAX, |s| s.config.keep_alive_interval);
+async fn drive(mut conn: h2::client::Connection<tokio::net::TcpStream, Bytes>, ping: Option<h2::PingPong>, interval: Duration, generation: u64, shared: Weak<Shared>) {
     let alive = async {
         let Some(mut ping) = ping else { return std::future::pending().await };
         loop {
