@@ -71,7 +71,23 @@ pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
         .route("/client/v4/{*rest}", any(routes::cf::no_route))
         .route("/client/v4/accounts/{account_id}/{*rest}", any(routes::cf::no_route))
         .route("/accounts/{account_id}/{*rest}", any(routes::cf::no_route));
-    let mut router = Router::new()
+    // One stack for every route, listed outermost first. A single `layer` call, not one per
+    // middleware: axum boxes each `Router::layer` around every route and every from_fn clones
+    // what is inside it per request, so ten separate calls cost ~50 boxed clones a request (issue
+    // #27); as one stack the clones are plain copies but the innermost route's.
+    let stack = tower::ServiceBuilder::new()
+        .layer(from_fn(edge::sane_request_id))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(from_fn(observe::request))
+        .layer(from_fn(body::drain_unread))
+        .layer(from_fn_with_state(admission, budget::admit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(std::time::Duration::from_millis(body_idle_ms)))
+        .map_request(|r: axum::extract::Request<tower_http::timeout::TimeoutBody<axum::body::Body>>| r.map(axum::body::Body::new))
+        .option_layer(open.then(|| from_fn(edge::local_only)))
+        .layer(from_fn(edge::account_segment))
+        .layer(from_fn(edge::rejections_in_shape));
+    let router = Router::new()
         .merge(auth::protect(api, tokens.clone()))
         .route("/openapi.json", get(routes::openapi::openapi))
         .merge(status)
@@ -79,19 +95,7 @@ pub fn router(st: AppState, tokens: routes::auth::Tokens) -> Router {
         .merge(worker)
         .merge(tutorial)
         .with_state(st)
-        .layer(from_fn(edge::rejections_in_shape))
-        .layer(from_fn(edge::account_segment));
-    if open {
-        router = router.layer(from_fn(edge::local_only));
-    }
-    let router = router
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(std::time::Duration::from_millis(body_idle_ms)))
-        .layer(from_fn_with_state(admission, budget::admit))
-        .layer(from_fn(body::drain_unread))
-        .layer(from_fn(observe::request))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(from_fn(edge::sane_request_id));
+        .layer(stack);
     match cors {
         Some(l) => router.layer(l),
         None => router,

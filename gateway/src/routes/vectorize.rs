@@ -350,7 +350,7 @@ fn optional<T: DeserializeOwned>(obj: &Fields<'_>, key: &str) -> Result<Option<T
 /// Field `vector`: read by [`crate::floats`] when it is an array of plain numbers (the same
 /// values, faster), else by serde_json, which words the error.
 fn vector(obj: &Fields<'_>) -> Result<Option<Vec<f32>>, CfError> {
-    match obj.get("vector").and_then(|raw| crate::floats::f32_array(raw.get().as_bytes())) {
+    match obj.get("vector").and_then(|raw| crate::floats::f32_array(raw.get())) {
         Some(v) => Ok(Some(v)),
         None => optional(obj, "vector"),
     }
