@@ -7,7 +7,6 @@
 //! filter during traversal, so when post-filtering leaves a segment short of topK, that segment is
 //! scanned exactly: results are always the true pre-filtered topK up to graph recall.
 use tracing::field::Empty;
-use tracing::info_span;
 
 use crate::config::EngineConfig;
 use crate::filter::{Cond, Filter};
@@ -67,7 +66,7 @@ pub struct Plan<'a> {
 
 pub fn plan<'a>(st: &IndexState, k: usize, filter: Option<&'a Filter>, namespace: Option<&'a str>, cfg: &EngineConfig) -> Plan<'a> {
     // The choice is a span of its own, so a trace shows why a query took the time it did.
-    let span = info_span!("plan", path = Empty, scan_rows = Empty, segments = st.sealed.len(), filtered = filter.is_some() || namespace.is_some()).entered();
+    let span = strato_proto::trace_span!("plan", path = Empty, scan_rows = Empty, segments = st.sealed.len(), filtered = filter.is_some() || namespace.is_some()).entered();
     let mut warnings = Vec::new();
     let clauses: Vec<(&str, &Cond)> = filter.map(|f| f.clauses.iter().map(|c| (c.key.as_str(), &c.cond)).collect()).unwrap_or_default();
     for (key, _) in &clauses {
@@ -107,7 +106,7 @@ pub fn execute(st: &IndexState, query: &[f32], plan: Plan) -> Planned {
         }
     };
     if let Some(candidates) = candidates {
-        let _span = info_span!("exact_scan", rows = candidates.len(), source = "posting_list").entered();
+        let _span = strato_proto::trace_span!("exact_scan", rows = candidates.len(), source = "posting_list").entered();
         // Score the posting list's candidates where they live; nothing else is touched.
         let mut rows: std::collections::HashMap<u64, &[f32]> = std::collections::HashMap::new();
         for c in std::iter::once(&st.active).chain(st.frozen.iter().map(|c| &**c)) {
@@ -128,7 +127,7 @@ pub fn execute(st: &IndexState, query: &[f32], plan: Plan) -> Planned {
     }
     {
         let rows = st.active.len() + st.frozen.iter().map(|c| c.len()).sum::<usize>();
-        let _span = info_span!("exact_scan", rows, source = "recent_writes").entered();
+        let _span = strato_proto::trace_span!("exact_scan", rows, source = "recent_writes").entered();
         let chunks: Vec<&Chunk> = std::iter::once(&st.active).chain(st.frozen.iter().map(|c| &**c)).collect();
         crate::tail::scan(metric, &chunks, &q, &mut top, &mut |seq, row, top| consider(seq, row, top));
     }
@@ -137,11 +136,11 @@ pub fn execute(st: &IndexState, query: &[f32], plan: Plan) -> Planned {
     let trivial = pred.is_trivial();
     for seg in &st.sealed {
         if seg.len() <= exact_segment_rows {
-            let _span = info_span!("exact_scan", rows = seg.len(), source = "small_segment").entered();
+            let _span = strato_proto::trace_span!("exact_scan", rows = seg.len(), source = "small_segment").entered();
             seg.for_each(&mut |seq, p| consider(seq, p, &mut top));
             continue;
         }
-        let _span = info_span!("hnsw_search", segment = seg.uid, rows = seg.len(), exact_fallback = Empty).entered();
+        let _span = strato_proto::trace_span!("hnsw_search", segment = seg.uid, rows = seg.len(), exact_fallback = Empty).entered();
         search_segment(seg, &q, k, trivial, &mut |seq, p, top| consider(seq, p, top), &mut top);
     }
     Planned { hits: top.into_sorted(), path: Path::Graph, warnings }

@@ -378,7 +378,7 @@ impl Sealed {
                 rows.push(row);
             }
         }
-        let _span = tracing::info_span!("rescore", candidates = rows.len()).entered();
+        let _span = strato_proto::trace_span!("rescore", candidates = rows.len()).entered();
         let d = self.dims;
         let all = &*self.rows;
         let exact = |r: usize| &all[r * d..(r + 1) * d];
