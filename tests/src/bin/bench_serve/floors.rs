@@ -8,7 +8,9 @@
 //! - the same Query on an index of one vector (the hop with the query's payload, no search);
 //! - grpc.health.v1 Check on the same channel (an empty call: the hop's floor);
 //! - the first two again through a second gateway on the same index-svc, run with one worker
-//!   thread (`--worker-threads 1`), which shows what tokio's cross-thread wake-ups cost.
+//!   thread (`--worker-threads 1`), which shows what tokio's cross-thread wake-ups cost; or,
+//!   with `BENCH_FLOORS_BASELINE=<gateway binary>`, that binary on its defaults: an earlier
+//!   gateway against this one in the same run, on the same index-svc and probes.
 //!
 //! Then each probe alone, with each process's CPU clock read around it: latency minus CPU is
 //! waiting. The search itself is compared with hnswlib by `./strato bench index`.
@@ -17,13 +19,13 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use strato_proto::index::v1::{self as pb, vector_index_client::VectorIndexClient};
 use strato_tests::bench::{cpu_ns, fmt_us, median, percentile};
-use strato_tests::process::start_gateway;
+use strato_tests::process::{Service, start_gateway};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::strato::{ACCOUNT, Strato};
 use crate::{BATCH, Server};
 
-const PROBES: [&str; N] = ["REST query", "gateway fixed body", "gRPC Query", "gRPC Query, 1-vector index", "gRPC empty call", "REST query, 1-worker gateway", "fixed body, 1-worker gateway"];
+const PROBES: [&str; N] = ["REST query", "gateway fixed body", "gRPC Query", "gRPC Query, 1-vector index", "gRPC empty call", "REST query, second gateway", "fixed body, second gateway"];
 const N: usize = 7;
 type Row<'a> = (&'a str, &'a dyn Fn(&[f64; N]) -> f64, &'a dyn Fn(&[f64; N]) -> f64);
 
@@ -46,10 +48,18 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration, rounds
     let segments = strato_tests::bench::settle(&s.index_url(), at(s.index_name()), s.index_pid()).await?;
     println!("  settled: {segments} sealed segment(s)");
 
-    let one_worker = start_gateway("http://127.0.0.1:9", &s.index_url(), &["--max-concurrent-requests", "4096", "--worker-threads", "1"])?;
+    let baseline = std::env::var("BENCH_FLOORS_BASELINE").ok().filter(|b| !b.is_empty());
+    let (second, second_is) = match &baseline {
+        Some(bin) => {
+            let args = ["--embedder", "http://127.0.0.1:9", "--index", &s.index_url(), "--rpc-timeout-ms", "3000", "--max-concurrent-requests", "4096"];
+            (Service::start(bin, &args, Duration::from_secs(120))?, format!("the baseline gateway ({bin})"))
+        }
+        None => (start_gateway("http://127.0.0.1:9", &s.index_url(), &["--max-concurrent-requests", "4096", "--worker-threads", "1"])?, "a gateway on 1 worker thread".to_owned()),
+    };
+    println!("  second gateway: {second_is}");
     let channel = tonic::transport::Endpoint::from_shared(s.index_url())?.connect().await?;
     let root = |url: String| url.split("/client/v4").next().unwrap_or_default().to_owned();
-    let gateways = [root(s.base()), one_worker.url()];
+    let gateways = [root(s.base()), second.url()];
     let mut probes = Probes { http, index: VectorIndexClient::new(channel.clone()), health: HealthClient::new(channel), gateways, name: s.index_name().to_owned(), tiny: tiny.to_owned() };
 
     // The REST bodies are encoded before timing: encoding JSON is the client's cost, and the
@@ -83,7 +93,7 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration, rounds
         let from = epoch();
         let mut per = [Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..rounds {
-            let gateway = if probe >= 5 { one_worker.pid() } else { s.gateway_pid() };
+            let gateway = if probe >= 5 { second.pid() } else { s.gateway_pid() };
             let before = [gateway, s.index_pid(), me].map(cpu_ns);
             for &q in &queries {
                 probes.run(probe, q).await?;
@@ -106,7 +116,7 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration, rounds
     println!("  {:<58} {:>9} {:>9} {:>7}", "part (how it is measured)", "part", "floor", "ratio");
     let rows: [Row; 4] = [
         ("gateway: REST − gRPC Query  vs  fixed-body route", &|p| p[0] - p[2], &|p| p[1]),
-        ("the same, gateway on 1 worker thread", &|p| p[5] - p[2], &|p| p[6]),
+        ("the same, second gateway", &|p| p[5] - p[2], &|p| p[6]),
         ("gRPC hop: Query on a 1-vector index  vs  empty call", &|p| p[3], &|p| p[4]),
         ("index-svc's search: Query − Query on 1 vector", &|p| p[2] - p[3], &|_| f64::NAN),
     ];
