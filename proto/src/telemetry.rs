@@ -80,9 +80,10 @@ impl Telemetry {
 pub fn init(service: &str, default_filter: &str) -> Telemetry {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into());
-    // Colour only on a terminal: a pod's log (or a file) gets plain text, and the escape codes
-    // are not written around every span field a request records.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Colour only on a terminal, and not there under NO_COLOR (tracing-subscriber's own rule): a
+    // pod's log (or a file) gets plain text, without escape codes around every span field.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !no_color;
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
     let (provider, exporting, problem) = provider(service);
     let layer = tracing_opentelemetry::layer()
