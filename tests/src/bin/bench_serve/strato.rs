@@ -95,6 +95,11 @@ impl Server for Strato {
         Ok(v["result"]["matches"].as_array().map(|m| m.iter().filter_map(|m| m["id"].as_str()?.parse().ok()).collect()).unwrap_or_default())
     }
 
+    async fn settle(&self) -> anyhow::Result<()> {
+        let at = strato_proto::index::v1::IndexRef { account: ACCOUNT.into(), name: self.name.clone() };
+        strato_tests::bench::settle(&self.index_url(), at, self.index_pid()).await.map(drop)
+    }
+
     fn rss_bytes(&self) -> u64 {
         crate::rss_bytes(self.index.pid())
     }
