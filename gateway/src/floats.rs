@@ -2,18 +2,17 @@
 //!
 //! A query's vector is most of its body, and serde_json (built with `float_roundtrip`, so every
 //! number is read exactly) spends its slow path on each of them: ~8 % of the gateway's CPU a
-//! query (issue #27). Here each number is checked against JSON's grammar and read by the
-//! standard library's exact parser: the same value serde_json reads (the nearest `f32`, as
-//! serde_json reads an `f32`; an integer through `u64`/`i64` as serde_json hands it over).
-//! Most numbers take Clinger's fast path (at most 19 significant digits, a power of ten up to
-//! 10^22: one correctly rounded f64 operation, then to f32, refused where that could round twice);
-//! the rest the standard library's parser. Anything else — a
-//! string, a nested array, a 20-digit integer, a number beyond `f32` — gives `None`, and the
-//! caller lets serde_json read it and say what is wrong, so errors are worded as before.
+//! query (issue #27). Here each number is checked against JSON's grammar and read to the same
+//! value serde_json reads (the nearest `f32`, as serde_json reads an `f32`; an integer through
+//! `u64`/`i64` as serde_json hands it over): most by Clinger's fast path (a mantissa up to 2^53,
+//! a power of ten up to 10^22: one correctly rounded f64 operation, then to f32, refused
+//! where that could round twice), the rest by the standard library's exact parser. Anything
+//! else — a string, a nested array, a 20-digit integer, a number beyond `f32` — gives `None`,
+//! and the caller lets serde_json read it and say what is wrong, so errors are worded as before.
 
 /// The numbers of `text`, a JSON array of numbers and nothing else (JSON whitespace around).
-pub fn f32_array(text: &str) -> Option<Vec<f32>> {
-    let (s, text) = (text, text.as_bytes());
+pub fn f32_array(s: &str) -> Option<Vec<f32>> {
+    let text = s.as_bytes();
     let mut i = skip_ws(text, 0);
     if text.get(i) != Some(&b'[') {
         return None;

@@ -182,9 +182,14 @@ pub fn start_gateway(embedder_url: &str, index_url: &str, extra: &[&str]) -> any
 
 /// `start_gateway` with environment variables.
 pub fn start_gateway_env(embedder_url: &str, index_url: &str, extra: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Service> {
+    start_gateway_bin("gateway", embedder_url, index_url, extra, env)
+}
+
+/// `start_gateway_env` for a given gateway binary (a path: a benchmark's baseline build).
+pub fn start_gateway_bin(bin: &str, embedder_url: &str, index_url: &str, extra: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Service> {
     let mut args = vec!["--embedder", embedder_url, "--index", index_url, "--rpc-timeout-ms", "3000"];
     args.extend_from_slice(extra);
-    Service::start_with_env("gateway", &args, env, Duration::from_secs(120))
+    Service::start_with_env(bin, &args, env, Duration::from_secs(120))
 }
 
 /// The three services, started together: embedder, index, and a gateway in front of them.

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use strato_proto::index::v1::{self as pb, vector_index_client::VectorIndexClient};
 use strato_tests::bench::{cpu_ns, fmt_us, median, percentile};
-use strato_tests::process::{Service, start_gateway};
+use strato_tests::process::start_gateway_bin;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::strato::{ACCOUNT, Strato};
@@ -49,13 +49,11 @@ pub async fn run(base: &[Vec<f32>], queries: &[Vec<f32>], rest: Duration, rounds
     println!("  settled: {segments} sealed segment(s)");
 
     let baseline = std::env::var("BENCH_FLOORS_BASELINE").ok().filter(|b| !b.is_empty());
-    let (second, second_is) = match &baseline {
-        Some(bin) => {
-            let args = ["--embedder", "http://127.0.0.1:9", "--index", &s.index_url(), "--rpc-timeout-ms", "3000", "--max-concurrent-requests", "4096"];
-            (Service::start(bin, &args, Duration::from_secs(120))?, format!("the baseline gateway ({bin})"))
-        }
-        None => (start_gateway("http://127.0.0.1:9", &s.index_url(), &["--max-concurrent-requests", "4096", "--worker-threads", "1"])?, "a gateway on 1 worker thread".to_owned()),
+    let (bin, extra, second_is) = match &baseline {
+        Some(bin) => (bin.as_str(), &["--max-concurrent-requests", "4096"][..], format!("the baseline gateway ({bin})")),
+        None => ("gateway", &["--max-concurrent-requests", "4096", "--worker-threads", "1"][..], "a gateway on 1 worker thread".to_owned()),
     };
+    let second = start_gateway_bin(bin, "http://127.0.0.1:9", &s.index_url(), extra, &[])?;
     println!("  second gateway: {second_is}");
     let channel = tonic::transport::Endpoint::from_shared(s.index_url())?.connect().await?;
     let root = |url: String| url.split("/client/v4").next().unwrap_or_default().to_owned();
